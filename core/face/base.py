@@ -1,0 +1,146 @@
+"""What every face model offers: parameters to vertices, topology, regions, landmarks and named controls."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Mapping
+
+import torch
+from torch import nn
+
+from core.coords import project_weak_perspective
+from core.face.params import FaceParams
+
+# A portrait crop: the face (about 20 cm from chin to hairline) spans ~60 % of the image.
+DEFAULT_CAMERA = (0.06, 0.0, 0.12)
+
+
+@dataclass(frozen=True)
+class Control:
+    """A named scalar the user can set (a slider, a ``--set name=value``).
+
+    ``targets`` are (field, index) pairs into ``FaceParams``; setting the control writes the same value
+    to each of them (e.g. ``gaze_yaw`` moves both eyes, ``blink`` closes both lids).
+    """
+
+    name: str
+    group: str
+    minimum: float
+    maximum: float
+    targets: tuple[tuple[str, tuple[int, ...]], ...]
+    default: float = 0.0
+    label: str = ""
+
+    def read(self, params: FaceParams) -> torch.Tensor:
+        """Current value ``(B,)`` (of the first target)."""
+        field, index = self.targets[0]
+        return getattr(params, field)[(slice(None), *index)]
+
+
+@dataclass(frozen=True)
+class LandmarkEmbedding:
+    """Surface points given as a triangle and barycentric coordinates: ``face_ids (L,)``, ``bary (L, 3)``."""
+
+    face_ids: torch.Tensor
+    bary: torch.Tensor
+
+    def positions(self, vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+        """``(B, N, 3) -> (B, L, 3)``."""
+        face_ids = self.face_ids.to(vertices.device)
+        tri = vertices[:, faces.to(vertices.device)[face_ids]]  # (B, L, 3, 3)
+        bary = self.bary.to(device=vertices.device, dtype=vertices.dtype)
+        return (tri * bary[None, :, :, None]).sum(2)
+
+
+class FaceModel(nn.Module):
+    """Base class. Subclasses fill the buffers and implement ``forward``.
+
+    ``forward(params) -> (B, N, 3)`` vertices in the model frame of ``core.coords`` (cm; x = subject's
+    left, y up, z towards the camera). ``project`` maps them to normalised image coordinates and depth.
+    """
+
+    kind: str = "base"
+    faces: torch.Tensor          # (F, 3) long, every triangle
+    render_faces: torch.Tensor   # (F', 3) long, the default rendering subset
+    expression_names: list[str]
+    default_camera: tuple[float, float, float] = DEFAULT_CAMERA
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.regions: dict[str, torch.Tensor] = {}
+        self.landmark_embedding: LandmarkEmbedding | None = None
+        self._controls: dict[str, Control] = {}
+
+    # ------------------------------------------------------------------ sizes
+    @property
+    def n_vertices(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def n_shape(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def n_expression(self) -> int:
+        return len(self.expression_names)
+
+    # ------------------------------------------------------------------ parameters
+    def neutral(self, batch: int = 1, device: torch.device | str | None = None) -> FaceParams:
+        """All-zero parameters with the default portrait camera; gives exactly the template mesh."""
+        device = device if device is not None else self.faces.device
+        return FaceParams.zeros(batch, self.n_shape, self.n_expression, self.default_camera, device=device)
+
+    def controls(self) -> dict[str, Control]:
+        """Named controls with their default slider ranges, in display order."""
+        return dict(self._controls)
+
+    def _add_control(self, control: Control) -> None:
+        self._controls[control.name] = control
+
+    def apply_edits(self, params: FaceParams, edits: Mapping[str, float]) -> FaceParams:
+        """A copy of ``params`` with the named controls set to absolute values (whole batch).
+
+        Raises ``KeyError`` naming the closest known controls for an unknown name.
+        """
+        out = params.clone()
+        for name, value in edits.items():
+            control = self._controls.get(name)
+            if control is None:
+                close = difflib.get_close_matches(name, list(self._controls), n=3)
+                hint = f"; did you mean {', '.join(close)}?" if close else ""
+                raise KeyError(f"unknown control '{name}' for the {self.kind} model{hint}")
+            for field, index in control.targets:
+                getattr(out, field)[(slice(None), *index)] = float(value)
+        return out
+
+    # ------------------------------------------------------------------ geometry helpers
+    def project(self, vertices: torch.Tensor, camera: torch.Tensor) -> torch.Tensor:
+        """Model-frame ``(B, N, 3)`` cm to ``(B, N, 3)`` normalised image x, y and depth."""
+        return project_weak_perspective(vertices, camera)
+
+    def landmarks(self, vertices: torch.Tensor) -> torch.Tensor:
+        """The model's landmark points ``(B, L, 3)`` from vertices ``(B, N, 3)``."""
+        if self.landmark_embedding is None:
+            raise RuntimeError(f"the {self.kind} model has no landmark embedding loaded")
+        return self.landmark_embedding.positions(vertices, self.faces)
+
+    def region_faces(self, region: str) -> torch.Tensor:
+        """Triangles of ``render_faces`` whose three vertices all lie in ``region``: ``(F_r, 3)``."""
+        mask = self.regions[region]
+        return self.render_faces[mask[self.render_faces].all(dim=1)]
+
+
+def vertex_landmarks(vertex_ids: torch.Tensor, faces: torch.Tensor) -> LandmarkEmbedding:
+    """Express landmarks that sit exactly on vertices as a ``LandmarkEmbedding`` (one-hot barycentrics)."""
+    face_ids, bary = [], []
+    for v in vertex_ids.tolist():
+        hit = (faces == v).nonzero()
+        if len(hit) == 0:
+            raise ValueError(f"landmark vertex {v} belongs to no triangle")
+        f, corner = hit[0].tolist()
+        face_ids.append(f)
+        b = [0.0, 0.0, 0.0]
+        b[corner] = 1.0
+        bary.append(b)
+    return LandmarkEmbedding(torch.tensor(face_ids, dtype=torch.long), torch.tensor(bary))

@@ -1,0 +1,16 @@
+"""Shared fixtures. Tests that need the ICT model skip (with the reason) only when it is truly absent."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def ict_model():
+    from core.assets import AssetNotFoundError
+    from core.face import load_face_model
+
+    try:
+        return load_face_model("ict")
+    except AssetNotFoundError as exc:
+        pytest.skip(f"ICT face model absent: {exc}")
