@@ -59,6 +59,16 @@ def find_asset(relpath: str | Path, what: str, hint: str = DOWNLOAD_HINT) -> Pat
     raise AssetNotFoundError(f"{what} not found. Looked in:\n  {places}\nFetch it with: {hint}")
 
 
+def samples_dir() -> Path | None:
+    """Folder of sample portraits and clips (``$GDPW_SAMPLES``, else ``../shared/samples``); None if absent.
+
+    Samples are for tests, demos and evaluation only; they are never shipped.
+    """
+    env = os.environ.get("GDPW_SAMPLES")
+    path = Path(env).expanduser() if env else REPO_ROOT.parent / "shared" / "samples"
+    return path if path.is_dir() else None
+
+
 def find_ict_model(path: str | Path | None = None) -> Path:
     """Path of the converted ICT face model; an explicit ``path`` must exist."""
     if path is not None:

@@ -1,0 +1,124 @@
+"""Image input and output: every image enters the pipeline as RGB ``uint8`` ``(H, W, 3)``.
+
+``load_image`` accepts a path, bytes, a PIL image or an array; it applies the EXIF orientation, turns grey,
+grey+alpha, palette, 16-bit and RGBA images into RGB (alpha composited on white), and refuses files that
+are not images or that are too large with an ``ImageError`` that says what is wrong.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MAX_PIXELS = 100_000_000  # beyond this a photo is refused rather than exhausting memory (decompression bomb)
+MAX_WORKING_SIDE = 4096   # larger photos are downscaled for fitting; paste-back uses the original
+
+ImageInput = Union[str, Path, bytes, np.ndarray, Image.Image]
+
+
+class ImageError(ValueError):
+    """The input is not a usable image; the message names the file and the reason."""
+
+
+def _describe(src: ImageInput) -> str:
+    return str(src) if isinstance(src, (str, Path)) else f"<{type(src).__name__}>"
+
+
+def _to_rgb_array(img: Image.Image) -> np.ndarray:
+    img = ImageOps.exif_transpose(img)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = arr.max() if arr.max() > 255 else 255.0
+        img = Image.fromarray((arr / top * 255.0).round().astype(np.uint8))
+    if img.mode == "P":
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA"):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.uint8))
+
+
+def array_to_rgb(arr: np.ndarray, name: str = "<array>") -> np.ndarray:
+    """An array image (grey ``(H, W)``, ``(H, W, 1|3|4)``, uint8 or float in [0, 1]) as RGB uint8."""
+    arr = np.asarray(arr)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
+        raise ImageError(f"{name}: expected an image array (H, W), (H, W, 3) or (H, W, 4), got {arr.shape}")
+    if arr.shape[0] < 8 or arr.shape[1] < 8:
+        raise ImageError(f"{name}: image of {arr.shape[1]}x{arr.shape[0]} pixels is too small")
+    if arr.dtype != np.uint8:
+        if np.issubdtype(arr.dtype, np.floating):
+            if not np.isfinite(arr).all():
+                raise ImageError(f"{name}: image array contains NaN or infinite values")
+            scale = 255.0 if arr.max() <= 1.0 else 1.0
+            arr = np.clip(arr * scale, 0, 255).round().astype(np.uint8)
+        elif arr.dtype == np.uint16:
+            arr = (arr // 257).astype(np.uint8)
+        else:
+            arr = np.clip(arr, 0, 255).astype(np.uint8)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=2)
+    if arr.shape[2] == 4:
+        alpha = arr[..., 3:].astype(np.float32) / 255.0
+        arr = (arr[..., :3] * alpha + 255.0 * (1.0 - alpha)).round().astype(np.uint8)
+    return np.ascontiguousarray(arr)
+
+
+def load_image(src: ImageInput) -> np.ndarray:
+    """Decode ``src`` to RGB uint8 ``(H, W, 3)``; raises ``ImageError`` with a clear message."""
+    name = _describe(src)
+    if isinstance(src, np.ndarray):
+        return array_to_rgb(src, name)
+    if isinstance(src, Image.Image):
+        img = src
+    else:
+        if isinstance(src, (str, Path)):
+            path = Path(src)
+            if not path.is_file():
+                raise ImageError(f"{name}: no such file")
+            if path.stat().st_size == 0:
+                raise ImageError(f"{name}: the file is empty")
+            data: bytes | Path = path
+        else:
+            data = src
+        try:
+            img = Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)
+            w, h = img.size
+            if w * h > MAX_PIXELS:
+                raise ImageError(f"{name}: {w}x{h} pixels is more than the {MAX_PIXELS // 1_000_000} "
+                                 "megapixels accepted")
+            img.load()
+        except ImageError:
+            raise
+        except Image.DecompressionBombError as exc:
+            raise ImageError(f"{name}: image too large ({exc})") from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise ImageError(f"{name}: not a readable image file ({type(exc).__name__}: {exc})") from None
+    if img.size[0] < 8 or img.size[1] < 8:
+        raise ImageError(f"{name}: image of {img.size[0]}x{img.size[1]} pixels is too small")
+    return _to_rgb_array(img)
+
+
+def save_image(path: str | Path, image: np.ndarray) -> Path:
+    """Write an RGB uint8 image; the format follows the suffix (png, jpg, webp)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    options = {"quality": 95} if path.suffix.lower() in (".jpg", ".jpeg", ".webp") else {}
+    Image.fromarray(array_to_rgb(image, str(path))).save(path, **options)
+    return path
+
+
+def limit_size(image: np.ndarray, max_side: int = MAX_WORKING_SIDE) -> tuple[np.ndarray, float]:
+    """Downscale so that the longer side is at most ``max_side``; returns the image and the scale used."""
+    h, w = image.shape[:2]
+    scale = min(1.0, max_side / max(h, w))
+    if scale == 1.0:
+        return image, 1.0
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS)), scale
