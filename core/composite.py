@@ -1,0 +1,115 @@
+"""Put results computed on the face crop back into the full-resolution original photo.
+
+Two ways, both through the crop transform ``T`` (3x3, crop pixels <- original pixels, a similarity):
+- ``warp_original``: for flow-based engines. The crop-resolution backward flow is upsampled over the
+  crop's footprint and the *original* pixels are resampled, so unchanged areas keep their full detail.
+- ``paste_back``: for engines that synthesise pixels (the learned engine, the geometry engine's filled
+  mouth): the crop result is mapped back and blended in with a feathered mask.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+
+def crop_footprint(crop_t: np.ndarray, crop_size: int, original_size: tuple[int, int],
+                   margin: int = 2) -> tuple[int, int, int, int]:
+    """Bounding box ``(x0, y0, x1, y1)`` (exclusive ends) of the crop square in the original, clipped."""
+    inv = np.linalg.inv(crop_t)
+    corners = np.array([[-0.5, -0.5, 1], [crop_size - 0.5, -0.5, 1], [-0.5, crop_size - 0.5, 1],
+                        [crop_size - 0.5, crop_size - 0.5, 1]]).T
+    pts = (inv @ corners)[:2]
+    h, w = original_size
+    x0 = int(np.clip(np.floor(pts[0].min()) - margin, 0, w))
+    y0 = int(np.clip(np.floor(pts[1].min()) - margin, 0, h))
+    x1 = int(np.clip(np.ceil(pts[0].max()) + margin + 1, 0, w))
+    y1 = int(np.clip(np.ceil(pts[1].max()) + margin + 1, 0, h))
+    return x0, y0, x1, y1
+
+
+def _original_pixels_in_crop(crop_t: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """Crop pixel coordinates ``(h, w, 2)`` of every original pixel inside ``box``."""
+    x0, y0, x1, y1 = box
+    xs, ys = np.meshgrid(np.arange(x0, x1, dtype=np.float64), np.arange(y0, y1, dtype=np.float64))
+    pts = np.stack([xs, ys, np.ones_like(xs)], -1) @ crop_t.T
+    return pts[..., :2]
+
+
+def warp_original(original: np.ndarray, flow: torch.Tensor, crop_t: np.ndarray,
+                  feather: float = 0.04) -> np.ndarray:
+    """Apply a crop-space backward flow ``(1, 2, S, S)`` (normalised crop units) to the original photo.
+
+    Returns a new RGB uint8 image of the original size. The flow fades to zero over ``feather`` of the
+    crop side at the crop border, so the seam is invisible even if the flow is not zero there.
+    """
+    s = flow.shape[-1]
+    h, w = original.shape[:2]
+    box = crop_footprint(crop_t, s, (h, w))
+    x0, y0, x1, y1 = box
+    if x1 <= x0 or y1 <= y0:
+        return original.copy()
+    uv = torch.from_numpy(_original_pixels_in_crop(crop_t, box)).float()  # (h', w', 2) crop pixels
+    norm = (uv + 0.5) * (2.0 / s) - 1.0                                     # crop normalised
+    flow_here = F.grid_sample(flow.float(), norm[None], align_corners=False, padding_mode="zeros")
+    edge = (1.0 - norm.abs().amax(-1)) / (2.0 * feather)                    # 0 at the crop border
+    flow_here = flow_here * edge.clamp(0, 1)[None, None]
+    # normalised crop offsets -> crop pixels -> original pixels (a similarity: one scale, one rotation)
+    lin = np.linalg.inv(crop_t)[:2, :2]
+    off_crop = flow_here[0].permute(1, 2, 0) * (s / 2.0)
+    off_orig = off_crop @ torch.from_numpy(lin.T).float()
+    # sample a window grown by the largest offset, so content can come from just outside the box
+    m = int(np.ceil(float(off_orig.abs().max()) if off_orig.numel() else 0.0)) + 2
+    wx0, wy0, wx1, wy1 = max(0, x0 - m), max(0, y0 - m), min(w, x1 + m), min(h, y1 + m)
+    window = torch.from_numpy(original[wy0:wy1, wx0:wx1].copy()).permute(2, 0, 1)[None].float()
+    ys, xs = torch.meshgrid(torch.arange(y0 - wy0, y1 - wy0), torch.arange(x0 - wx0, x1 - wx0), indexing="ij")
+    src_px = torch.stack([xs, ys], -1).float() + off_orig
+    src_norm = (src_px + 0.5) * torch.tensor([2.0 / (wx1 - wx0), 2.0 / (wy1 - wy0)]) - 1.0
+    warped = F.grid_sample(window, src_norm[None], align_corners=False, padding_mode="border")
+    out = original.copy()
+    out[y0:y1, x0:x1] = warped[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy()
+    return out
+
+
+def feathered_mask(mask: np.ndarray, feather_px: float) -> np.ndarray:
+    """Soften a binary or soft mask ``(S, S)`` in [0, 1] with a Gaussian of ``feather_px`` pixels."""
+    if feather_px <= 0:
+        return mask.astype(np.float32)
+    k = int(2 * round(3 * feather_px) + 1)
+    return cv2.GaussianBlur(mask.astype(np.float32), (k, k), feather_px)
+
+
+def paste_back(original: np.ndarray, crop_result: np.ndarray, crop_t: np.ndarray,
+               mask: np.ndarray | None = None, feather: float = 0.03) -> np.ndarray:
+    """Blend a crop-space RGB result ``(S, S, 3)`` into the original through ``crop_t``.
+
+    ``mask`` ``(S, S)`` in [0, 1] marks what to paste (default: the whole crop); it is feathered by
+    ``feather`` of the crop side and faded out at the crop border.
+    """
+    s = crop_result.shape[0]
+    h, w = original.shape[:2]
+    if mask is None:
+        mask = np.ones((s, s), np.float32)
+    border = np.zeros((s, s), np.float32)
+    pad = max(1, int(round(feather * s)))
+    border[pad:-pad, pad:-pad] = 1.0
+    soft = feathered_mask(np.minimum(mask, border), feather * s)
+    box = crop_footprint(crop_t, s, (h, w))
+    x0, y0, x1, y1 = box
+    if x1 <= x0 or y1 <= y0:
+        return original.copy()
+    # map the crop back with the inverse similarity, only over the footprint
+    shift = np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1]], np.float64)
+    to_crop = (crop_t @ shift)[:2]
+    size = (x1 - x0, y1 - y0)
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    rgb = cv2.warpAffine(crop_result, to_crop, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    alpha = cv2.warpAffine(soft, to_crop, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    out = original.copy()
+    region = out[y0:y1, x0:x1].astype(np.float32)
+    a = alpha[..., None]
+    out[y0:y1, x0:x1] = (rgb.astype(np.float32) * a + region * (1.0 - a)).round().clip(0, 255).astype(np.uint8)
+    return out

@@ -1,0 +1,54 @@
+"""The engine interface shared by the training-free ``geometry`` engine and the learned ``pwm`` engine.
+
+An engine works on the square face crop. ``prepare`` runs once per source photo (segmentation,
+encoding); ``render`` runs for every new set of target parameters (a slider move, a video frame) and
+takes a batch of targets at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from core.face.params import FaceParams
+
+
+@dataclass
+class EngineResult:
+    """Output of ``Engine.render`` for B targets.
+
+    - ``images``: ``(B, S, S, 3)`` uint8 crops.
+    - ``flow``: ``(B, 2, S, S)`` backward flow (normalised crop units) the images were warped with, or
+      None for engines that synthesise every pixel.
+    - ``synthesised``: ``(B, S, S)`` float in [0, 1], where pixels were made up rather than moved (the
+      inside of an opened mouth); paste-back blends these from the crop.
+    - ``debug``: optional guidance maps for the studio's inspect tab and the notebooks.
+    """
+
+    images: np.ndarray
+    flow: torch.Tensor | None
+    synthesised: np.ndarray | None
+    debug: dict[str, Any] = field(default_factory=dict)
+
+
+class Engine(Protocol):
+    name: str
+
+    def prepare(self, crop_image: np.ndarray, params: FaceParams) -> Any:
+        """Per-source state from the RGB uint8 crop ``(S, S, 3)`` and its fitted parameters (B = 1)."""
+
+    def render(self, state: Any, target: FaceParams, debug: bool = False) -> EngineResult:
+        """Images for a batch of target parameters (``target.batch_size`` = B)."""
+
+
+def image_to_tensor(image: np.ndarray) -> torch.Tensor:
+    """RGB uint8 ``(H, W, 3)`` to float ``(1, 3, H, W)`` in [0, 1]."""
+    return torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255.0
+
+
+def tensor_to_images(x: torch.Tensor) -> np.ndarray:
+    """Float ``(B, 3, H, W)`` in [0, 1] to RGB uint8 ``(B, H, W, 3)``."""
+    return (x.clamp(0, 1) * 255.0).round().byte().permute(0, 2, 3, 1).cpu().numpy()

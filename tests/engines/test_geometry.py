@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+import torch
+
+from core.engines.geometry import GeometryEngine
+
+S = 128
+
+
+class DiscSegmenter:
+    """A fixed person mask: a disc around the head plus the lower middle (shoulders)."""
+
+    def __call__(self, image):
+        yy, xx = np.mgrid[:S, :S]
+        head = (xx - S / 2) ** 2 + (yy - S * 0.45) ** 2 < (S * 0.33) ** 2
+        body = (yy > S * 0.75) & (np.abs(xx - S / 2) < S * 0.4)
+        return (head | body).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def setup(ict_model):
+    rng = np.random.default_rng(0)
+    tex = (rng.random((S // 4, S // 4, 3)) * 255).astype(np.uint8)
+    crop = np.ascontiguousarray(np.repeat(np.repeat(tex, 4, 0), 4, 1))
+    engine = GeometryEngine(ict_model, segmenter=DiscSegmenter())
+    params = ict_model.neutral()
+    params.camera[0] = torch.tensor([0.05, 0.0, 0.1])
+    return engine, engine.prepare(crop, params), crop, params
+
+
+def test_source_parameters_reproduce_the_source(setup):
+    engine, state, crop, params = setup
+    out = engine.render(state, params)
+    assert out.images.shape == (1, S, S, 3)
+    assert out.flow.abs().max() < 1e-5
+    assert np.abs(out.images[0].astype(int) - crop.astype(int)).max() <= 1
+    assert out.synthesised.max() == 0
+
+
+def test_camera_shift_moves_the_face_by_that_many_pixels(setup, ict_model):
+    engine, state, crop, params = setup
+    target = params.clone()
+    target.camera[0, 1] += 6 * 2.0 / S  # 6 px to the right
+    out = engine.render(state, target, debug=True)
+    cover = out.debug["coverage"][0, 0].numpy() > 0
+    inner = cover & np.roll(cover, 3, 1) & np.roll(cover, -3, 1) & np.roll(cover, 3, 0) & np.roll(cover, -3, 0)
+    flow_px = out.flow[0, 0].numpy()[inner] * S / 2
+    assert np.abs(flow_px + 6).max() < 0.05  # backward flow: read 6 px to the left
+    rows, cols = np.nonzero(inner)
+    keep = cols >= 6
+    moved = out.images[0][rows[keep], cols[keep]].astype(int)
+    original = crop[rows[keep], cols[keep] - 6].astype(int)
+    assert np.abs(moved - original).mean() < 2
+
+
+def test_background_far_from_the_head_stays_still(setup, ict_model):
+    engine, state, crop, params = setup
+    out = engine.render(state, ict_model.apply_edits(params, {"yaw": 20}))
+    flow = out.flow[0].abs().sum(0)
+    assert flow[:, :4].max() == 0 and flow[:, -4:].max() == 0  # left and right borders: background
+    face = out.flow[0, 0, S // 2 - 5:S // 2 + 5, S // 2 - 5:S // 2 + 5]
+    assert face.abs().mean() * S / 2 > 2  # the face itself moved by pixels
+
+
+def test_opened_mouth_is_synthesised_dark(setup, ict_model):
+    engine, state, crop, params = setup
+    out = engine.render(state, ict_model.apply_edits(params, {"jawOpen": 0.9}))
+    synth = out.synthesised[0]
+    assert synth.max() > 0.9 and (synth > 0.5).sum() > 10
+    inside = out.images[0][synth > 0.9].astype(float)
+    assert inside.mean() < crop.astype(float).mean()
+
+
+def test_batch_of_targets_matches_single_renders(setup, ict_model):
+    engine, state, crop, params = setup
+    targets = [ict_model.apply_edits(params, e) for e in ({"yaw": 10}, {"pitch": -8, "jawOpen": 0.3})]
+    from core.face import FaceParams
+
+    batch = engine.render(state, FaceParams.cat(targets))
+    for i, t in enumerate(targets):
+        single = engine.render(state, t)
+        assert np.abs(batch.images[i].astype(int) - single.images[0].astype(int)).max() <= 1
+
+
+def test_prepare_validates_input(setup, ict_model):
+    engine, _, crop, params = setup
+    with pytest.raises(ValueError, match="square"):
+        engine.prepare(crop[:, :-1], params)
+    with pytest.raises(ValueError, match="B = 1"):
+        engine.prepare(crop, params.expand(2))
