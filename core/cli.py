@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
+from core.io.examples import DEFAULT_NAME, default_portrait
+
 log = logging.getLogger("core.cli")
 
 
@@ -93,7 +95,141 @@ def _add_mesh(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_mesh)
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_assets, _add_mesh]
+# ------------------------------------------------------------------------------------- animation
+def _animator(args: argparse.Namespace):
+    from core.animator import Animator
+
+    anim = Animator(engine=args.engine, model=args.model, size=args.size)
+    if args.source == DEFAULT_NAME:
+        anim.load_source(default_portrait())
+    else:
+        anim.load_source(args.source)
+    return anim
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", help=f"source portrait (image file), or {DEFAULT_NAME} for the embedded example")
+    p.add_argument("--engine", default="geometry", choices=["geometry", "pwm"])
+    p.add_argument("--model", default="ict", choices=["ict", "flame"])
+    p.add_argument("--size", type=int, default=256, choices=[256, 512], help="working crop size")
+    p.add_argument("--crop", action="store_true", help="write the face crop instead of the full photo")
+
+
+def _save_still(args: argparse.Namespace, image) -> int:
+    from core.io.image import save_image
+
+    save_image(args.out, image)
+    print(json.dumps({"out": str(args.out), "size": list(image.shape[:2])}))
+    return 0
+
+
+def _cmd_edit(args: argparse.Namespace) -> int:
+    anim = _animator(args)
+    try:
+        edits = parse_assignments(args.set)
+        image = anim.render(edits, full_resolution=not args.crop)
+    except KeyError as exc:
+        raise SystemExit(f"error: {exc.args[0]}") from None
+    return _save_still(args, image)
+
+
+def _cmd_frontalize(args: argparse.Namespace) -> int:
+    return _save_still(args, _animator(args).frontalize(full_resolution=not args.crop))
+
+
+def _cmd_animate(args: argparse.Namespace) -> int:
+    path = _animator(args).animate(args.preset, out=args.out, seconds=args.seconds, fps=args.fps,
+                                   full_resolution=not args.crop)
+    print(json.dumps({"out": str(path), "preset": args.preset}))
+    return 0
+
+
+def _cmd_reenact(args: argparse.Namespace) -> int:
+    path = _animator(args).reenact(args.driving, mode=args.mode, out=args.out, full_resolution=not args.crop)
+    print(json.dumps({"out": str(path), "mode": args.mode}))
+    return 0
+
+
+def _add_animation(sub: argparse._SubParsersAction) -> None:
+    from core.animator import PRESETS
+
+    p = sub.add_parser("edit", help="edit a portrait with named controls")
+    _add_common(p)
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="a control, e.g. yaw=15 or jawOpen=0.4 (repeatable; 'mesh --list' shows them)")
+    p.add_argument("--out", type=Path, default=Path("edited.png"))
+    p.set_defaults(func=_cmd_edit)
+
+    p = sub.add_parser("frontalize", help="turn the head to face the camera")
+    _add_common(p)
+    p.add_argument("--out", type=Path, default=Path("frontal.png"))
+    p.set_defaults(func=_cmd_frontalize)
+
+    p = sub.add_parser("animate", help="render a preset motion to a video")
+    _add_common(p)
+    p.add_argument("--preset", required=True, choices=sorted(PRESETS))
+    p.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--fps", type=float, default=25.0)
+    p.add_argument("--out", type=Path, default=Path("animation.mp4"))
+    p.set_defaults(func=_cmd_animate)
+
+    p = sub.add_parser("reenact", help="drive the portrait with a video")
+    _add_common(p)
+    p.add_argument("driving", help="driving video")
+    p.add_argument("--mode", default="relative", choices=["relative", "absolute"])
+    p.add_argument("--out", type=Path, default=Path("reenacted.mp4"))
+    p.set_defaults(func=_cmd_reenact)
+
+
+# ------------------------------------------------------------------------------------------ fit
+VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from core.face import load_face_model
+    from core.fit import FitOptions, fit_image, fit_video
+
+    model = load_face_model(args.model, args.model_path)
+    options = FitOptions(n_shape=min(args.n_shape, model.n_shape))
+    source = Path(args.input)
+    summary: dict = {"input": str(source), "out": str(args.out), "size": args.size}
+    if source.suffix.lower() in VIDEO_SUFFIXES:
+        video = fit_video(source, model, size=args.size, options=options, smoothing=not args.no_smoothing,
+                          crop_mode=args.crop_mode, max_frames=args.max_frames, embedding=args.embedding)
+        video.save(args.out)
+        q = video.quality
+        summary.update(frames=q["frames"], detected_frames=q["detected_frames"], fps=video.fps,
+                       faces_found=q["faces_found"], mean_error=round(q["mean_error"], 5))
+    else:
+        fit = fit_image(source, model, size=args.size, options=options, border=args.border,
+                        embedding=args.embedding)
+        fit.save(args.out, with_vertices=args.with_vertices)
+        q = fit.quality
+        summary.update(faces_found=q["faces_found"], yaw=round(q["yaw"], 2), pitch=round(q["pitch"], 2),
+                       roll=round(q["roll"], 2), landmark_error=round(q["landmark_error"], 5))
+    print(json.dumps(summary))
+    return 0
+
+
+def _add_fit(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("fit", help="fit the face model to a portrait or a video (MediaPipe landmarks)")
+    p.add_argument("input", help="an image or a video file")
+    p.add_argument("--out", type=Path, default=Path("fit.npz"), help="npz with params, crop(s), landmarks, quality")
+    p.add_argument("--size", type=int, default=256, choices=[256, 512], help="crop side in pixels")
+    p.add_argument("--model", default="ict", choices=["ict", "flame"])
+    p.add_argument("--model-path", help="model file (FLAME's generic_model.pkl; ICT found by core.assets)")
+    p.add_argument("--embedding", help="landmark embedding (FLAME: mediapipe_landmark_embedding.npz)")
+    p.add_argument("--n-shape", type=int, default=50, help="identity coefficients fitted")
+    p.add_argument("--border", default="replicate", choices=["replicate", "zeros"],
+                   help="how crop pixels outside the image are filled")
+    p.add_argument("--with-vertices", action="store_true", help="also store the vertices (images)")
+    p.add_argument("--max-frames", type=int, help="video: fit at most this many frames")
+    p.add_argument("--crop-mode", default="fixed", choices=["fixed", "smooth", "per_frame"], help="video crops")
+    p.add_argument("--no-smoothing", action="store_true", help="video: no temporal smoothing")
+    p.set_defaults(func=_cmd_fit)
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_assets, _add_mesh, _add_animation, _add_fit]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,386 @@
+"""Make ``core/fit/data/ict_mediapipe_embedding.npz``: where MediaPipe's 478 landmarks sit on the ICT mesh.
+
+Run ``python -m core.fit.make_embedding [--debug DIR]``. Reproducible: no randomness, the same renders
+and MediaPipe's deterministic CPU inference give the same file.
+
+Method:
+1. Render the neutral ICT mesh with the project's rasteriser (``core.render.raster``) at 512 x 512 from
+   a grid of views (yaw -30..30, pitch -12..12) with the mouth closed and slightly open. Shading: Lambert
+   from interpolated vertex normals plus ambient, skin albedo, darker lips and brows (painted from the
+   mesh's 68 Multi-PIE landmark vertices), white sclera with a brown iris (radius 5.85 mm, MediaPipe's
+   assumed human iris) and black pupil, a dark mouth interior, on a plain grey background.
+2. Run MediaPipe Face Mesh (the same ``LandmarkDetector`` the fitter uses) on every render.
+3. Lift each detected point back onto the mesh: the rasteriser's triangle at that pixel, with exact
+   barycentrics of the sub-pixel position; a point that falls just off the skin (an eyelid margin on the
+   eyeball) takes the nearest skin pixel within 2 pixels. A lift counts only where the surface faces the
+   camera (normal z > 0.3, which rejects silhouette and occluded points); the inner lip
+   contour is taken only from the open-mouth renders (so upper and lower inner-lip points land on the
+   upper and lower lip and separate when the mouth opens).
+4. Combine the views per landmark in the neutral mesh's frame: the coordinate-wise median of the lifted
+   3D points, then the lifted surface point closest to it (a medoid, so the result stays on a triangle
+   that was actually seen). The median distance of the lifts to it is stored as ``spread_cm``.
+5. Iris landmarks 468-477 are built geometrically on the eyeballs, so that gaze can be fitted: the centre
+   on the eye's optical axis, the four rim points on the 5.85 mm circle around it, in the directions
+   MediaPipe's rim points take in the frontal render, each at the front surface of the eyeball (cornea).
+
+Stored arrays: ``face_ids (478,)`` (into ``model.faces``), ``bary (478, 3)``, ``landmark_indices (478,)``,
+``groups (478,)`` (codes of ``core.fit.embedding.GROUPS``), ``spread_cm (478,)``, ``n_views (478,)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.face.ict import REGION_RANGES
+from core.fit.embedding import GROUPS, ICT_EMBEDDING
+
+log = logging.getLogger(__name__)
+
+SIZE = 512
+CAMERA = (0.072, 0.0, -0.02)          # s (normalised units per cm), tx, ty: the face fills ~70 %
+YAWS = (-30.0, -15.0, 0.0, 15.0, 30.0)
+PITCHES = (-12.0, 0.0, 12.0)
+MOUTH_OPEN = 0.35                     # jawOpen of the open-mouth renders
+IRIS_RADIUS_CM = 0.585                # MediaPipe Iris assumes an 11.7 mm horizontal iris diameter
+PUPIL_RADIUS_CM = 0.2
+MIN_NORMAL_Z = 0.3
+
+SKIN = np.array([0.86, 0.66, 0.55])
+LIPS = np.array([0.72, 0.36, 0.36])
+BROWS = np.array([0.22, 0.15, 0.10])
+SCLERA = np.array([0.93, 0.91, 0.89])
+IRIS = np.array([0.36, 0.23, 0.13])
+PUPIL = np.array([0.03, 0.03, 0.03])
+MOUTH = np.array([0.18, 0.05, 0.05])
+BACKGROUND = np.array([0.55, 0.57, 0.60])
+LIGHT = np.array([0.25, 0.35, 1.0]) / np.linalg.norm([0.25, 0.35, 1.0])  # model frame, from the camera side
+
+INNER_LIPS = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 95, 88, 178, 87, 14, 317, 402, 318, 324)
+# MediaPipe's iris points: (centre, rim...) of the subject's left and right eye
+IRIS_POINTS = {"left": (473, 474, 475, 476, 477), "right": (468, 469, 470, 471, 472)}
+
+
+@dataclass
+class View:
+    yaw: float
+    pitch: float
+    mouth_open: float
+
+
+@dataclass
+class Render:
+    image: np.ndarray        # (H, W, 3) uint8
+    face_id: np.ndarray      # (H, W) into the rendered faces, -1 background
+    normal_z: np.ndarray     # (H, W) camera-facing component of the shading normal
+    pixels: np.ndarray       # (N, 2) vertex pixel positions (u, v)
+
+
+# ------------------------------------------------------------------------------------------ painting
+def _polyline_distance(points: np.ndarray, line: np.ndarray) -> np.ndarray:
+    """Distance of 2D ``points (N, 2)`` to a polyline ``(K, 2)``."""
+    best = np.full(len(points), np.inf)
+    for a, b in zip(line[:-1], line[1:]):
+        ab = b - a
+        t = np.clip(((points - a) @ ab) / (ab @ ab), 0.0, 1.0)
+        best = np.minimum(best, np.linalg.norm(points - (a + t[:, None] * ab), axis=1))
+    return best
+
+
+def _inside_polygon(points: np.ndarray, poly: np.ndarray) -> np.ndarray:
+    """Even-odd rule point-in-polygon for ``points (N, 2)``."""
+    inside = np.zeros(len(points), dtype=bool)
+    x, y = points[:, 0], points[:, 1]
+    for (x1, y1), (x2, y2) in zip(poly, np.roll(poly, -1, axis=0)):
+        crosses = (y1 > y) != (y2 > y)
+        xi = x1 + (y - y1) * (x2 - x1) / np.where(y2 == y1, 1e-12, y2 - y1)
+        inside ^= crosses & (x < xi)
+    return inside
+
+
+def vertex_albedo(model) -> tuple[np.ndarray, np.ndarray]:
+    """Per-vertex albedo ``(N, 3)`` and an eyeball mask ``(N,)`` (eyes are painted per pixel)."""
+    v = model.v_template.numpy().astype(np.float64)
+    n = len(v)
+    lmk = np.asarray(model.vertex_indices["idx_to_landmark_verts"])
+    albedo = np.tile(SKIN, (n, 1))
+    face = np.zeros(n, dtype=bool)
+    face[: REGION_RANGES["face"][1] + 1] = True
+    front = face & (v[:, 2] > 5.0)
+    lips = front & _inside_polygon(v[:, :2], v[lmk[48:60], :2])
+    albedo[lips] = LIPS
+    brow_line_l, brow_line_r = v[lmk[17:22], :2], v[lmk[22:27], :2]
+    # Multi-PIE brow points run along the brow's upper edge: paint a band mostly below the line
+    for line in (brow_line_l, brow_line_r):
+        shifted = line - np.array([0.0, 0.25])
+        brow = front & (_polyline_distance(v[:, :2], shifted) < 0.38)
+        albedo[brow] = BROWS
+    lo, hi = REGION_RANGES["mouth_socket"]
+    albedo[lo:hi + 1] = MOUTH
+    eyes = np.zeros(n, dtype=bool)
+    eyes[REGION_RANGES["eyeball_left"][0]:REGION_RANGES["eyeball_right"][1] + 1] = True
+    return albedo, eyes
+
+
+def vertex_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Area-weighted vertex normals ``(N, 3)`` (counter-clockwise faces point outwards)."""
+    tri = verts[faces]
+    fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    normals = np.zeros_like(verts)
+    for k in range(3):
+        np.add.at(normals, faces[:, k], fn)
+    return normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
+
+
+def render_view(model, view: View, albedo: np.ndarray, eyes: np.ndarray, centres: np.ndarray) -> Render:
+    """Shaded render of the ICT mesh in ``view`` (see the module docstring)."""
+    from core.coords import norm_to_pixel
+    from core.render.raster import rasterize
+
+    params = model.apply_edits(model.neutral(), {"yaw": view.yaw, "pitch": view.pitch,
+                                                 "jawOpen": view.mouth_open})
+    params.camera[:] = torch.tensor(CAMERA)
+    with torch.no_grad():
+        verts = model(params)
+        proj = model.project(verts, params.camera)
+    faces = model.render_faces
+    frag = rasterize(proj, faces, (SIZE, SIZE))
+    fid = frag.face_id[0].numpy()
+    bary = frag.bary[0].numpy().astype(np.float64)
+    hit = fid >= 0
+    f = faces.numpy()[fid[hit]]                                 # (P, 3)
+    b = bary[hit][:, :, None]
+    vn = vertex_normals(verts[0].numpy().astype(np.float64), model.faces.numpy())
+    normal = (vn[f] * b).sum(1)
+    normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-12)
+    colour = (albedo[f] * b).sum(1)
+    # eyes: iris and pupil painted by the distance from the eye's optical axis in the rest pose
+    rest = (model.v_template.numpy()[f] * b).sum(1)
+    on_eye = eyes[f].all(1)
+    side = (rest[:, 0] < 0).astype(int)                         # 0: subject's left (x > 0), 1: right
+    rho = np.linalg.norm(rest[:, :2] - centres[side, :2], axis=1)
+    eye_colour = np.where((rho < PUPIL_RADIUS_CM)[:, None], PUPIL,
+                          np.where((rho < IRIS_RADIUS_CM)[:, None], IRIS, SCLERA))
+    colour = np.where(on_eye[:, None], eye_colour, colour)
+    shade = 0.35 + 0.65 * np.clip(normal @ LIGHT, 0.0, None)
+    image = np.tile(BACKGROUND, (SIZE, SIZE, 1))
+    image[hit] = colour * shade[:, None]
+    normal_z = np.zeros((SIZE, SIZE))
+    normal_z[hit] = normal[:, 2]
+    pixels = norm_to_pixel(proj[0, :, :2], (SIZE, SIZE)).numpy().astype(np.float64)
+    return Render((np.clip(image, 0, 1) * 255).round().astype(np.uint8), fid, normal_z, pixels)
+
+
+# ------------------------------------------------------------------------------------------ lifting
+def lift(points: np.ndarray, render: Render, faces: np.ndarray, allowed: np.ndarray, radius: int = 2
+         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Detected pixels ``(L, 2)`` to (triangle ``(L,)``, barycentrics ``(L, 3)``, normal z ``(L,)``).
+
+    The triangle is the one drawn at the nearest pixel whose triangle is ``allowed`` (a mask over
+    ``faces``), searched up to ``radius`` pixels away: a point MediaPipe puts on an eyelid margin can fall
+    on the eyeball by a pixel, and belongs to the lid. The barycentrics are those of the exact sub-pixel
+    position in that triangle (clamped into it). Nothing allowed nearby gives triangle -1.
+    """
+    h, w = render.face_id.shape
+    d = np.arange(-radius, radius + 1)
+    offsets = np.stack(np.meshgrid(d, d, indexing="xy"), -1).reshape(-1, 2)          # (K, 2) (dc, dr)
+    base = np.round(points).astype(int)
+    cand = base[:, None, :] + offsets[None]                                        # (L, K, 2)
+    c = np.clip(cand[..., 0], 0, w - 1)
+    r = np.clip(cand[..., 1], 0, h - 1)
+    tri = render.face_id[r, c]
+    ok = (tri >= 0) & allowed[np.maximum(tri, 0)]
+    dist = np.where(ok, np.linalg.norm(cand - points[:, None, :], axis=-1), np.inf)
+    best = dist.argmin(1)
+    rows = np.arange(len(points))
+    found = np.isfinite(dist[rows, best])
+    tri = np.where(found, tri[rows, best], -1)
+    nz = np.where(found, render.normal_z[r[rows, best], c[rows, best]], 0.0)
+    bary = np.zeros((len(points), 3))
+    corners = render.pixels[faces[tri[found]]]                                    # (P, 3, 2)
+    bary[found] = _barycentric(points[found], corners)
+    return tri, bary, nz
+
+
+def _barycentric(p: np.ndarray, tri: np.ndarray) -> np.ndarray:
+    """Barycentrics of 2D points ``(P, 2)`` in triangles ``(P, 3, 2)``, clamped into the triangle."""
+    a, b, c = tri[:, 0], tri[:, 1], tri[:, 2]
+    v0, v1, v2 = b - a, c - a, p - a
+    den = v0[:, 0] * v1[:, 1] - v1[:, 0] * v0[:, 1]
+    den = np.where(np.abs(den) < 1e-12, 1e-12, den)
+    l1 = (v2[:, 0] * v1[:, 1] - v1[:, 0] * v2[:, 1]) / den
+    l2 = (v0[:, 0] * v2[:, 1] - v2[:, 0] * v0[:, 1]) / den
+    out = np.clip(np.stack([1.0 - l1 - l2, l1, l2], 1), 0.0, None)
+    return out / out.sum(1, keepdims=True)
+
+
+def group_codes() -> np.ndarray:
+    """Group code of each of the 478 landmarks (``core.fit.embedding.GROUPS``)."""
+    from mediapipe.python.solutions import face_mesh_connections as fmc
+
+    def ids(conn) -> list[int]:
+        return sorted({i for edge in conn for i in edge})
+
+    codes = np.zeros(478, dtype=np.int64)
+    for name, conn in (("oval", fmc.FACEMESH_FACE_OVAL), ("nose", fmc.FACEMESH_NOSE),
+                       ("brows", fmc.FACEMESH_LEFT_EYEBROW | fmc.FACEMESH_RIGHT_EYEBROW),
+                       ("eyes", fmc.FACEMESH_LEFT_EYE | fmc.FACEMESH_RIGHT_EYE),
+                       ("lips_outer", fmc.FACEMESH_LIPS)):
+        codes[ids(conn)] = GROUPS.index(name)
+    codes[list(INNER_LIPS)] = GROUPS.index("lips_inner")
+    codes[468:478] = GROUPS.index("iris")
+    return codes
+
+
+def combine(cands: list[tuple[int, np.ndarray, np.ndarray]]) -> tuple[int, np.ndarray, float]:
+    """Medoid of the lifted candidates (triangle, bary, rest point) around their coordinate-wise median."""
+    pts = np.stack([c[2] for c in cands])
+    med = np.median(pts, axis=0)
+    dist = np.linalg.norm(pts - med, axis=1)
+    best = int(np.argmin(dist))
+    return cands[best][0], cands[best][1], float(np.median(dist))
+
+
+# ------------------------------------------------------------------------------------------ irises
+def front_hit(model, tri_ids: np.ndarray, xy: np.ndarray) -> tuple[int, np.ndarray]:
+    """Front-most triangle (largest z) among ``tri_ids`` of the neutral mesh under the point ``xy`` (cm),
+    looking along -z; returns (triangle, barycentrics)."""
+    v = model.v_template.numpy().astype(np.float64)
+    faces = model.faces.numpy()
+    tri = v[faces[tri_ids]]                                      # (T, 3, 3)
+    a, b, c = tri[:, 0, :2], tri[:, 1, :2], tri[:, 2, :2]
+    v0, v1, v2 = b - a, c - a, xy[None] - a
+    den = v0[:, 0] * v1[:, 1] - v1[:, 0] * v0[:, 1]
+    ok = np.abs(den) > 1e-12
+    den = np.where(ok, den, 1.0)
+    l1 = (v2[:, 0] * v1[:, 1] - v1[:, 0] * v2[:, 1]) / den
+    l2 = (v0[:, 0] * v2[:, 1] - v2[:, 0] * v0[:, 1]) / den
+    bary = np.stack([1.0 - l1 - l2, l1, l2], 1)
+    inside = ok & (bary >= -1e-9).all(1)
+    if not inside.any():
+        raise RuntimeError(f"no eyeball triangle under {xy}")
+    z = (tri[:, :, 2] * bary).sum(1)
+    k = int(np.argmax(np.where(inside, z, -np.inf)))
+    return int(tri_ids[k]), np.clip(bary[k], 0.0, 1.0) / np.clip(bary[k], 0.0, 1.0).sum()
+
+
+def iris_embedding(model, frontal: np.ndarray) -> dict[int, tuple[int, np.ndarray]]:
+    """Surface points of landmarks 468-477 on the eyeballs, rim directions from the frontal detection."""
+    centres = model.eye_centres(model.neutral())[0].numpy().astype(np.float64)
+    faces = model.faces.numpy()
+    out = {}
+    for e, side in enumerate(("left", "right")):
+        lo, hi = REGION_RANGES[f"sclera_{side}"]
+        tri_ids = np.nonzero(((faces >= lo) & (faces <= hi)).all(1))[0]
+        centre_id, *rim_ids = IRIS_POINTS[side]
+        out[centre_id] = front_hit(model, tri_ids, centres[e, :2])
+        for k in rim_ids:
+            d = frontal[k, :2] - frontal[centre_id, :2]
+            angle = np.degrees(np.arctan2(-d[1], d[0]))          # image v down -> model y up
+            snapped = 90.0 * np.round(angle / 90.0)
+            log.info("iris %d: rim direction %.1f deg in the frontal render, snapped to %.0f", k, angle, snapped)
+            direction = np.array([np.cos(np.radians(snapped)), np.sin(np.radians(snapped))])
+            out[k] = front_hit(model, tri_ids, centres[e, :2] + IRIS_RADIUS_CM * direction)
+    return out
+
+
+# ------------------------------------------------------------------------------------------ main
+def build(debug: Path | None = None) -> dict[str, np.ndarray]:
+    """Render, detect, lift and combine; returns the arrays of the embedding file."""
+    from core.face import load_face_model
+    from core.fit.landmarks import LandmarkDetector
+
+    model = load_face_model("ict")
+    albedo, eyes = vertex_albedo(model)
+    centres = model.eye_centres(model.neutral())[0].numpy().astype(np.float64)
+    faces = model.faces.numpy()
+    render_faces = model.render_faces.numpy()
+    # render face index -> index into model.faces (the embedding indexes the full face list)
+    lookup = {tuple(f): i for i, f in enumerate(faces.tolist())}
+    to_full = np.array([lookup[tuple(f)] for f in render_faces.tolist()])
+    rest = model.v_template.numpy().astype(np.float64)
+    skin = render_faces.max(1) <= REGION_RANGES["face"][1]      # render faces on the face skin
+    codes = group_codes()
+    inner = np.zeros(478, dtype=bool)
+    inner[list(INNER_LIPS)] = True
+
+    views = [View(y, p, m) for m in (0.0, MOUTH_OPEN) for p in PITCHES for y in YAWS]
+    cands: list[list[tuple[int, np.ndarray, np.ndarray]]] = [[] for _ in range(478)]
+    frontal = None
+    detector = LandmarkDetector(video=False, max_faces=1)
+    for view in views:
+        render = render_view(model, view, albedo, eyes, centres)
+        det = detector.detect(render.image)
+        if det is None:
+            log.warning("MediaPipe found no face in the render yaw=%g pitch=%g mouth=%g", view.yaw,
+                        view.pitch, view.mouth_open)
+            continue
+        if view.yaw == 0 and view.pitch == 0 and view.mouth_open == 0:
+            frontal = det.points
+        tri, bary, nz = lift(det.points[:, :2], render, render_faces, skin)
+        n_ok = 0
+        for k in range(468):
+            if tri[k] < 0 or nz[k] < MIN_NORMAL_Z or (inner[k] and view.mouth_open == 0):
+                continue
+            full = to_full[tri[k]]
+            cands[k].append((int(full), bary[k], (rest[faces[full]] * bary[k][:, None]).sum(0)))
+            n_ok += 1
+        log.info("view yaw=%+5.1f pitch=%+5.1f mouth=%.2f: %d of 468 points lifted", view.yaw, view.pitch,
+                 view.mouth_open, n_ok)
+        if debug is not None:
+            _save_debug(debug, view, render.image, det.points)
+    detector.close()
+    if frontal is None:
+        raise RuntimeError("MediaPipe did not detect the frontal render; cannot place the iris points")
+
+    face_ids = np.zeros(478, dtype=np.int64)
+    bary_out = np.zeros((478, 3))
+    spread = np.full(478, np.nan)
+    n_views = np.zeros(478, dtype=np.int64)
+    for k in range(468):
+        if not cands[k]:
+            raise RuntimeError(f"landmark {k} was never seen on the face in any render")
+        face_ids[k], bary_out[k], spread[k] = combine(cands[k])
+        n_views[k] = len(cands[k])
+    for k, (f, b) in iris_embedding(model, frontal).items():
+        face_ids[k], bary_out[k], spread[k] = f, b, 0.0
+        n_views[k] = 1
+    log.info("lifted views per landmark: min %d, median %d; spread median %.2f mm, max %.2f mm (landmark %d)",
+             n_views[:468].min(), np.median(n_views[:468]), 10 * np.nanmedian(spread[:468]),
+             10 * np.nanmax(spread[:468]), int(np.nanargmax(spread[:468])))
+    return {"face_ids": face_ids, "bary": bary_out.astype(np.float32), "landmark_indices": np.arange(478),
+            "groups": codes, "spread_cm": spread.astype(np.float32), "n_views": n_views}
+
+
+def _save_debug(folder: Path, view: View, image: np.ndarray, points: np.ndarray) -> None:
+    import cv2
+
+    from core.io.image import save_image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    img = image.copy()
+    for u, v in points[:, :2]:
+        cv2.circle(img, (int(round(u)), int(round(v))), 1, (0, 255, 0), -1)
+    save_image(folder / f"render_y{view.yaw:+.0f}_p{view.pitch:+.0f}_m{view.mouth_open:.2f}.png", img)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m core.fit.make_embedding", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ICT_EMBEDDING)
+    parser.add_argument("--debug", type=Path, help="write the renders with the detected points here")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    arrays = build(args.debug)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(args.out, **arrays)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
