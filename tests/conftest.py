@@ -14,3 +14,14 @@ def ict_model():
         return load_face_model("ict")
     except AssetNotFoundError as exc:
         pytest.skip(f"ICT face model absent: {exc}")
+
+
+@pytest.fixture(scope="session")
+def samples():
+    """The sample media folder (portraits in images/, clips in videos/)."""
+    from core.assets import samples_dir
+
+    path = samples_dir()
+    if path is None:
+        pytest.skip("sample media absent (set GDPW_SAMPLES or place ../shared/samples beside the checkout)")
+    return path

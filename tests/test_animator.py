@@ -4,16 +4,7 @@ import numpy as np
 import pytest
 
 from core.animator import PRESETS, Animator
-from core.assets import samples_dir
 from core.io.image import ImageError
-
-
-@pytest.fixture(scope="module")
-def samples():
-    root = samples_dir()
-    if root is None:
-        pytest.skip("sample portraits absent (set GDPW_SAMPLES or place ../shared/samples)")
-    return root
 
 
 @pytest.fixture(scope="module")

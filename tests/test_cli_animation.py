@@ -6,18 +6,14 @@ import subprocess
 import numpy as np
 import pytest
 
-from core.assets import samples_dir
 from core.cli import main
 from core.io.image import load_image
 from core.io.video import probe_video, read_video
 
 
 @pytest.fixture(scope="module")
-def portrait():
-    root = samples_dir()
-    if root is None:
-        pytest.skip("sample portraits absent (set GDPW_SAMPLES or place ../shared/samples)")
-    return root / "images" / "assets__examples__source__s1.jpg"
+def portrait(samples):
+    return samples / "images" / "assets__examples__source__s1.jpg"
 
 
 def _summary(capsys) -> dict:
@@ -61,7 +57,7 @@ def test_animate_preset_to_video(portrait, tmp_path, capsys):
 def test_reenact_keeps_fps_and_audio(portrait, tmp_path, capsys):
     import imageio_ffmpeg
 
-    clip = samples_dir() / "videos" / "samples__source_video__video__Obama_clip1.mp4"
+    clip = portrait.parent.parent / "videos" / "samples__source_video__video__Obama_clip1.mp4"
     driving = tmp_path / "driving.mp4"
     subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(clip), "-f", "lavfi",
                     "-i", "sine=frequency=300:duration=1", "-t", "0.4", "-map", "0:v", "-map", "1:a", "-shortest",
