@@ -272,9 +272,13 @@ class ICTFaceModel(FaceModel):
         offsets = params.shape @ self.identity_basis[:s, cols] + expr @ self.expression_basis[:, cols]
         return self.v_template[vertex_ids] + offsets.view(b, -1, 3)
 
+    def eye_support(self, side: str) -> torch.Tensor:
+        """Vertex ids ``(K,)`` of the sclera points the eyeball centre of ``side`` ("left"/"right") is fitted to."""
+        return getattr(self, f"_eye_support_{side}")
+
     def eye_centres(self, params: FaceParams) -> torch.Tensor:
         """Eyeball centres ``(B, 2, 3)`` (subject's left, right) in the unposed frame."""
-        centres = [sphere_centre(self.shaped(params, getattr(self, f"_eye_support_{side}")))
+        centres = [sphere_centre(self.shaped(params, self.eye_support(side)))
                    for side in ("left", "right")]
         return torch.stack(centres, dim=1)
 

@@ -200,7 +200,7 @@ class LandmarkModel:
         # the sclera in ICT, so the centres depend on the identity only; checked here)
         self._support = []
         for side in ("left", "right"):
-            ids = getattr(model, f"_eye_support_{side}")
+            ids = model.eye_support(side)
             if model.expression_basis.view(-1, n, 3)[:, ids].abs().max() > 0:
                 raise ValueError("ICT expressions move the sclera; eye centres would depend on them")
             self._support.append((model.v_template.to(dt)[ids],
