@@ -1,8 +1,10 @@
-"""Self-reenactment check of the geometry engine against the copy-the-source baseline.
+"""Self-reenactment check of the geometry engine against the copy-the-source baseline (via ``core.eval``).
 
-For each clip: frame 0 is the source; later frames drive it (their fitted pose and expression, in the
-clip's fixed crop) and are also the ground truth. Reports mean L1 (RGB in [0, 1]) and the mean distance of
-MediaPipe's 478 landmarks (pixels of the 256 crop) for the engine and for copying the source.
+For each clip: frame 0 is the source; every ``step``-th later frame (up to ``frames``) drives it and is also
+the ground truth. ``core.eval.evaluate_pairs`` does the work with the same-id protocol: the clip's frames in
+use share one fixed crop and one fitted identity, each target is its driving frame's fit. Reports per clip
+the mean L1 (RGB in [0, 1]) and AKD (dlib's 68 landmarks, pixels of the 256 crop) for the engine and for
+copying the source.
 
     python bench/self_reenact.py [--frames 120] [--step 10] [CLIP ...]
 """
@@ -10,6 +12,7 @@ MediaPipe's 478 landmarks (pixels of the 256 crop) for the engine and for copyin
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -18,12 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.assets import samples_dir  # noqa: E402
-from core.engines.geometry import GeometryEngine  # noqa: E402
-from core.face import load_face_model  # noqa: E402
-from core.fit import fit_video  # noqa: E402
-from core.fit.crop import warp_image  # noqa: E402
-from core.fit.landmarks import LandmarkDetector, NoFaceError, detect_landmarks  # noqa: E402
-from core.io.video import read_video  # noqa: E402
+from core.eval import Clip, FrameRef, Pair, evaluate_pairs  # noqa: E402
 
 DEFAULT_CLIPS = [
     "samples__source_video__video__KristiNoem.mp4",
@@ -35,35 +33,13 @@ DEFAULT_CLIPS = [
 ]
 
 
-def landmark_distance(detector: LandmarkDetector, a: np.ndarray, b: np.ndarray) -> float:
-    try:
-        pa = detect_landmarks(a, "output", detector).points[:, :2]
-        pb = detect_landmarks(b, "truth", detector).points[:, :2]
-    except NoFaceError:
-        return float("nan")
-    return float(np.linalg.norm(pa - pb, axis=1).mean())
+def clip_pairs(clip: Clip, frames_max: int, step: int, first_index: int = 0) -> list[Pair]:
+    """Frame 0 drives frames ``step, 2 step, ...`` below ``frames_max`` (and below the clip's length)."""
+    from core.io.video import probe_video
 
-
-def evaluate_clip(path: Path, model, engine: GeometryEngine, detector: LandmarkDetector, frames_max: int,
-                  step: int) -> dict[str, float]:
-    frames, _ = read_video(path, max_frames=frames_max)
-    fit = fit_video(frames, model=model, crop_mode="fixed", progress=False)
-    crops = [warp_image(f, fit.crops[k], fit.size) for k, f in enumerate(frames)]
-    state = engine.prepare(crops[0], fit.params[0])
-    ids = list(range(step, len(frames), step))
-    rows = {"l1_geometry": [], "l1_copy": [], "lmk_geometry": [], "lmk_copy": []}
-    for start in range(0, len(ids), 8):
-        chunk = ids[start:start + 8]
-        from core.face import FaceParams
-
-        out = engine.render(state, FaceParams.cat([fit.params[k] for k in chunk])).images
-        for img, k in zip(out, chunk):
-            truth = crops[k]
-            rows["l1_geometry"].append(np.abs(img / 255.0 - truth / 255.0).mean())
-            rows["l1_copy"].append(np.abs(crops[0] / 255.0 - truth / 255.0).mean())
-            rows["lmk_geometry"].append(landmark_distance(detector, img, truth))
-            rows["lmk_copy"].append(landmark_distance(detector, crops[0], truth))
-    return {k: float(np.nanmean(v)) for k, v in rows.items()} | {"pairs": len(ids)}
+    n = probe_video(clip.path).n_frames or frames_max
+    return [Pair(first_index + k, "forward", FrameRef(clip, 0), FrameRef(clip, f))
+            for k, f in enumerate(range(step, min(frames_max, n), step))]
 
 
 def main() -> int:
@@ -72,28 +48,35 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=120)
     ap.add_argument("--step", type=int, default=10)
     args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     root = samples_dir()
     if root is None and not args.clips:
         print("sample clips absent: pass clip paths")
         return 1
-    clips = [Path(c) for c in args.clips] or [root / "videos" / c for c in DEFAULT_CLIPS]
-    model = load_face_model("ict")
-    engine = GeometryEngine(model)
-    detector = LandmarkDetector(video=False)
-    print("| clip | pairs | L1 geometry | L1 copy | landmarks geometry (px) | landmarks copy (px) |")
+    paths = [Path(c) for c in args.clips] or [root / "videos" / c for c in DEFAULT_CLIPS]
+    pairs: list[Pair] = []
+    for path in paths:
+        pairs += clip_pairs(Clip(path, path.stem), args.frames, args.step, len(pairs))
+    result = evaluate_pairs(pairs, "same-id", "geometry", progress=True)
+
+    print("| clip | pairs | L1 geometry | L1 copy | AKD geometry (px) | AKD copy (px) |")
     print("|---|---|---|---|---|---|")
-    results = []
-    for clip in clips:
-        r = evaluate_clip(clip, model, engine, detector, args.frames, args.step)
-        results.append(r)
-        print(f"| {clip.stem} | {r['pairs']} | {r['l1_geometry']:.4f} | {r['l1_copy']:.4f} | "
-              f"{r['lmk_geometry']:.2f} | {r['lmk_copy']:.2f} |", flush=True)
-    mean = {k: float(np.mean([r[k] for r in results])) for k in results[0] if k != "pairs"}
-    print(f"| **mean** | {sum(r['pairs'] for r in results)} | {mean['l1_geometry']:.4f} | {mean['l1_copy']:.4f} | "
-          f"{mean['lmk_geometry']:.2f} | {mean['lmk_copy']:.2f} |")
+    means = []
+    for path in paths:
+        rows = [r for r in result.rows if r["source_clip"] == path.stem]
+        if not rows:
+            print(f"| {path.stem} | 0 | | | | |")
+            continue
+        m = {f"{k}_{e}": float(np.nanmean([r[k] for r in rows if r["engine"] == e]))
+             for k in ("l1", "akd") for e in ("geometry", "copy")}
+        means.append(m)
+        print(f"| {path.stem} | {len(rows) // 2} | {m['l1_geometry']:.4f} | {m['l1_copy']:.4f} | "
+              f"{m['akd_geometry']:.2f} | {m['akd_copy']:.2f} |", flush=True)
+    mean = {k: float(np.mean([m[k] for m in means])) for k in means[0]}
+    print(f"| **mean** | {result.summary['pairs_evaluated']} | {mean['l1_geometry']:.4f} | {mean['l1_copy']:.4f} | "
+          f"{mean['akd_geometry']:.2f} | {mean['akd_copy']:.2f} |")
     print(f"\nratio geometry/copy: L1 {mean['l1_geometry'] / mean['l1_copy']:.2f}, "
-          f"landmarks {mean['lmk_geometry'] / mean['lmk_copy']:.2f}")
-    detector.close()
+          f"AKD {mean['akd_geometry'] / mean['akd_copy']:.2f}")
     return 0
 
 

@@ -87,8 +87,10 @@ class Animator:
 
             return GeometryEngine(self.model)
         if name == "pwm":
-            raise ValueError("the learned 'pwm' engine is not part of this version yet; use engine='geometry'")
-        raise ValueError(f"unknown engine '{name}'; available: geometry")
+            from core.engines.pwm import PWMEngine
+
+            return PWMEngine(self.model)  # PWMWeightsError (a ValueError) names where it looked when absent
+        raise ValueError(f"unknown engine '{name}'; available: geometry, pwm")
 
     # ------------------------------------------------------------------ source
     def load_source(self, image: ImageInput) -> Any:

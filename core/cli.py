@@ -229,7 +229,118 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_fit)
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_assets, _add_mesh, _add_animation, _add_fit]
+# ------------------------------------------------------------------------------------------ preprocess / train
+def _cmd_preprocess(args: argparse.Namespace) -> int:
+    from core.train.preprocess import preprocess_dir
+
+    counts = preprocess_dir(args.videos, args.out, size=args.size, shard=args.shard, workers=args.workers,
+                            max_frames=args.max_frames, progress=not args.quiet)
+    print(json.dumps(counts))
+    return 1 if counts["failed"] and not counts["done"] and not counts["skipped"] else 0
+
+
+def _add_preprocess(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("preprocess", help="fit and crop a folder of talking-head videos into training clips")
+    p.add_argument("videos", type=Path, help="folder of videos (searched recursively)")
+    p.add_argument("out", type=Path, help="output folder (one sub-folder per clip; finished clips are skipped)")
+    p.add_argument("--size", type=int, default=256, help="crop side in pixels")
+    p.add_argument("--shard", help="i/n: process every n-th video starting at i (cluster array jobs)")
+    p.add_argument("--workers", type=int, default=1, help="parallel processes")
+    p.add_argument("--max-frames", type=int, help="use at most this many frames per video")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_preprocess)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from core.train.config import load_config
+    from core.train.trainer import Trainer
+
+    config = load_config(args.config, args.set)
+    trainer = Trainer(config)
+    try:
+        logs = trainer.run(args.steps)
+    finally:
+        trainer.close()
+    if trainer.env.main:
+        print(json.dumps({"step": trainer.step, "out_dir": config.out_dir, **logs}))
+    return 0
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train the PWM generator (also under torchrun for DDP)")
+    p.add_argument("--config", required=True, type=Path, help="a .json or .toml training config (configs/)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config entry, e.g. --set optim.steps=1000 --set data.root=/data/vox")
+    p.add_argument("--steps", type=int, help="train at most this many iterations in this invocation")
+    p.set_defaults(func=_cmd_train)
+
+
+
+# ------------------------------------------------------------------------------------------ evaluate
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from core.eval import evaluate, markdown_table, summary_path, write_csv, write_summary
+    from core.eval.faces import MetricUnavailable, load_arcface
+
+    fit_log = logging.getLogger("core.fit")
+    level = fit_log.level
+    if not args.verbose:  # one line per fitted image would bury the table
+        fit_log.setLevel(logging.WARNING)
+    try:
+        if args.arcface_weights:
+            load_arcface(args.arcface_weights)
+        result = evaluate(args.clips, protocol=args.protocol, engine=args.engine, pairs=args.pairs, seed=args.seed,
+                          frames_per_clip=args.frames_per_clip, max_clips=args.max_clips,
+                          progress=not args.quiet, inception_weights=args.inception_weights,
+                          manifest=args.manifest, pwm_weights=args.pwm_weights)
+    except MetricUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        fit_log.setLevel(level)
+    s = result.summary
+    csv_path = write_csv(args.out, result.rows)
+    json_path = write_summary(summary_path(args.out), s)
+    print(s["fid_status"])
+    print(f"\n{s['protocol']}: {s['pairs_evaluated']} pairs from {s['clips']} clips ({s['identities']} identities), "
+          f"seed {s['seed']}, {s['seconds_per_pair']:.2f} s per pair\n")
+    print(markdown_table(s))
+    fallbacks = {k: v for k, v in s["mediapipe_box_fallbacks"].items() if v}
+    if fallbacks:
+        print(f"\ndlib's detector missed the output face; MediaPipe box used: {fallbacks}")
+    print(f"\nrows: {csv_path}\nsummary: {json_path}")
+    return 0
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="the paper's metrics over talking-head clips (an engine and the copy baseline)")
+    p.add_argument("--engine", default="geometry", choices=["copy", "geometry", "pwm"],
+                   help="engine to evaluate; the copy baseline (output = source) is always evaluated beside it")
+    p.add_argument("--clips", required=True, type=Path, help="folder of talking-head videos")
+    p.add_argument("--protocol", default="same-id", choices=["same-id", "cross-id"])
+    p.add_argument("--pairs", type=int, default=20,
+                   help="(source, driving) pairs; same-id samples half as many frame pairs, each both ways")
+    p.add_argument("--out", type=Path, default=Path("report.csv"),
+                   help="per-pair CSV; the summary goes to <stem>.summary.json beside it")
+    p.add_argument("--seed", type=int, default=0, help="seed of the clip order and the frame sampling")
+    p.add_argument("--frames-per-clip", type=int, default=50,
+                   help="frames are drawn from this many candidates spread evenly over each clip")
+    p.add_argument("--max-clips", type=int, help="use at most this many clips (the first of the seeded order)")
+    p.add_argument("--manifest", type=Path,
+                   help="CSV with 'file' and 'identity' columns (default: MANIFEST.csv in the folder or its parent)")
+    p.add_argument("--pwm-weights", type=Path, help="for --engine pwm: a weights folder or pwm.json")
+    p.add_argument("--inception-weights", type=Path,
+                   help="pytorch-fid Inception-v3 weights for FID: a hook, unsupported in this version (FID is "
+                        "reported as not available; fd_dlib is the distribution metric)")
+    p.add_argument("--arcface-weights", type=Path,
+                   help="ArcFace iresnet100 state dict for CSIM: a hook, unsupported in this version (an error "
+                        "says what it expects); CSIM uses dlib's ResNet embeddings")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_evaluate)
+
+
+# ------------------------------------------------------------------------------------------ entry
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_assets, _add_mesh, _add_fit, _add_animation, _add_preprocess, _add_train, _add_evaluate]
 
 
 def build_parser() -> argparse.ArgumentParser:

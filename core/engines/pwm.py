@@ -1,0 +1,200 @@
+"""The learned ``pwm`` engine: the PWM generator of ``core.model`` behind the ``Engine`` interface.
+
+Weights: ``pwm.safetensors`` (the generator's state dict as the trainer exports it) plus ``pwm.json`` (format,
+variant, preset, full generator config, training resolution). Searched, in order: the ``weights`` argument
+(a folder or the JSON file), ``$GDPW_PWM_WEIGHTS``, the repository's ``weights/``, the user cache
+(``~/.cache/gdpw``). Training writes both files into its ``out_dir`` at every checkpoint; copy them into
+``weights/``. Loading checks the format, the requested variant/preset, the face model's vertex count and every
+tensor name and shape, and says what is wrong (``PWMWeightsError``, a ``ValueError``).
+
+Inference: spectral norm is folded into plain weights and BatchNorm uses its running statistics (``eval``).
+``prepare`` caches the encoder features of the source (they do not depend on the target), ``render`` runs
+the decoder for chunks of ``batch_size`` targets. The generator synthesises every pixel, so ``flow`` and
+``synthesised`` are None (the Animator pastes the whole crop back); the per-level flows, the geometric flow,
+the warped source and the mesh coverage are in ``debug``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from core.engines.base import EngineResult, image_to_tensor, tensor_to_images
+from core.face.base import FaceModel
+from core.face.params import FaceParams
+
+__all__ = ["PWMEngine", "PWMWeightsError", "PWMState", "find_weights", "load_generator", "WEIGHTS_ENV",
+           "TRAIN_HINT"]
+
+WEIGHTS_ENV = "GDPW_PWM_WEIGHTS"
+TRAIN_HINT = ("train a model with 'python -m core train --config configs/paper.json' (after "
+              "'python -m core preprocess VIDEOS_DIR data/voxceleb') and copy <out_dir>/pwm.safetensors and "
+              "<out_dir>/pwm.json into weights/ (or point $GDPW_PWM_WEIGHTS at them)")
+
+
+class PWMWeightsError(ValueError):
+    """Missing, incomplete or mismatched PWM weights; the message says where it looked and what differs."""
+
+
+def _candidates(weights: str | Path | None, name: str) -> list[Path]:
+    from core.assets import REPO_ROOT, user_cache_dir
+
+    out = []
+    if weights is not None:
+        p = Path(weights).expanduser()
+        out.append(p if p.suffix == ".json" else p / f"{name}.json")
+        return out
+    if os.environ.get(WEIGHTS_ENV):
+        p = Path(os.environ[WEIGHTS_ENV]).expanduser()
+        out.append(p if p.suffix == ".json" else p / f"{name}.json")
+    out += [REPO_ROOT / "weights" / f"{name}.json", user_cache_dir() / f"{name}.json"]
+    return out
+
+
+def find_weights(weights: str | Path | None = None, name: str = "pwm") -> Path:
+    """The first existing ``<name>.json`` of the search order; ``PWMWeightsError`` naming every place tried."""
+    tried = _candidates(weights, name)
+    for p in tried:
+        if p.is_file():
+            return p
+    places = "\n  ".join(str(p) for p in tried)
+    raise PWMWeightsError(f"no trained 'pwm' weights found (a {name}.json next to {name}.safetensors). Looked in:"
+                          f"\n  {places}\nTo get them, {TRAIN_HINT}.")
+
+
+def load_generator(meta_path: str | Path, model: FaceModel, variant: str | None = None, preset: str | None = None,
+                   device: str | torch.device = "cpu", fold: bool = True):
+    """Build the generator described by ``meta_path`` (JSON), load and check its weights; returns
+    ``(generator, meta)``. ``variant`` / ``preset``, when given, must match the file."""
+    from safetensors.torch import load_file
+
+    from core.model import Generator, GeneratorConfig, fold_spectral_norm
+
+    meta_path = Path(meta_path)
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise PWMWeightsError(f"{meta_path} is not a readable PWM config: {exc}") from None
+    if meta.get("format") != "gdpw-pwm" or "generator" not in meta:
+        raise PWMWeightsError(f"{meta_path} is not a PWM weights config (format {meta.get('format')!r}, "
+                              f"expected 'gdpw-pwm' with a 'generator' section)")
+    try:
+        cfg = GeneratorConfig.from_dict(meta["generator"])
+    except (TypeError, ValueError) as exc:
+        raise PWMWeightsError(f"{meta_path}: invalid generator config: {exc}") from None
+    if variant is not None and cfg.variant != variant:
+        raise PWMWeightsError(f"{meta_path} holds a '{cfg.variant}' model, but variant '{variant}' was requested")
+    if preset is not None and cfg.preset != preset:
+        raise PWMWeightsError(f"{meta_path} holds a '{cfg.preset}' preset model, but preset '{preset}' was requested")
+    if cfg.num_vertices != model.n_vertices:
+        raise PWMWeightsError(f"{meta_path} was trained for a {cfg.face_model} mesh with {cfg.num_vertices} vertices; "
+                              f"the face model in use has {model.n_vertices}")
+    wpath = meta_path.with_name(meta.get("weights", meta_path.stem + ".safetensors"))
+    if not wpath.is_file():
+        raise PWMWeightsError(f"{meta_path} names weights {wpath}, which does not exist")
+    try:
+        state = load_file(str(wpath))
+    except Exception as exc:  # corrupt or not safetensors
+        raise PWMWeightsError(f"{wpath} is not a readable safetensors file: {exc}") from None
+    gen = Generator(cfg, model.render_faces)
+    own = gen.state_dict()
+    missing = sorted(set(own) - set(state))
+    extra = sorted(set(state) - set(own))
+    shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}" for k in own
+              if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or extra or shapes:
+        detail = []
+        if missing:
+            detail.append(f"{len(missing)} tensors missing (e.g. {missing[:3]})")
+        if extra:
+            detail.append(f"{len(extra)} unexpected tensors (e.g. {extra[:3]})")
+        if shapes:
+            detail.append(f"{len(shapes)} shape mismatches (e.g. {shapes[:2]})")
+        raise PWMWeightsError(f"{wpath} does not match the '{cfg.variant}' / '{cfg.preset}' generator described by "
+                              f"{meta_path.name}: " + "; ".join(detail) +
+                              ". The weights probably come from another variant or preset.")
+    gen.load_state_dict(state)
+    if fold:
+        fold_spectral_norm(gen)
+    return gen.to(device).eval(), meta
+
+
+@dataclass
+class PWMState:
+    crop: torch.Tensor                 # (1, 3, S, S) [0, 1] at the engine's size
+    params: FaceParams
+    v_src: torch.Tensor                # (1, N, 3) normalised
+    enc: dict[int, torch.Tensor]       # cached encoder / shortcut features
+    out_size: int                      # the caller's crop size
+
+
+class PWMEngine:
+    """Learned engine. ``weights``: a folder or JSON path (default: the search order above); ``variant`` /
+    ``preset``: required values (a mismatch is an error); ``batch_size``: targets per decoder call;
+    ``device``: default CUDA when available."""
+
+    name = "pwm"
+
+    def __init__(self, model: FaceModel, weights: str | Path | None = None, variant: str | None = None,
+                 preset: str | None = None, device: str | torch.device | None = None, batch_size: int = 16) -> None:
+        self.model = model
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.meta_path = find_weights(weights)
+        self.generator, self.meta = load_generator(self.meta_path, model, variant, preset, self.device)
+        self.size = int(self.meta.get("size", 256))
+        self.batch_size = batch_size
+        self.model.to(self.device)
+
+    @property
+    def variant(self) -> str:
+        return self.generator.config.variant
+
+    def project(self, params: FaceParams) -> torch.Tensor:
+        """``(B, N, 3)`` normalised crop coordinates and depth (resolution independent)."""
+        params = params.to(self.device)
+        return self.model.project(self.model(params), params.camera).float()
+
+    @torch.no_grad()
+    def prepare(self, crop_image: np.ndarray, params: FaceParams) -> PWMState:
+        s = crop_image.shape[0]
+        if crop_image.shape[:2] != (s, s):
+            raise ValueError(f"the crop must be square, got {crop_image.shape[:2]}")
+        if params.batch_size != 1:
+            raise ValueError(f"prepare takes one source (B = 1), got B = {params.batch_size}")
+        crop = image_to_tensor(crop_image).to(self.device)
+        if s != self.size:
+            crop = F.interpolate(crop, size=(self.size, self.size), mode="area" if s > self.size else "bilinear",
+                                 align_corners=None if s > self.size else False)
+        v_src = self.project(params)
+        g = self.generator
+        codes = g.source_codes(v_src, (self.size, self.size))
+        enc = g.encode(crop, codes)
+        return PWMState(crop, params.detach().clone(), v_src, enc, s)
+
+    @torch.no_grad()
+    def render(self, state: PWMState, target: FaceParams, debug: bool = False) -> EngineResult:
+        g = self.generator
+        v_tgt = self.project(target)
+        outs = []
+        for i in range(0, v_tgt.shape[0], self.batch_size):
+            v = v_tgt[i:i + self.batch_size]
+            guid = g.guidance(state.v_src, v, (self.size, self.size))
+            outs.append(g.decode(state.enc, guid, state.crop))
+        y = torch.cat([o["y_hat"] for o in outs])
+        if state.out_size != self.size:
+            y = F.interpolate(y, size=(state.out_size, state.out_size), mode="bilinear", align_corners=False)
+        result = EngineResult(tensor_to_images(y), None, None)
+        if debug:
+            cat = lambda key: torch.cat([o[key] for o in outs]).cpu()  # noqa: E731
+            result.debug = {"flows": {s: torch.cat([o["flows"][s] for o in outs]).cpu() for s in outs[0]["flows"]},
+                            "flow": torch.cat([o["flows"][1] for o in outs]).cpu(),
+                            "mesh_flow": cat("geom_flow"), "coverage": cat("mask"),
+                            "warped_source": cat("warped_src"), "alpha": cat("alpha"), "variant": self.variant}
+        return result

@@ -1,0 +1,214 @@
+"""Preprocessed clips and the pair dataset of self-reenactment training (spec sections 3.4 and 9.2-9.3).
+
+Storage, one folder per clip (written by ``python -m core preprocess``, see ``core.train.preprocess``)::
+
+    <root>/<relative path of the video without extension>/
+        frames/000000.jpg ...    the S x S crops (JPEG quality 95)
+        vertices.npy             (T, N, 3) float16 fitted vertices in crop pixels: u, v (pixel centres,
+                                 core.coords) and depth (same pixel units, smaller = nearer)
+        params.npz               FaceParams fields (T rows), crops (T, 3, 3), detected (T,)
+        meta.json                written last: frames, size, fps, face model, vertex count, source video
+
+``vertices.npy`` is memory-mapped, so a sample reads two frames only. The clip's *identity* is the first
+component of its relative path when the videos are nested (VoxCeleb's ``id/video/clip``), else the clip.
+
+Sampling (spec 9.2) with one difference: a batch element is a pure function of ``(seed, step, rank, i)``:
+identity uniformly, then a clip of it, then two distinct frames (source, driving) in random order (the
+original sorts them so the source is always the earlier frame; evaluation uses both directions, so we train
+both). Exact resume is free: the data order only depends on the step. Ranks draw from different streams
+instead of partitioning the identities.
+
+Augmentation (spec 9.3): horizontal flip with probability ``flip`` (flip both images, re-index both meshes
+with the mirror map, negate x), and one colour-jitter draw shared by the pair (brightness, contrast and
+saturation factors in [1 - j, 1 + j] then a hue rotation of up to +-j turns in YIQ space; the order is fixed,
+unlike torchvision's random order).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+__all__ = ["CLIP_VERSION", "write_clip", "list_clips", "Clip", "PairDataset", "StepBatches", "color_jitter",
+           "collate"]
+
+CLIP_VERSION = 1
+
+
+# ------------------------------------------------------------------------------------------ storage
+def write_clip(out_dir: str | Path, frames: np.ndarray, vertices_px: np.ndarray, params: dict[str, np.ndarray],
+               meta: dict[str, Any]) -> Path:
+    """Write one clip atomically: everything goes to a temporary sibling folder that is renamed at the end.
+
+    ``frames (T, S, S, 3)`` uint8 RGB, ``vertices_px (T, N, 3)`` crop pixels, ``params``: arrays with T rows.
+    """
+    import cv2
+
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.parent / f".tmp-{out_dir.name}-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    (tmp / "frames").mkdir(parents=True)
+    for t, frame in enumerate(frames):
+        ok = cv2.imwrite(str(tmp / "frames" / f"{t:06d}.jpg"), np.ascontiguousarray(frame[..., ::-1]),
+                         [cv2.IMWRITE_JPEG_QUALITY, 95])
+        if not ok:
+            raise OSError(f"could not write frame {t} of {out_dir}")
+    np.save(tmp / "vertices.npy", np.asarray(vertices_px, dtype=np.float16))
+    np.savez_compressed(tmp / "params.npz", **params)
+    meta = dict(meta, version=CLIP_VERSION, frames=int(len(frames)), size=int(frames.shape[1]),
+                num_vertices=int(vertices_px.shape[1]))
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+    if out_dir.exists():   # an incomplete earlier attempt (no meta.json) or an explicit redo
+        shutil.rmtree(out_dir)
+    os.replace(tmp, out_dir)
+    return out_dir
+
+
+def list_clips(root: str | Path) -> list[Path]:
+    """Complete clip folders (with ``meta.json``) under ``root``, sorted."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"training data folder {root} does not exist; make it with "
+                                f"'python -m core preprocess VIDEOS_DIR {root}'")
+    return sorted(p.parent for p in root.rglob("meta.json") if not p.parent.name.startswith(".tmp-"))
+
+
+@dataclass
+class Clip:
+    path: Path
+    frames: int
+    size: int
+    identity: str
+
+    def image(self, t: int) -> np.ndarray:
+        import cv2
+
+        img = cv2.imread(str(self.path / "frames" / f"{t:06d}.jpg"), cv2.IMREAD_COLOR)
+        if img is None:
+            raise OSError(f"cannot read frame {t} of {self.path}")
+        return img[..., ::-1]
+
+    def vertices(self, t: int) -> np.ndarray:
+        """``(N, 3)`` float32 normalised x, y (core.coords) and depth in the same units."""
+        v = np.load(self.path / "vertices.npy", mmap_mode="r")[t].astype(np.float32)
+        out = np.empty_like(v)
+        out[:, :2] = (v[:, :2] + 0.5) * (2.0 / self.size) - 1.0
+        out[:, 2] = v[:, 2] * (2.0 / self.size)
+        return out
+
+
+# ------------------------------------------------------------------------------------------ augmentation
+_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+
+
+def color_jitter(x: torch.Tensor, b: float, c: float, s: float, h: float) -> torch.Tensor:
+    """Brightness, contrast, saturation factors and a hue rotation (fraction of a turn) applied to images
+    ``(..., 3, H, W)`` in [0, 1]; the same factors for every image given (a source/driving pair)."""
+    grey_w = x.new_tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
+    x = (x * b).clamp(0, 1)
+    mean = (x * grey_w).sum(-3, keepdim=True).mean((-2, -1), keepdim=True)
+    x = ((x - mean) * c + mean).clamp(0, 1)
+    grey = (x * grey_w).sum(-3, keepdim=True)
+    x = ((x - grey) * s + grey).clamp(0, 1)
+    if h:
+        yiq = _YIQ.to(x)
+        a = 2.0 * math.pi * h
+        rot = x.new_tensor([[1, 0, 0], [0, math.cos(a), -math.sin(a)], [0, math.sin(a), math.cos(a)]])
+        m = torch.linalg.inv(yiq) @ rot @ yiq
+        x = torch.einsum("ij,...jhw->...ihw", m, x).clamp(0, 1)
+    return x
+
+
+# ------------------------------------------------------------------------------------------ dataset
+class PairDataset(Dataset):
+    """Self-reenactment pairs. Items are addressed by a key ``(step, rank, i)``; ``__getitem__`` returns
+    ``src``, ``drv`` ``(3, S, S)`` float in [0, 1] and ``v_src``, ``v_drv`` ``(N, 3)`` normalised vertices.
+
+    ``mirror``: the face model's mirror vertex map (``core.face.mirror``), needed when ``flip > 0``.
+    """
+
+    def __init__(self, root: str | Path, size: int = 256, flip: float = 0.5, jitter: float = 0.1, seed: int = 0,
+                 mirror: np.ndarray | None = None, max_clips: int = 0) -> None:
+        paths = list_clips(root)
+        if max_clips:
+            paths = paths[:max_clips]
+        root = Path(root)
+        self.clips: list[Clip] = []
+        for p in paths:
+            meta = json.loads((p / "meta.json").read_text())
+            if meta["frames"] < 2:
+                continue
+            rel = p.relative_to(root).parts
+            self.clips.append(Clip(p, int(meta["frames"]), int(meta["size"]), rel[0] if len(rel) > 1 else str(p)))
+        if not self.clips:
+            raise ValueError(f"no usable clips (with >= 2 frames) under {root}")
+        self.by_identity: dict[str, list[int]] = {}
+        for i, c in enumerate(self.clips):
+            self.by_identity.setdefault(c.identity, []).append(i)
+        self.identities = sorted(self.by_identity)
+        self.size, self.flip, self.jitter, self.seed = size, flip, jitter, seed
+        if flip > 0 and mirror is None:
+            raise ValueError("flip augmentation needs the mirror vertex map (core.face.mirror.model_mirror_map)")
+        self.mirror = None if mirror is None else torch.as_tensor(mirror, dtype=torch.long)
+
+    def __len__(self) -> int:  # nominal: the data is sampled, not enumerated
+        return sum(c.frames for c in self.clips)
+
+    def _image(self, clip: Clip, t: int) -> torch.Tensor:
+        img = clip.image(t)
+        if img.shape[0] != self.size:
+            import cv2
+
+            interp = cv2.INTER_AREA if img.shape[0] > self.size else cv2.INTER_LINEAR
+            img = cv2.resize(img, (self.size, self.size), interpolation=interp)
+        return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float() / 255.0
+
+    def __getitem__(self, key: tuple[int, int, int]) -> dict[str, torch.Tensor]:
+        step, rank, i = (int(k) for k in key)
+        rng = np.random.default_rng([self.seed, step, rank, i])
+        ident = self.identities[rng.integers(len(self.identities))]
+        clip = self.clips[self.by_identity[ident][rng.integers(len(self.by_identity[ident]))]]
+        a, b = rng.choice(clip.frames, size=2, replace=False)
+        src, drv = self._image(clip, int(a)), self._image(clip, int(b))
+        v_src, v_drv = torch.from_numpy(clip.vertices(int(a))), torch.from_numpy(clip.vertices(int(b)))
+        flip = rng.random() < self.flip
+        j = self.jitter
+        factors = rng.uniform(1 - j, 1 + j, size=3), rng.uniform(-j, j)
+        if flip:
+            src, drv = src.flip(-1), drv.flip(-1)
+            sign = v_src.new_tensor([-1.0, 1.0, 1.0])
+            v_src, v_drv = v_src[self.mirror] * sign, v_drv[self.mirror] * sign
+        if j > 0:
+            pair = color_jitter(torch.stack([src, drv]), *factors[0].tolist(), float(factors[1]))
+            src, drv = pair[0], pair[1]
+        return {"src": src.contiguous(), "drv": drv.contiguous(), "v_src": v_src, "v_drv": v_drv}
+
+
+class StepBatches(Sampler):
+    """Batch sampler yielding the keys ``[(step, rank, i) for i in range(batch)]`` for ``step = start, ...``:
+    the batch of a step is the same whatever the number of workers or where the run was resumed."""
+
+    def __init__(self, start: int, stop: int, batch: int, rank: int = 0) -> None:
+        self.start, self.stop, self.batch, self.rank = start, stop, batch, rank
+
+    def __iter__(self) -> Iterator[list[tuple[int, int, int]]]:
+        for step in range(self.start, self.stop):
+            yield [(step, self.rank, i) for i in range(self.batch)]
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start)
+
+
+def collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    return {k: torch.stack([it[k] for it in items]) for k in items[0]}

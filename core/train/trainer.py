@@ -1,0 +1,410 @@
+"""The training loop (spec section 9): G step then D step per iteration, Adam with the paper's step decay,
+bf16 autocast on CUDA, ``torchrun`` DDP (multi-GPU and multi-node; SyncBatchNorm on CUDA), atomic checkpoints
+with exact resume, TensorBoard logs with images and flows.
+
+Run with ``python -m core train --config configs/paper.json`` (one process) or
+``torchrun --nproc_per_node 8 -m core train --config ...`` (the ``RANK`` / ``WORLD_SIZE`` / ``LOCAL_RANK``
+variables select DDP; gloo on CPU, nccl on CUDA).
+
+Checkpoints: ``<out_dir>/checkpoints/step_XXXXXXXX/`` holds ``generator.safetensors``,
+``discriminator.safetensors`` (weights, spectral-norm vectors and BatchNorm statistics), ``state.pt``
+(both Adam states, the step and the RNG states) and ``config.json``. The folder is written under a temporary
+name and renamed, then ``latest.json`` is replaced atomically: a run killed at any moment resumes from the last
+complete checkpoint. The data order is a function of the step (``core.train.dataset``), so a resumed run sees
+exactly the batches it would have seen. The engine-ready export (``pwm.safetensors`` + ``pwm.json``) is
+refreshed at each checkpoint in ``out_dir``.
+
+Differences from the official trainer: the learning-rate schedule is implemented (the official code changes it
+by hand); optimiser states are checkpointed (the official code saves weights only); the G step evaluates D
+without building D's parameter gradients.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import shutil
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from core.model.discriminator import Discriminator
+from core.model.generator import Generator
+from core.model.losses import GeneratorLoss, gan_d_loss
+from core.train.config import TrainConfig
+
+__all__ = ["Trainer", "DistEnv", "export_weights", "flow_to_rgb", "EXPORT_NAME"]
+
+log = logging.getLogger(__name__)
+EXPORT_NAME = "pwm"
+EXPORT_FORMAT = "gdpw-pwm"
+
+
+# ------------------------------------------------------------------------------------------ distributed
+class DistEnv:
+    """Rank, world size and local rank from the ``torchrun`` environment (single process when absent)."""
+
+    def __init__(self) -> None:
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def flow_to_rgb(flow: torch.Tensor, max_mag: float | None = None) -> torch.Tensor:
+    """``(B, 2, H, W)`` flow to ``(B, 3, H, W)`` colours in [0, 1]: hue = direction, saturation = magnitude
+    (relative to ``max_mag``, default the batch maximum)."""
+    flow = flow.detach().float()
+    mag = flow.norm(dim=1, keepdim=True)
+    m = max_mag or float(mag.max().clamp(min=1e-6))
+    ang = torch.atan2(flow[:, 1:2], flow[:, 0:1])
+    hue = (ang / (2 * np.pi)) % 1.0
+    sat = (mag / m).clamp(0, 1)
+    k = torch.tensor([5.0, 3.0, 1.0], device=flow.device).view(1, 3, 1, 1)
+    kk = (k + hue * 6.0) % 6.0
+    rgb = 1.0 - sat * (torch.minimum(kk, 4.0 - kk).clamp(0, 1))
+    return rgb
+
+
+class DiscriminatorStep(nn.Module):
+    """D loss of one iteration in a single module call (real, output and warped source passed separately so
+    each gets its own BatchNorm statistics), so that DDP sees one forward per backward."""
+
+    def __init__(self, disc: Discriminator, kind: str) -> None:
+        super().__init__()
+        self.disc = disc
+        self.kind = kind
+
+    def forward(self, real: torch.Tensor, fakes: list[torch.Tensor]) -> torch.Tensor:
+        _, real_logits = self.disc(real)
+        return sum(gan_d_loss(real_logits, self.disc(f)[1], self.kind) for f in fakes)
+
+
+# ------------------------------------------------------------------------------------------ trainer
+class Trainer:
+    """Builds the models, optimisers, data and logging from a ``TrainConfig``; ``run()`` trains to
+    ``optim.steps`` (or ``steps`` more iterations)."""
+
+    def __init__(self, config: TrainConfig, env: DistEnv | None = None, faces: torch.Tensor | None = None) -> None:
+        self.cfg = cfg = config
+        self.env = env or DistEnv()
+        self.out_dir = Path(cfg.out_dir)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        if cfg.device == "auto":
+            dev = "cuda" if torch.cuda.is_available() else "cpu"
+        else:
+            dev = cfg.device
+        if dev == "cuda":
+            torch.cuda.set_device(self.env.local_rank)
+            self.device = torch.device("cuda", self.env.local_rank)
+        else:
+            self.device = torch.device(dev)
+        if self.env.distributed and not dist.is_initialized():
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+        if cfg.deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True)
+            torch.backends.cudnn.benchmark = False
+        else:
+            torch.backends.cudnn.benchmark = True
+        self._seed(cfg.seed + self.env.rank)   # the original seeds with 100 + rank
+        self.amp = cfg.amp == "bf16" and self.device.type == "cuda"
+
+        if faces is None:
+            from core.face import load_face_model
+
+            faces = load_face_model(cfg.generator.face_model).render_faces
+        self.G = Generator(cfg.generator, faces).to(self.device)
+        self.D = Discriminator(cfg.discriminator).to(self.device)
+        self.use_gan = cfg.loss.gan != "none"
+        if self.env.distributed and self.device.type == "cuda":
+            self.G = nn.SyncBatchNorm.convert_sync_batchnorm(self.G)
+            self.D = nn.SyncBatchNorm.convert_sync_batchnorm(self.D)
+        elif self.env.distributed:
+            log.info("SyncBatchNorm needs CUDA; on CPU every rank keeps its own BatchNorm statistics")
+        self.loss = GeneratorLoss(cfg.loss).to(self.device)
+        self.d_step = DiscriminatorStep(self.D, cfg.loss.gan)
+        if self.env.distributed:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [self.env.local_rank] if self.device.type == "cuda" else None
+            self.G_ddp = DDP(self.G, device_ids=ids, find_unused_parameters=cfg.generator.keep_unused_shortcut)
+            self.d_ddp = DDP(self.d_step, device_ids=ids) if self.use_gan else self.d_step
+        else:
+            self.G_ddp, self.d_ddp = self.G, self.d_step
+        o = cfg.optim
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=o.lr_g, betas=tuple(o.betas))
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=o.lr_d, betas=tuple(o.betas))
+        self.step = 0
+        self._writer = None
+        self._dataset = None
+        if self.env.world > 1 and cfg.data.batch_size % self.env.world:
+            raise ValueError(f"global batch {cfg.data.batch_size} is not divisible by {self.env.world} ranks")
+        self.local_batch = max(1, cfg.data.batch_size // self.env.world)
+        self._maybe_resume()
+        if self.env.main:
+            log.info("PWM %s/%s: G %.2f M, D %.3f M parameters; perceptual loss: %s; device %s x %d",
+                     cfg.generator.preset, cfg.generator.variant, _count(self.G) / 1e6, _count(self.D) / 1e6,
+                     self.loss.perceptual.source, self.device, self.env.world)
+
+    # ------------------------------------------------------------------ utilities
+    @staticmethod
+    def _seed(seed: int) -> None:
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+
+    def autocast(self):
+        return torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else nullcontext()
+
+    def set_lr(self) -> float:
+        f = self.cfg.optim.lr_factor(self.step)
+        for group in self.opt_g.param_groups:
+            group["lr"] = self.cfg.optim.lr_g * f
+        for group in self.opt_d.param_groups:
+            group["lr"] = self.cfg.optim.lr_d * f
+        return self.cfg.optim.lr_g * f
+
+    # ------------------------------------------------------------------ data
+    @property
+    def dataset(self):
+        if self._dataset is None:
+            from core.face.mirror import model_mirror_map
+            from core.train.dataset import PairDataset
+
+            d = self.cfg.data
+            mirror = model_mirror_map(self.cfg.generator.face_model) if d.flip > 0 else None
+            self._dataset = PairDataset(d.root, d.size, d.flip, d.jitter, self.cfg.seed, mirror, d.max_clips)
+        return self._dataset
+
+    def batches(self, start: int, stop: int):
+        from torch.utils.data import DataLoader
+
+        from core.train.dataset import StepBatches, collate
+
+        sampler = StepBatches(start, stop, self.local_batch, self.env.rank)
+        workers = self.cfg.data.workers
+        return DataLoader(self.dataset, batch_sampler=sampler, num_workers=workers, collate_fn=collate,
+                          pin_memory=self.device.type == "cuda", persistent_workers=False,
+                          prefetch_factor=4 if workers else None)
+
+    # ------------------------------------------------------------------ one iteration
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """G step (G forward, G loss, Adam) then D step on the detached outputs (spec 9.1)."""
+        dev = self.device
+        x_s = batch["src"].to(dev, non_blocking=True)
+        y = batch["drv"].to(dev, non_blocking=True)
+        v_s = batch["v_src"].to(dev, non_blocking=True)
+        v_d = batch["v_drv"].to(dev, non_blocking=True)
+        lr = self.set_lr()
+        self.G.train()
+        self.D.train()
+        with self.autocast():
+            out = self.G_ddp(x_s, v_s, v_d)
+        # G loss: D is evaluated before its own update; its parameters take no gradient here
+        self.D.requires_grad_(False)
+        with self.autocast():
+            total, terms = self.loss(out, x_s, y, self.D if self.use_gan else None)
+        self.opt_g.zero_grad(set_to_none=True)
+        total.backward()
+        self.opt_g.step()
+        self.D.requires_grad_(True)
+        logs = {k: float(v) for k, v in terms.items()}
+        logs["g_total"] = float(total.detach())
+        if self.use_gan:
+            fakes = [out["y_hat"].detach()]
+            if self.cfg.loss.warp_adversarial:
+                fakes.append(out["warped_src"].detach())
+            with self.autocast():
+                d_loss = self.d_ddp(y, fakes)
+            self.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.opt_d.step()
+            logs["d_total"] = float(d_loss.detach())
+        logs["lr"] = lr
+        self._last = (batch, out)
+        return logs
+
+    # ------------------------------------------------------------------ loop
+    def run(self, steps: int | None = None) -> dict[str, float]:
+        """Train until ``optim.steps`` (or for ``steps`` more iterations); returns the last logged values."""
+        stop = self.cfg.optim.steps if steps is None else min(self.cfg.optim.steps, self.step + steps)
+        logs: dict[str, float] = {}
+        t0, n0 = time.time(), self.step
+        for batch in self.batches(self.step, stop):
+            logs = self.train_step(batch)
+            self.step += 1
+            if self.env.main:
+                if self.step % self.cfg.log_every == 0 or self.step == stop:
+                    rate = (self.step - n0) / max(time.time() - t0, 1e-9)
+                    self._log_scalars(logs, rate)
+                if self.cfg.image_every and self.step % self.cfg.image_every == 0:
+                    self._log_images()
+            if self.cfg.ckpt_every and (self.step % self.cfg.ckpt_every == 0 or self.step == stop):
+                self.save_checkpoint()
+        return logs
+
+    # ------------------------------------------------------------------ logging
+    def _tb(self):
+        if self._writer is None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._writer = SummaryWriter(str(self.out_dir / "tb"))
+            except Exception as exc:   # tensorboard missing: metrics.jsonl only
+                log.warning("TensorBoard logging is off (%s: %s); install 'tensorboard' (requirements.txt). "
+                            "Scalars still go to %s", type(exc).__name__, exc, self.out_dir / "metrics.jsonl")
+                self._writer = False
+        return self._writer or None
+
+    def _log_scalars(self, logs: dict[str, float], rate: float) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.out_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps({"step": self.step, "it_s": rate, **logs}) + "\n")
+        log.info("step %d  %s  (%.2f it/s)", self.step, "  ".join(f"{k} {v:.4g}" for k, v in logs.items()), rate)
+        w = self._tb()
+        if w:
+            for k, v in logs.items():
+                w.add_scalar(f"train/{k}", v, self.step)
+            w.add_scalar("train/it_per_s", rate, self.step)
+
+    def _log_images(self) -> None:
+        w = self._tb()
+        if not w or not hasattr(self, "_last"):
+            return
+        batch, out = self._last
+        n = min(4, batch["src"].shape[0])
+        rows = [batch["src"][:n], batch["drv"][:n], out["y_hat"][:n].detach().float().cpu(),
+                out["warped_src"][:n].detach().float().cpu()]
+        w.add_images("images/src_drv_out_warped", torch.cat(rows, 0).clamp(0, 1), self.step)
+        for s, f in out["flows"].items():
+            w.add_images(f"flows/x{s}", flow_to_rgb(f[:n]).cpu(), self.step)
+        w.add_images("flows/geometric", flow_to_rgb(out["geom_flow"][:n]).cpu(), self.step)
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dicts(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        def clean(sd):
+            return {k: v.detach().cpu().contiguous().clone() for k, v in sd.items()}
+        return clean(self.G.state_dict()), clean(self.D.state_dict())
+
+    def save_checkpoint(self) -> Path | None:
+        """Rank 0 writes ``checkpoints/step_XXXXXXXX`` atomically, updates ``latest.json`` and the export."""
+        if not self.env.main:
+            return None
+        from safetensors.torch import save_file
+
+        g_sd, d_sd = self.state_dicts()
+        ckdir = self.out_dir / "checkpoints"
+        ckdir.mkdir(parents=True, exist_ok=True)
+        name = f"step_{self.step:08d}"
+        final = ckdir / name
+        tmp = ckdir / f".tmp-{name}-{os.getpid()}"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+        save_file(g_sd, str(tmp / "generator.safetensors"))
+        save_file(d_sd, str(tmp / "discriminator.safetensors"))
+        np_state = np.random.get_state()
+        state = {"step": self.step, "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+                 "rng": {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
+                         "python_version": random.getstate()[0], "python_gauss": random.getstate()[2],
+                         "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), np_state[2],
+                                   np_state[3], np_state[4]],
+                         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}}
+        torch.save(state, tmp / "state.pt")
+        (tmp / "config.json").write_text(json.dumps(self.cfg.to_dict(), indent=1))
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        _atomic_write_bytes(ckdir / "latest.json", json.dumps({"checkpoint": name, "step": self.step}).encode())
+        export_weights(g_sd, self.cfg, self.out_dir, step=self.step)
+        done = sorted(p for p in ckdir.glob("step_*") if p.is_dir())
+        for old in done[:-max(1, self.cfg.keep_checkpoints)]:
+            shutil.rmtree(old, ignore_errors=True)
+        return final
+
+    def _maybe_resume(self) -> None:
+        r = self.cfg.resume
+        if r == "none":
+            return
+        if r == "auto":
+            latest = self.out_dir / "checkpoints" / "latest.json"
+            if not latest.is_file():
+                return
+            path = self.out_dir / "checkpoints" / json.loads(latest.read_text())["checkpoint"]
+        else:
+            path = Path(r)
+        self.load_checkpoint(path)
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        if not (path / "state.pt").is_file():
+            raise FileNotFoundError(f"{path} is not a complete checkpoint (no state.pt)")
+        self.G.load_state_dict(load_file(str(path / "generator.safetensors"), device=str(self.device)))
+        self.D.load_state_dict(load_file(str(path / "discriminator.safetensors"), device=str(self.device)))
+        state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.step = int(state["step"])
+        rng = state["rng"]
+        if self.env.main:   # the stored RNG states are rank 0's; other ranks reseed from the step
+            torch.set_rng_state(rng["torch"])
+            random.setstate((rng["python_version"], tuple(rng["python"]), rng["python_gauss"]))
+            n = rng["numpy"]
+            np.random.set_state((n[0], n[1].numpy().astype(np.uint32), n[2], n[3], n[4]))
+            if rng["cuda"] and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(rng["cuda"])
+        else:
+            self._seed(self.cfg.seed + self.env.rank + 7919 * self.step)
+        log.info("resumed from %s at step %d", path, self.step)
+
+    def close(self) -> None:
+        if self._writer:
+            self._writer.close()
+
+
+def _count(m: nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())
+
+
+def export_weights(g_state: dict[str, torch.Tensor], config: TrainConfig, out_dir: str | Path,
+                   step: int | None = None, name: str = EXPORT_NAME) -> Path:
+    """Write the engine's files ``<name>.safetensors`` (generator state dict, spectral norm not folded) and
+    ``<name>.json`` (format, generator config, training resolution, step) atomically into ``out_dir``."""
+    from safetensors.torch import save_file
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"{name}.safetensors"
+    tmp = out_dir / f".{name}.safetensors.tmp{os.getpid()}"
+    save_file(g_state, str(tmp), metadata={"format": EXPORT_FORMAT})
+    os.replace(tmp, target)
+    meta = {"format": EXPORT_FORMAT, "version": 1, "variant": config.generator.variant,
+            "preset": config.generator.preset, "generator": config.generator.to_dict(),
+            "size": config.data.size, "step": step, "weights": target.name}
+    _atomic_write_bytes(out_dir / f"{name}.json", json.dumps(meta, indent=1).encode())
+    return target
