@@ -65,6 +65,22 @@ PRESETS: dict[str, Callable[[float], dict[str, float]]] = {
 }
 
 
+def make_engine(name: str, model: FaceModel) -> Engine:
+    """The engine called ``name`` ("geometry" or "pwm") for ``model``.
+
+    ``pwm`` raises ``PWMWeightsError`` (a ``ValueError``) naming where it looked when there are no weights.
+    """
+    if name == "geometry":
+        from core.engines.geometry import GeometryEngine
+
+        return GeometryEngine(model)
+    if name == "pwm":
+        from core.engines.pwm import PWMEngine
+
+        return PWMEngine(model)
+    raise ValueError(f"unknown engine '{name}'; available: geometry, pwm")
+
+
 class Animator:
     """Fit, edit, reenact and frontalise one source portrait with a chosen engine.
 
@@ -77,20 +93,9 @@ class Animator:
     def __init__(self, engine: str | Engine = "geometry", model: str | FaceModel = "ict", size: int = 256) -> None:
         self.model = load_face_model(model) if isinstance(model, str) else model
         self.size = size
-        self.engine = self._make_engine(engine) if isinstance(engine, str) else engine
+        self.engine = make_engine(engine, self.model) if isinstance(engine, str) else engine
         self.source: Source | None = None
         self.last_result: EngineResult | None = None  # for the studio's inspect tab
-
-    def _make_engine(self, name: str) -> Engine:
-        if name == "geometry":
-            from core.engines.geometry import GeometryEngine
-
-            return GeometryEngine(self.model)
-        if name == "pwm":
-            from core.engines.pwm import PWMEngine
-
-            return PWMEngine(self.model)  # PWMWeightsError (a ValueError) names where it looked when absent
-        raise ValueError(f"unknown engine '{name}'; available: geometry, pwm")
 
     # ------------------------------------------------------------------ source
     def load_source(self, image: ImageInput) -> Any:
@@ -175,11 +180,12 @@ class Animator:
         pending.clear()
         yield from frames
 
-    def preset_params(self, preset: str, seconds: float = 3.0, fps: float = 25.0) -> list[FaceParams]:
-        """Per-frame parameters of a named preset (``PRESETS``) around the source's own pose."""
+    def preset_params(self, preset: str, seconds: float = 3.0, fps: float = 25.0,
+                      edits: Edits | None = None) -> list[FaceParams]:
+        """Per-frame parameters of a named preset (``PRESETS``) around the source's pose with ``edits``."""
         if preset not in PRESETS:
             raise ValueError(f"unknown preset '{preset}'; available: {', '.join(PRESETS)}")
-        base = self.params_for()
+        base = self.params_for(edits)
         controls = self.model.controls()
         n = max(2, int(round(seconds * fps)))
         frames = []
@@ -191,16 +197,17 @@ class Animator:
         return frames
 
     def animate(self, preset: str, out: str | Path | None = None, seconds: float = 3.0, fps: float = 25.0,
-                full_resolution: bool = False) -> list[np.ndarray] | Path:
-        """Render a preset (nod, shake, talk, smile, blink, look_around); writes ``out`` if given."""
-        params = self.preset_params(preset, seconds, fps)
+                full_resolution: bool = False, edits: Edits | None = None) -> list[np.ndarray] | Path:
+        """Render a preset (nod, shake, talk, smile, blink, look_around) on top of ``edits``; writes ``out``
+        if given."""
+        params = self.preset_params(preset, seconds, fps, edits)
         frames = self._render_sequence(params, full_resolution, total=len(params), desc=preset)
         return self._emit(frames, out, fps)
 
     def reenact(self, driving: str | Path | Sequence[np.ndarray], mode: str = "relative",
                 out: str | Path | None = None, fps: float | None = None,
-                full_resolution: bool = False) -> list[np.ndarray] | Path:
-        """Drive the source with a video (path or frames).
+                full_resolution: bool = False, max_frames: int | None = None) -> list[np.ndarray] | Path:
+        """Drive the source with a video (path or frames); ``max_frames`` uses only the start of it.
 
         ``relative``: the source's parameters plus each driving frame's change from the driving clip's
         first frame (pose, expression, jaw, gaze). ``absolute``: the driving pose, expression, jaw and
@@ -212,10 +219,10 @@ class Animator:
         self._check_mode(mode)
         audio = None
         if isinstance(driving, (str, Path)):
-            frames, info = read_video(driving)
+            frames, info = read_video(driving, max_frames=max_frames)
             fps, audio = fps or info.fps, Path(driving)
         else:
-            frames = list(driving)
+            frames = list(driving)[:max_frames]
         drive = fit_video(frames, model=self.model, size=self.size)
         params = self.motion_params(drive.params, mode)
         out_frames = self._render_sequence((params[i] for i in range(params.batch_size)), full_resolution,

@@ -16,6 +16,7 @@ the warped source and the mesh coverage are in ``debug``.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from dataclasses import dataclass
@@ -150,7 +151,9 @@ class PWMEngine:
         self.generator, self.meta = load_generator(self.meta_path, model, variant, preset, self.device)
         self.size = int(self.meta.get("size", 256))
         self.batch_size = batch_size
-        self.model.to(self.device)
+        if self.model.faces.device != self.device:
+            # a private copy on the engine's device: the caller's model may be shared (studio sessions)
+            self.model = copy.deepcopy(model).to(self.device)
 
     @property
     def variant(self) -> str:

@@ -1,0 +1,62 @@
+"""GDPW Studio web app: the Hugging Face Spaces entry point (``sdk: gradio``, ``app_file: app.py``).
+
+    python app.py                      # http://127.0.0.1:7860
+    GRADIO_SERVER_NAME=0.0.0.0 GRADIO_SERVER_PORT=8080 python app.py
+    PORT=8080 python app.py            # platforms that give a PORT: listens on 0.0.0.0:8080
+
+Host: ``GRADIO_SERVER_NAME``, else 0.0.0.0 on a Space or when ``PORT`` is set, else 127.0.0.1.
+Port: ``GRADIO_SERVER_PORT``, else ``PORT``, else 7860. On a Space (``SPACE_ID`` set) the ICT face model
+is fetched from its public origin on first start when it is not present (``GDPW_FETCH_ASSETS=1`` does the
+same elsewhere); sample media are never offered there.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Mapping
+
+log = logging.getLogger("gdpw.app")
+
+
+def launch_options(env: Mapping[str, str] | None = None) -> dict:
+    """``server_name`` and ``server_port`` for ``launch`` from the environment (see the module doc)."""
+    env = os.environ if env is None else env
+    hosted = bool(env.get("SPACE_ID") or env.get("PORT"))
+    host = env.get("GRADIO_SERVER_NAME") or ("0.0.0.0" if hosted else "127.0.0.1")
+    port = env.get("GRADIO_SERVER_PORT") or env.get("PORT") or "7860"
+    try:
+        port_number = int(port)
+    except ValueError:
+        raise SystemExit(f"invalid port {port!r} (GRADIO_SERVER_PORT / PORT)") from None
+    return {"server_name": host, "server_port": port_number}
+
+
+def ensure_assets(env: Mapping[str, str] | None = None) -> None:
+    """Fetch the ICT face model on a Space (or with ``GDPW_FETCH_ASSETS=1``) when it is missing."""
+    from core.assets import AssetNotFoundError, download_ict, find_ict_model
+
+    env = os.environ if env is None else env
+    try:
+        find_ict_model()
+    except AssetNotFoundError:
+        if not (env.get("SPACE_ID") or env.get("GDPW_FETCH_ASSETS") == "1"):
+            raise
+        log.info("ICT face model not found: fetching it once into the user cache")
+        download_ict()
+
+
+def main() -> None:
+    logging.basicConfig(level=os.environ.get("GDPW_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ensure_assets()
+    from studio import build_app
+
+    demo = build_app()
+    options = launch_options()
+    log.info("GDPW Studio on http://%s:%d", options["server_name"], options["server_port"])
+    demo.launch(**options)
+
+
+if __name__ == "__main__":
+    main()

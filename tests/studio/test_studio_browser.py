@@ -1,0 +1,132 @@
+"""A real browser (Debian's chromium driven by selenium) opens the studio, drags a slider and sees the
+result change. Skips only when chromium or its driver is absent (CI installs both in .ci/run)."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+CHROMIUM = os.environ.get("GDPW_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("GDPW_CHROMEDRIVER", "/usr/bin/chromedriver")
+FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage", "--window-size=1440,1000"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (Path(CHROMIUM).is_file() and Path(CHROMEDRIVER).is_file()):
+        pytest.skip(f"chromium not installed ({CHROMIUM}, {CHROMEDRIVER}); .ci/run installs it with apt")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="gdpw-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS + [f"--user-data-dir={profile}"]:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def _wait(predicate, timeout: float, what: str):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def _result_src(driver) -> str | None:
+    from selenium.webdriver.common.by import By
+
+    imgs = driver.find_elements(By.CSS_SELECTOR, "#gdpw-result img")
+    return imgs[0].get_attribute("src") if imgs else None
+
+
+def _element_pixels(element) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(element.screenshot_as_png)).convert("RGB")).astype(int)
+
+
+def test_slider_drag_changes_the_result(studio_server, browser, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    driver = browser
+    driver.get(studio_server.url)
+    first = _wait(lambda: _result_src(driver), 120, "the first rendered result")
+    status = driver.find_element(By.ID, "gdpw-status")
+    _wait(lambda: "Ready" in status.text or "Rendered" in status.text, 60, "the start to finish")
+    result = driver.find_element(By.CSS_SELECTOR, "#gdpw-result img")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", result)
+    time.sleep(0.5)
+    before = _element_pixels(result)
+
+    slider = driver.find_element(By.CSS_SELECTOR, "#ctl-yaw input[type=range]")
+    number = driver.find_element(By.CSS_SELECTOR, "#ctl-yaw input[type=number]")
+    start_value = float(number.get_attribute("value"))
+    width = slider.size["width"]
+    ActionChains(driver).move_to_element(slider).click_and_hold().move_by_offset(width // 8, 0).pause(0.2) \
+        .move_by_offset(width // 8, 0).pause(0.2).release().perform()
+    _wait(lambda: abs(float(number.get_attribute("value")) - start_value) > 5, 10, "the yaw slider to move")
+    _wait(lambda: _result_src(driver) not in (None, first), 60, "a new result after the drag")
+    _wait(lambda: "Rendered" in status.text, 30, "the render status")
+    time.sleep(1.0)  # let the last (always_last) render land
+    result = driver.find_element(By.CSS_SELECTOR, "#gdpw-result img")
+    after = _element_pixels(result)
+
+    shot = tmp_path / "studio.png"
+    driver.save_screenshot(str(shot))
+    keep = os.environ.get("GDPW_SCREENSHOT_DIR")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, Path(keep) / "studio.png")
+    print(f"screenshot: {shot}")
+
+    assert before.shape == after.shape
+    changed = np.abs(before - after).max(-1) > 24
+    assert changed.mean() > 0.05, f"only {100 * changed.mean():.1f} % of the result's pixels changed"
+    yaw = float(number.get_attribute("value"))
+    assert yaw > start_value + 5
+
+
+def test_bad_upload_shows_a_message_and_examples_load(studio_server, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    driver = browser
+    driver.get(studio_server.url)
+    _wait(lambda: _result_src(driver), 120, "the first rendered result")
+    status = driver.find_element(By.ID, "gdpw-status")
+    _wait(lambda: "Ready" in status.text, 60, "the start to finish")
+    first = _result_src(driver)
+
+    fake = tmp_path / "notes.jpg"
+    fake.write_text("not a photo at all\n" * 10)
+    upload = driver.find_element(By.CSS_SELECTOR, "#gdpw-source input[type=file]")
+    upload.send_keys(str(fake))
+    _wait(lambda: "not a readable image" in status.text, 60, "the message about the bad file")
+    assert "notes.jpg" in status.text and "kept" in status.text
+    assert _result_src(driver) == first  # the previous edit is still shown
+    _wait(lambda: driver.find_elements(By.CSS_SELECTOR, "#gdpw-source img"), 10, "the source restored")
+
+    thumbs = [t for t in driver.find_elements(By.CSS_SELECTOR, "#gdpw-examples button") if t.is_displayed()]
+    if len(thumbs) < 2:
+        pytest.skip("only the default example (samples absent)")
+    thumbs[1].click()
+    _wait(lambda: status.text.startswith("Loaded"), 90, "the example to load")
+    _wait(lambda: _result_src(driver) != first, 30, "the example's result")
