@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
-import torch
 
 from core.composite import paste_back, warp_original
 from core.engines.base import Engine, EngineResult
@@ -65,8 +64,9 @@ PRESETS: dict[str, Callable[[float], dict[str, float]]] = {
 }
 
 
-def make_engine(name: str, model: FaceModel) -> Engine:
-    """The engine called ``name`` ("geometry" or "pwm") for ``model``.
+def make_engine(name: str, model: FaceModel, weights: str | Path | None = None) -> Engine:
+    """The engine called ``name`` ("geometry" or "pwm") for ``model``; ``weights``: the pwm weights
+    (default: its search order).
 
     ``pwm`` raises ``PWMWeightsError`` (a ``ValueError``) naming where it looked when there are no weights.
     """
@@ -77,7 +77,7 @@ def make_engine(name: str, model: FaceModel) -> Engine:
     if name == "pwm":
         from core.engines.pwm import PWMEngine
 
-        return PWMEngine(model)
+        return PWMEngine(model, weights=weights)
     raise ValueError(f"unknown engine '{name}'; available: geometry, pwm")
 
 

@@ -263,18 +263,13 @@ class EditSession:
 
     def reenact(self, driving: str | Path, mode: str, max_seconds: float | None, full_resolution: bool) -> Path:
         """Drive the portrait with a clip (its first ``max_seconds``), keeping the clip's fps and audio."""
-        from core.io.video import probe_video, read_video, write_video
+        from core.io.video import probe_video
 
-        driving = Path(driving)
         info = probe_video(driving)
-        anim = self._side_animator()
-        if max_seconds and info.n_frames and info.n_frames / info.fps > max_seconds + 0.5:
-            frames, _ = read_video(driving, int(round(max_seconds * info.fps)))
-            trimmed = self.new_file("driving", "mp4", stem="driving-trimmed")
-            write_video(trimmed, frames, info.fps, audio_from=driving)  # ffmpeg -shortest trims the audio
-            driving = trimmed
+        max_frames = int(round(max_seconds * info.fps)) if max_seconds else None
         out = self.new_file("reenact", "mp4", stem=f"gdpw-reenact-{mode}")
-        return Path(anim.reenact(driving, mode=mode, out=out, full_resolution=full_resolution))
+        anim = self._side_animator()
+        return Path(anim.reenact(driving, mode=mode, out=out, full_resolution=full_resolution, max_frames=max_frames))
 
     # ------------------------------------------------------------------ views
     def mesh_positions(self) -> np.ndarray:

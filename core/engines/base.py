@@ -44,6 +44,16 @@ class Engine(Protocol):
         """Images for a batch of target parameters (``target.batch_size`` = B)."""
 
 
+def check_source(crop_image: np.ndarray, params: FaceParams) -> int:
+    """Validate ``prepare``'s inputs (a square crop, one source); returns the crop side."""
+    s = crop_image.shape[0]
+    if crop_image.shape[:2] != (s, s):
+        raise ValueError(f"the crop must be square, got {crop_image.shape[:2]}")
+    if params.batch_size != 1:
+        raise ValueError(f"prepare takes one source (B = 1), got B = {params.batch_size}")
+    return s
+
+
 def image_to_tensor(image: np.ndarray) -> torch.Tensor:
     """RGB uint8 ``(H, W, 3)`` to float ``(1, 3, H, W)`` in [0, 1]."""
     return torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255.0

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from core.coords import pixel_grid
-from core.engines.base import EngineResult, image_to_tensor, tensor_to_images
+from core.engines.base import EngineResult, check_source, image_to_tensor, tensor_to_images
 from core.engines.fill import harmonic_fill
 from core.engines.person import PersonSegmenter
 from core.face.base import FaceModel
@@ -102,11 +102,7 @@ class GeometryEngine:
         return self.model.project(self.model(params), params.camera)
 
     def prepare(self, crop_image: np.ndarray, params: FaceParams) -> GeometryState:
-        s = crop_image.shape[0]
-        if crop_image.shape[:2] != (s, s):
-            raise ValueError(f"the crop must be square, got {crop_image.shape[:2]}")
-        if params.batch_size != 1:
-            raise ValueError(f"prepare takes one source (B = 1), got B = {params.batch_size}")
+        s = check_source(crop_image, params)
         with torch.no_grad():
             crop = image_to_tensor(crop_image)
             src_proj = self.project(params)

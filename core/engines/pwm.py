@@ -21,13 +21,12 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.engines.base import EngineResult, image_to_tensor, tensor_to_images
+from core.engines.base import EngineResult, check_source, image_to_tensor, tensor_to_images
 from core.face.base import FaceModel
 from core.face.params import FaceParams
 
@@ -166,11 +165,7 @@ class PWMEngine:
 
     @torch.no_grad()
     def prepare(self, crop_image: np.ndarray, params: FaceParams) -> PWMState:
-        s = crop_image.shape[0]
-        if crop_image.shape[:2] != (s, s):
-            raise ValueError(f"the crop must be square, got {crop_image.shape[:2]}")
-        if params.batch_size != 1:
-            raise ValueError(f"prepare takes one source (B = 1), got B = {params.batch_size}")
+        s = check_source(crop_image, params)
         crop = image_to_tensor(crop_image).to(self.device)
         if s != self.size:
             crop = F.interpolate(crop, size=(self.size, self.size), mode="area" if s > self.size else "bilinear",

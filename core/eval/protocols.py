@@ -26,7 +26,6 @@ embeddings of the outputs and of the real frames (the ground truths for same-id,
 
 from __future__ import annotations
 
-import copy
 import csv
 import logging
 import math
@@ -284,25 +283,14 @@ class CopyEngine:
 
 
 def make_engine(name: str, model, pwm_weights: str | Path | None = None):
-    """``copy``, ``geometry``, or ``pwm`` (the learned engine: a clear ``ValueError`` when it or its weights
-    are missing)."""
+    """``copy``, or an engine of ``core.animator.make_engine`` (``pwm`` without weights: a clear
+    ``ValueError``)."""
     if name == "copy":
         return CopyEngine()
-    if name == "geometry":
-        from core.engines.geometry import GeometryEngine
+    if name in ENGINES:
+        from core.animator import make_engine as make_animation_engine
 
-        return GeometryEngine(model)
-    if name == "pwm":
-        try:
-            from core.engines.pwm import PWMEngine
-        except ImportError:
-            raise ValueError("the learned 'pwm' engine is not part of this version yet; "
-                             "evaluate --engine geometry or --engine copy") from None
-        import torch
-
-        # the engine moves its face model to the GPU when there is one; the CPU fits keep their own copy
-        own = copy.deepcopy(model) if torch.cuda.is_available() else model
-        return PWMEngine(own, weights=pwm_weights)  # PWMWeightsError (a ValueError) says what is missing
+        return make_animation_engine(name, model, weights=pwm_weights)
     raise ValueError(f"unknown engine '{name}'; choose from {', '.join(ENGINES)}")
 
 

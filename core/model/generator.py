@@ -32,7 +32,7 @@ Deliberate differences from the official code (spec section 12), also listed in 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import torch

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -67,7 +67,7 @@ class LossConfig:
         if self.perceptual not in ("vgg", "vgg_random", "l1_pyramid"):
             raise ValueError(f"perceptual must be 'vgg', 'vgg_random' or 'l1_pyramid', got '{self.perceptual}'")
         if self.perceptual_fallback not in ("vgg_random", "l1_pyramid"):
-            raise ValueError(f"perceptual_fallback must be 'vgg_random' or 'l1_pyramid'")
+            raise ValueError("perceptual_fallback must be 'vgg_random' or 'l1_pyramid'")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

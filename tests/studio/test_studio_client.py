@@ -96,9 +96,8 @@ def test_link_moves_the_partner_and_blink_alias(studio_server, client, portrait)
 
 
 def test_full_resolution_download(studio_server, client, portrait):
-    out = _load(client, portrait)
+    _load(client, portrait)
     res = client.predict(api_name="/full")
-    studio = studio_server.studio
     preview, download, status = res
     assert "Full photo" in status
     path = download["value"] if isinstance(download, dict) else download

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from core.engines.pwm import PWMEngine, PWMWeightsError, find_weights
-from core.model import Generator, GeneratorConfig
+from core.model import Generator
 from core.train.config import TrainConfig
 from core.train.trainer import export_weights
 
