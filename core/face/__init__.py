@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.face.base import Control, FaceModel, LandmarkEmbedding
+from core.face.base import Control, EditError, FaceModel, LandmarkEmbedding
 from core.face.params import FaceParams
 
-__all__ = ["Control", "FaceModel", "FaceParams", "LandmarkEmbedding", "load_face_model"]
+__all__ = ["Control", "EditError", "FaceModel", "FaceParams", "LandmarkEmbedding", "load_face_model"]
 
 
 def load_face_model(kind: str = "ict", path: str | Path | None = None, **options) -> FaceModel:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -14,6 +15,10 @@ from core.face.params import FaceParams
 
 # A portrait crop: the face (about 20 cm from chin to hairline) spans ~60 % of the image.
 DEFAULT_CAMERA = (0.06, 0.0, 0.12)
+
+
+class EditError(ValueError):
+    """A control value a user gave is unknown, not a finite number, or out of its range."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,39 @@ class FaceModel(nn.Module):
 
     def _add_control(self, control: Control) -> None:
         self._controls[control.name] = control
+
+    def check_edits(self, edits: Mapping[str, object], offset: bool = False) -> dict[str, float]:
+        """Validated user control values: the one check for the CLI, the API, presets and the studio.
+
+        Refuses (``EditError``) unknown names (naming the closest), values that are not numbers, NaN and
+        infinities, and values outside the control's range; with ``offset`` a value is a change, allowed
+        up to the width of the range in either direction. Returns plain ``{name: float}``.
+        """
+        checked: dict[str, float] = {}
+        for name, raw in edits.items():
+            control = self._controls.get(name)
+            if control is None:
+                close = difflib.get_close_matches(str(name), list(self._controls), n=3)
+                hint = f"; did you mean {', '.join(close)}?" if close else ""
+                raise EditError(f"unknown control '{name}' for the {self.kind} model{hint} "
+                                "(`python -m core mesh --list` lists them)")
+            if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+                try:
+                    value = float(raw)  # numpy scalars, numeric strings
+                except (TypeError, ValueError):
+                    raise EditError(f"control '{name}' needs a number, got {raw!r}") from None
+            else:
+                value = float(raw)
+            if not math.isfinite(value):
+                raise EditError(f"control '{name}' needs a finite number, got {value}")
+            lo, hi = control.minimum, control.maximum
+            if offset:
+                lo, hi = -(hi - lo), hi - lo
+            if not lo <= value <= hi:
+                kind = "an offset" if offset else "a value"
+                raise EditError(f"control '{name}' takes {kind} in [{lo:g}, {hi:g}], got {value:g}")
+            checked[name] = value
+        return checked
 
     def apply_edits(self, params: FaceParams, edits: Mapping[str, float]) -> FaceParams:
         """A copy of ``params`` with the named controls set to absolute values (whole batch).
