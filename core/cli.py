@@ -69,10 +69,7 @@ def _cmd_mesh(args: argparse.Namespace) -> int:
         for c in model.controls().values():
             print(f"{c.name:24s} {c.group:10s} [{c.minimum:g}, {c.maximum:g}]")
         return 0
-    try:
-        params = model.apply_edits(model.neutral(), parse_assignments(args.set))
-    except KeyError as exc:
-        raise SystemExit(f"error: {exc.args[0]}") from None
+    params = model.apply_edits(model.neutral(), model.check_edits(parse_assignments(args.set)))
     with torch.no_grad():
         verts = model(params)[0]
     faces = model.render_faces if not args.all_faces else model.faces
@@ -85,8 +82,7 @@ def _cmd_mesh(args: argparse.Namespace) -> int:
 
 def _add_mesh(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("mesh", help="pose the face model with named controls and write an OBJ")
-    p.add_argument("--model", default="ict", choices=["ict", "flame"])
-    p.add_argument("--model-path", help="model file (default: found by core.assets for ICT)")
+    _add_model(p)
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="a control, e.g. yaw=20 or jawOpen=0.5 (repeatable; --list shows them)")
     p.add_argument("--list", action="store_true", help="list the controls and their ranges")
@@ -99,7 +95,8 @@ def _add_mesh(sub: argparse._SubParsersAction) -> None:
 def _animator(args: argparse.Namespace):
     from core.animator import Animator
 
-    anim = Animator(engine=args.engine, model=args.model, size=args.size)
+    anim = Animator(engine=args.engine, model=args.model, size=args.size, weights=args.weights,
+                    model_path=args.model_path)
     if args.source == DEFAULT_NAME:
         anim.load_source(default_portrait())
     else:
@@ -107,10 +104,27 @@ def _animator(args: argparse.Namespace):
     return anim
 
 
+def _add_model(p: argparse.ArgumentParser) -> None:
+    """``--model`` and ``--model-path``, the same for every command that builds a face model."""
+    p.add_argument("--model", default="ict", choices=["ict", "flame"],
+                   help="face model: ict (shipped, MIT) or flame (needs its licensed file)")
+    p.add_argument("--model-path", help="face model file (FLAME's generic_model.pkl, or $GDPW_FLAME; ICT is "
+                                        "found by core.assets)")
+
+
+def _add_engine(p: argparse.ArgumentParser, editing: bool = True) -> None:
+    from core.engines.registry import ENGINES, engine_names
+
+    names = engine_names(editing)
+    p.add_argument("--engine", default="geometry", choices=names,
+                   help="; ".join(f"{n}: {ENGINES[n].summary}" for n in names))
+    p.add_argument("--weights", type=Path, help="for engines with weights (pwm): a folder or its .json config")
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", help=f"source portrait (image file), or {DEFAULT_NAME} for the embedded example")
-    p.add_argument("--engine", default="geometry", choices=["geometry", "pwm"])
-    p.add_argument("--model", default="ict", choices=["ict", "flame"])
+    _add_engine(p)
+    _add_model(p)
     p.add_argument("--size", type=int, default=256, choices=[256, 512], help="working crop size")
     p.add_argument("--crop", action="store_true", help="write the face crop instead of the full photo")
 
@@ -124,13 +138,9 @@ def _save_still(args: argparse.Namespace, image) -> int:
 
 
 def _cmd_edit(args: argparse.Namespace) -> int:
+    edits = parse_assignments(args.set)
     anim = _animator(args)
-    try:
-        edits = parse_assignments(args.set)
-        image = anim.render(edits, full_resolution=not args.crop)
-    except KeyError as exc:
-        raise SystemExit(f"error: {exc.args[0]}") from None
-    return _save_still(args, image)
+    return _save_still(args, anim.render(edits, full_resolution=not args.crop))
 
 
 def _cmd_frontalize(args: argparse.Namespace) -> int:
@@ -182,12 +192,12 @@ def _add_animation(sub: argparse._SubParsersAction) -> None:
 
 
 # ------------------------------------------------------------------------------------------ fit
-VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
     from core.face import load_face_model
     from core.fit import FitOptions, fit_image, fit_video
+    from core.io.video import VIDEO_SUFFIXES
 
     model = load_face_model(args.model, args.model_path)
     options = FitOptions(n_shape=min(args.n_shape, model.n_shape))
@@ -216,8 +226,7 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
     p.add_argument("input", help="an image or a video file")
     p.add_argument("--out", type=Path, default=Path("fit.npz"), help="npz with params, crop(s), landmarks, quality")
     p.add_argument("--size", type=int, default=256, choices=[256, 512], help="crop side in pixels")
-    p.add_argument("--model", default="ict", choices=["ict", "flame"])
-    p.add_argument("--model-path", help="model file (FLAME's generic_model.pkl; ICT found by core.assets)")
+    _add_model(p)
     p.add_argument("--embedding", help="landmark embedding (FLAME: mediapipe_landmark_embedding.npz)")
     p.add_argument("--n-shape", type=int, default=50, help="identity coefficients fitted")
     p.add_argument("--border", default="replicate", choices=["replicate", "zeros"],
@@ -291,7 +300,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         result = evaluate(args.clips, protocol=args.protocol, engine=args.engine, pairs=args.pairs, seed=args.seed,
                           frames_per_clip=args.frames_per_clip, max_clips=args.max_clips,
                           progress=not args.quiet, inception_weights=args.inception_weights,
-                          manifest=args.manifest, pwm_weights=args.pwm_weights)
+                          manifest=args.manifest, weights=args.weights)
     except MetricUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -313,8 +322,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="the paper's metrics over talking-head clips (an engine and the copy baseline)")
-    p.add_argument("--engine", default="geometry", choices=["copy", "geometry", "pwm"],
-                   help="engine to evaluate; the copy baseline (output = source) is always evaluated beside it")
+    _add_engine(p, editing=False)  # the copy baseline (output = source) is always evaluated beside it
     p.add_argument("--clips", required=True, type=Path, help="folder of talking-head videos")
     p.add_argument("--protocol", default="same-id", choices=["same-id", "cross-id"])
     p.add_argument("--pairs", type=int, default=20,
@@ -327,7 +335,6 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-clips", type=int, help="use at most this many clips (the first of the seeded order)")
     p.add_argument("--manifest", type=Path,
                    help="CSV with 'file' and 'identity' columns (default: MANIFEST.csv in the folder or its parent)")
-    p.add_argument("--pwm-weights", type=Path, help="for --engine pwm: a weights folder or pwm.json")
     p.add_argument("--inception-weights", type=Path,
                    help="pytorch-fid Inception-v3 weights for FID: a hook, unsupported in this version (FID is "
                         "reported as not available; fd_dlib is the distribution metric)")
@@ -345,7 +352,8 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="GDPW Studio command line")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="debug logging, third-party output included (or GDPW_LOG_LEVEL=DEBUG)")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in COMMANDS:
         add(sub)
@@ -353,9 +361,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from core.logs import setup_logging
+
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
+    setup_logging(args.verbose)
     from core.assets import AssetNotFoundError
 
     try:

@@ -31,6 +31,7 @@ import gradio as gr
 import torch
 
 from core.animator import PRESETS
+from core.engines.registry import ENGINES, engine_names, find_engine_weights
 from studio.controls import SECTIONS, ZOOM, SliderSpec
 from studio.examples import ExampleStore
 from studio.session import EditSession, LoadInfo, SessionStore, Shared, weights_available
@@ -148,7 +149,8 @@ class Studio:
                                           type="index", label="Examples (click one to load it)",
                                           samples_per_page=12, elem_id="gdpw-examples")
                 self.fit_md = gr.Markdown(elem_classes="gdpw-small")
-                engines = ["geometry"] + (["pwm"] if self.weights else [])
+                engines = [n for n in engine_names(editing=True) if not ENGINES[n].needs_weights
+                           or (self.weights if n == "pwm" else find_engine_weights(n))]
                 note = ("the learned `pwm` engine needs trained weights (`pwm.json` + `pwm.safetensors` in "
                         "`weights/`): none found" if not self.weights else
                         "geometry: training-free warp; pwm: the learned generator "
@@ -279,39 +281,33 @@ class Studio:
 
     def _inspect_update(self, s: EditSession) -> dict:
         data = s.inspect()
-        dbg = data["debug"]
-        learned = s.engine_name != "geometry"
-        out: dict[Any, Any] = {self.result_img: data["image"]}
+        out: dict[Any, Any] = {self.result_img: data.image}
         notes = []
-        if data.get("flow") is not None:
-            flow = data["flow"][:1].float().cpu()
-            size = data["image"].shape[0]
+        if data.flow is not None:
+            flow = data.flow[:1].float().cpu()
+            size = data.image.shape[0]
             if flow.shape[-1] != size:  # normalised units survive resizing; pixels are then the crop's
                 flow = torch.nn.functional.interpolate(flow, size=(size, size), mode="bilinear", align_corners=False)
             wheel, scale = views.flow_wheel(flow)
             out[self.flow_img] = wheel
-            what = "the generator's final flow" if learned else "the displacement field"
-            notes.append(f"**Flow**: {what} (backward, target to source); hue = direction, saturation = "
-                         f"magnitude, full colour at {scale:.1f} px; legend wheel bottom right; white = still.")
-        other = dbg.get("person_layer", dbg.get("alpha"))
-        if "coverage" in dbg and other is not None:
-            out[self.layers_img] = views.layers_image(data["image"], dbg["coverage"][:1], other[:1])
-            notes.append("**Layers**: blue = covered by the target mesh; orange = "
-                         + ("pixels the generator synthesises (its blend mask)." if learned else
-                            "person pixels that follow the head beyond the mesh (hair, neck); the rest stays "
-                            "still."))
-        if "codes" in data:
-            out[self.codes_img] = views.codes_pca(data["codes"], data["code_mask"])
-            notes.append("**Neural codes**: 16-d per-vertex codes on the target mesh, first 3 principal "
-                         "components as RGB. "
-                         + ("The learned engine's trained codes." if data.get("codes_trained") else
-                            "*Untrained*: the geometry engine does not use codes; this is their random "
-                            "initialisation, shown for the mesh's parameterisation."))
-        elif learned:
+            notes.append(f"**Flow**: {data.flow_label} (backward, target to source); hue = direction, "
+                         f"saturation = magnitude, full colour at {scale:.1f} px; legend wheel bottom right; "
+                         "white = still.")
+        if data.coverage is not None and data.layer is not None:
+            out[self.layers_img] = views.layers_image(data.image, data.coverage[:1], data.layer[:1])
+            notes.append(f"**Layers**: blue = covered by the target mesh; orange = {data.layer_label}.")
+        if data.codes is not None:
+            out[self.codes_img] = views.codes_pca(data.codes, data.code_mask)
+            notes.append(f"**Neural codes**: {data.codes.shape[1]}-d per-vertex codes on the target mesh, first 3 "
+                         "principal components as RGB. "
+                         + ("The learned engine's trained codes." if data.codes_trained else
+                            "*Untrained*: their initial random table."))
+        else:
             out[self.codes_img] = None
-            notes.append("**Neural codes**: this learned model's variant uses no codes (geometric guidance only).")
-        if isinstance(dbg.get("flows"), dict) and dbg["flows"]:
-            montage, scale = views.levels_montage(dbg["flows"])
+            notes.append(f"**Neural codes**: none with the `{s.engine_name}` engine"
+                         + (" (choose `pwm` under Engine)." if self.weights and s.engine_name != "pwm" else "."))
+        if data.level_flows:
+            montage, scale = views.levels_montage(data.level_flows)
             out[self.levels_img] = montage
             notes.append(f"**Pyramid**: the flow at each level, coarse to fine (same colours as above, full "
                          f"colour at {scale:.1f} px).")
@@ -320,14 +316,13 @@ class Studio:
             notes.append("**Pyramid**: per-level flows exist only with the learned engine"
                          + (" (choose `pwm` under Engine)." if self.weights else
                             " (no trained weights found: see the README, *Learned engine*)."))
-        out[self.inspect_md] = "\n\n".join(notes)
+        out[self.inspect_md] = "\n\n".join(notes + [f"*{n}*" for n in data.notes])
         return out
 
-    def _load_update(self, s: EditSession, info, note: str = "") -> dict:
+    def _load_update(self, s: EditSession, info: LoadInfo, note: str = "") -> dict:
         q = info.quality
         h, w = info.original_size
-        fit_s = float(q.get("detect_s", 0.0)) + float(q.get("fit_s", 0.0))
-        parts = [f"**{info.label}** · {w}×{h} px · fitted in {fit_s:.1f} s",
+        parts = [f"**{info.label}** · {w}×{h} px · fitted in {info.fit_seconds:.1f} s",
                  f"yaw {q.get('yaw', 0):+.1f}°, pitch {q.get('pitch', 0):+.1f}°, roll {q.get('roll', 0):+.1f}°",
                  f"landmark error {100 * q.get('landmark_error', 0):.1f} % of the eye distance"]
         warn = []
@@ -386,14 +381,8 @@ class Studio:
     def on_start(self, request: gr.Request) -> dict:
         s = self._session(request)
         note = self._ensure_source(s)
-        info = self._info(s)
+        info = s.info()
         return self._load_update(s, info, note=(note + " " if note else "") + "Ready: move a slider.")
-
-    @staticmethod
-    def _info(s: EditSession) -> LoadInfo:
-        fit = s.source.fit
-        return LoadInfo(s.label, float(fit.quality.get("detect_s", 0) + fit.quality.get("fit_s", 0)),
-                        dict(fit.quality), tuple(s.source.original.shape[:2]))
 
     def on_upload(self, payload: Any, request: gr.Request) -> dict:
         if not payload:
@@ -456,7 +445,7 @@ class Studio:
         s = self._session(request)
         note = self._ensure_source(s)
         if note:  # a fresh session: the page's values belong to another portrait
-            info = self._info(s)
+            info = s.info()
             return self._load_update(s, info, note=note + " Your session had expired.")
         updates = s.apply(dict(zip(self.names, values)), bool(link))
         return self._edit_update(s, updates)

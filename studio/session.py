@@ -30,7 +30,8 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
-from core.animator import PRESETS, Animator, Source, make_engine
+from core.animator import PRESETS, Animator, Source
+from core.engines import Inspection, make_engine
 from core.face import FaceModel, FaceParams, load_face_model
 from core.io.image import limit_size, save_image
 from studio.controls import ControlBook, build_specs, random_edits
@@ -46,12 +47,10 @@ CACHE_MAX_PIXELS = 16_000_000  # sources larger than this are not kept in the sh
 def weights_available() -> list[Path]:
     """The learned engine's weights config (``pwm.json`` beside ``pwm.safetensors``) where
     ``core.engines.pwm`` looks for it (``$GDPW_PWM_WEIGHTS``, ``weights/``, the user cache), or []."""
-    from core.engines.pwm import PWMWeightsError, find_weights
+    from core.engines.registry import find_engine_weights
 
-    try:
-        return [find_weights()]
-    except PWMWeightsError:
-        return []
+    found = find_engine_weights("pwm")
+    return [found] if found is not None else []
 
 
 class SourceCache:
@@ -92,7 +91,6 @@ class Shared:
         self.sources = SourceCache()
         self.fit_lock = threading.Lock()
         self._mesh: MeshView | None = None
-        self._codes = None
 
     def engine(self, name: str):
         """The shared engine ``name``, built on first use (``ValueError`` when it cannot be)."""
@@ -106,18 +104,6 @@ class Shared:
         if self._mesh is None:
             self._mesh = mesh_view(self.model)
         return self._mesh
-
-    @property
-    def codes(self):
-        """Per-vertex neural codes for the inspect view. With the geometry engine they are the untrained
-        initialisation (uniform random, fixed seed): nothing has learned them."""
-        if self._codes is None:
-            from core.render.guidance import NeuralCodes
-
-            with torch.random.fork_rng():
-                torch.manual_seed(0)
-                self._codes = NeuralCodes(self.model.n_vertices, 16).eval()
-        return self._codes
 
     def prepared_source(self, image: str | Path | np.ndarray, engine: str) -> Source:
         """The fitted and prepared ``Source`` of ``image`` (cached by content). Raises
@@ -139,10 +125,15 @@ class Shared:
 
 @dataclass
 class LoadInfo:
+    """What the page says about the loaded portrait."""
+
     label: str
-    seconds: float
     quality: dict[str, Any]
     original_size: tuple[int, int]
+
+    @property
+    def fit_seconds(self) -> float:
+        return float(self.quality.get("detect_s", 0.0)) + float(self.quality.get("fit_s", 0.0))
 
 
 @dataclass
@@ -179,15 +170,17 @@ class EditSession:
     def source(self) -> Source:
         return self.animator.source
 
+    def info(self) -> LoadInfo:
+        source = self.source
+        return LoadInfo(self.label, dict(source.fit.quality), tuple(source.original.shape[:2]))
+
     def load(self, image: str | Path | np.ndarray, label: str) -> LoadInfo:
         """Fit and prepare a new portrait. On any error the previous portrait and edits stay."""
         from studio.views import landmarks_image
 
-        t0 = time.perf_counter()
         source = self.shared.prepared_source(image, self.engine_name)
         with self.lock:
-            self.animator.source = source
-            self.animator.last_result = None
+            self.animator.use_source(source)
             self.params = source.params.clone()
             self.values = self.shared.book.read(self.params, source.params)
             self.label = label
@@ -195,20 +188,15 @@ class EditSession:
             fit = source.fit
             self.landmarks = landmarks_image(fit.crop_image, fit.landmarks, fit.fitted_landmarks)
             self.touch()
-        return LoadInfo(label, time.perf_counter() - t0, dict(source.fit.quality),
-                        tuple(source.original.shape[:2]))
+            return self.info()
 
     def set_engine(self, name: str) -> None:
         """Switch engine, preparing the current portrait for it (no refit; the edits stay). Raises
         ``ValueError`` if the engine cannot be built; the session keeps its engine then."""
         engine = self.shared.engine(name)
         with self.lock:
-            old = self.source if self.loaded else None
-            state = engine.prepare(old.fit.crop_image, old.fit.params) if old is not None else None
+            self.animator.switch_engine(engine)
             self.engine_name = name
-            self.animator = Animator(engine=engine, model=self.shared.model, size=self.shared.size)
-            if old is not None:
-                self.animator.source = Source(old.original, old.fit, state)
 
     # ------------------------------------------------------------------ edits
     def apply(self, new_values: Mapping[str, float], link: bool) -> list[str]:
@@ -250,9 +238,7 @@ class EditSession:
         """An ``Animator`` on this session's portrait for long jobs (videos), so that the slider loop stays
         free while they run (the prepared source is shared read-only)."""
         with self.lock:
-            anim = Animator(engine=self.animator.engine, model=self.shared.model, size=self.shared.size)
-            anim.source = self.source
-            return anim
+            return self.animator.fork()
 
     def animate(self, preset: str, seconds: float, fps: float = 25.0) -> Path:
         if preset not in PRESETS:
@@ -278,31 +264,10 @@ class EditSession:
                 verts = self.shared.model(self.params)[0].cpu().numpy()
         return self.shared.mesh.positions(verts)
 
-    def inspect(self) -> dict[str, Any]:
-        """Guidance maps of the current edit: the rendered crop, the flow it was made with, the engine's
-        debug maps (geometry: mesh flow, coverage, person layer; pwm: per-level flows, coverage, blend
-        mask) and the neural codes rasterised on the target mesh (``codes_trained`` says whose)."""
-        from core.render.raster import rasterize
-
+    def inspect(self) -> Inspection:
+        """The current edit with the engine's debug layers (``core.engines.Inspection``)."""
         with self.lock:
-            image = self.animator.render(self.params, debug=True)
-            result = self.animator.last_result
-            engine = self.animator.engine
-            debug = dict(result.debug)
-            flow = result.flow if result.flow is not None else debug.get("flow")
-            out = {"image": image, "flow": flow, "debug": debug}
-            generator = getattr(engine, "generator", None)
-            learned = getattr(generator, "embeds", None)
-            codes = learned if learned is not None else (None if generator is not None else self.shared.codes)
-            if codes is not None and hasattr(engine, "project"):
-                faces = getattr(engine, "faces", self.shared.model.render_faces)
-                with torch.no_grad():
-                    proj = engine.project(self.params)
-                    frags = rasterize(proj, faces.to(proj.device), (self.shared.size, self.shared.size))
-                    out["codes"] = codes(fragments=frags).detach().cpu()
-                    out["code_mask"] = frags.mask.cpu()
-                    out["codes_trained"] = learned is not None
-        return out
+            return self.animator.inspect(self.params)
 
     # ------------------------------------------------------------------ files
     def new_file(self, kind: str, ext: str, stem: str = "output") -> Path:

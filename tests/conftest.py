@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
+
+# Development material lives beside the checkout; the package never looks there by itself, so the
+# tests say where it is (an explicit GDPW_SAMPLES wins).
+DEV_SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
+if "GDPW_SAMPLES" not in os.environ and (DEV_SHARED / "samples").is_dir():
+    os.environ["GDPW_SAMPLES"] = str(DEV_SHARED / "samples")
 
 
 @pytest.fixture(scope="session")
@@ -23,5 +32,5 @@ def samples():
 
     path = samples_dir()
     if path is None:
-        pytest.skip("sample media absent (set GDPW_SAMPLES or place ../shared/samples beside the checkout)")
+        pytest.skip("sample media absent (set GDPW_SAMPLES, or place shared/samples beside the checkout)")
     return path

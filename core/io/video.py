@@ -16,6 +16,7 @@ from core.io.image import ImageError, array_to_rgb
 
 log = logging.getLogger(__name__)
 
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"})
 MAX_FRAMES = 20_000  # ~11 minutes at 30 fps; longer clips are refused rather than filling memory
 
 
