@@ -210,9 +210,10 @@ def download_ict(dest_root: str | Path | None = None, url: str = ICT_ARCHIVE_URL
 
     dest = Path(dest_root).expanduser() if dest_root else user_cache_dir()
     target = dest / ICT_RELPATH
-    log.info("downloading %s", url)
     with urllib.request.urlopen(url, timeout=60) as resp:  # noqa: S310 (fixed https URL)
         total = int(resp.headers.get("Content-Length") or 0) or None
+        size = f"{total / 1e6:.1f} MB" if total else "size not announced by the server; a few hundred MB"
+        log.info("downloading the ICT-FaceKit archive from %s (%s) into %s", url, size, target.parent)
         buf = io.BytesIO()
         with tqdm(total=total, unit="B", unit_scale=True, desc="ICT-FaceKit") as bar:
             for chunk in iter(lambda: resp.read(1 << 20), b""):

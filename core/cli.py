@@ -39,7 +39,7 @@ def _cmd_assets(args: argparse.Namespace) -> int:
         if not args.source:
             raise SystemExit("error: assets convert needs --source FaceXModel_folder")
         out = Path(args.dest or ".") / "ict-facekit" / "ict_face_model.npz"
-        print(f"wrote {convert_facekit(args.source, out)}")
+        print(f"wrote {convert_facekit(args.source, out, compact=not args.full)}")
     else:
         try:
             print(find_ict_model())
@@ -54,6 +54,7 @@ def _add_assets(sub: argparse._SubParsersAction) -> None:
     p.add_argument("action", choices=["where", "download", "convert"], nargs="?", default="where")
     p.add_argument("--dest", help="root folder for the converted model (default: the user cache)")
     p.add_argument("--source", help="for convert: a local FaceXModel folder")
+    p.add_argument("--full", action="store_true", help="for convert: float32 bases, uncompressed (53 MB)")
     p.set_defaults(func=_cmd_assets)
 
 

@@ -1,9 +1,10 @@
 """Per-browser-session state of the studio, and the heavy objects all sessions share.
 
-- ``Shared``: the face model, the engine (its per-source state lives in each ``Source``), the slider book,
-  the mesh subset of the 3D view and a small cache of prepared sources (keyed by the photo's bytes,
-  so the default portrait or an example is fitted once per process). Read-only after construction,
-  apart from the cache, which has its own lock.
+- ``Shared``: per face model offered (ICT, and FLAME when its file is given) a ``ModelKit``: the model,
+  its engines (their per-source state lives in each ``Source``), the slider book, the mesh subset of the
+  3D view and a small cache of prepared sources (keyed by the photo's bytes, so the default portrait or an
+  example is fitted once per process). Read-only after construction, apart from the caches, which have
+  their own locks.
 - ``EditSession``: one user's ``Animator`` (sharing the model and engine), the current edit as
   ``FaceParams``, the slider values the page shows, and their output files. Every method takes the
   session's lock, so two requests of one user never interleave.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -78,18 +80,18 @@ class SourceCache:
                 self._items.popitem(last=False)
 
 
-class Shared:
-    """Objects every session uses read-only."""
+class ModelKit:
+    """What sessions share for one face model: the model, its slider book, its engines (built on first
+    use), a cache of prepared sources and the 3D view's mesh subset."""
 
-    def __init__(self, model: str | FaceModel = "ict", size: int = 256, engine: str = "geometry") -> None:
-        self.model = load_face_model(model) if isinstance(model, str) else model
+    def __init__(self, model: FaceModel, size: int) -> None:
+        self.model = model
+        self.kind = model.kind
         self.size = size
-        self.engine_name = engine
-        self._engine_lock = threading.Lock()
-        self.engines = {engine: make_engine(engine, self.model)}
-        self.book = ControlBook(self.model, build_specs(self.model))
+        self.book = ControlBook(model, build_specs(model))
         self.sources = SourceCache()
-        self.fit_lock = threading.Lock()
+        self.engines: dict[str, Any] = {}
+        self._engine_lock = threading.Lock()
         self._mesh: MeshView | None = None
 
     def engine(self, name: str):
@@ -105,7 +107,7 @@ class Shared:
             self._mesh = mesh_view(self.model)
         return self._mesh
 
-    def prepared_source(self, image: str | Path | np.ndarray, engine: str) -> Source:
+    def prepared_source(self, image: str | Path | np.ndarray, engine: str, fit_lock: threading.Lock) -> Source:
         """The fitted and prepared ``Source`` of ``image`` (cached by content). Raises
         ``core.io.image.ImageError`` / ``core.fit.NoFaceError`` (both ``ValueError``)."""
         data = Path(image).read_bytes() if isinstance(image, (str, Path)) else np.ascontiguousarray(image).tobytes()
@@ -113,7 +115,7 @@ class Shared:
         source = self.sources.get(key)
         if source is not None:
             return source
-        with self.fit_lock:
+        with fit_lock:
             source = self.sources.get(key)
             if source is None:
                 anim = Animator(engine=self.engine(engine), model=self.model, size=self.size)
@@ -121,6 +123,59 @@ class Shared:
                 source = anim.source
                 self.sources.put(key, source)
         return source
+
+
+def _face_model(spec: str | Path | FaceModel) -> FaceModel:
+    """A model from a kind (``ict``, ``flame``: FLAME's file from ``$GDPW_FLAME``), a FLAME file, or as is."""
+    if isinstance(spec, FaceModel):
+        return spec
+    if str(spec) in ("ict", "flame"):
+        return load_face_model(str(spec))
+    return load_face_model("flame", spec)
+
+
+class Shared:
+    """Objects every session uses read-only: one ``ModelKit`` per face model offered (the first is the
+    default; FLAME joins ICT when ``$GDPW_FLAME`` names its file, or when given), the crop size, the default
+    engine and the lock that lets one fit run at a time."""
+
+    def __init__(self, model: str | FaceModel = "ict", size: int = 256, engine: str = "geometry",
+                 extra_models: list[str | Path | FaceModel] | None = None) -> None:
+        self.size = size
+        self.engine_name = engine
+        self.fit_lock = threading.Lock()
+        first = _face_model(model)
+        self.kits: dict[str, ModelKit] = {first.kind: ModelKit(first, size)}
+        if extra_models is None:
+            extra_models = ["flame"] if first.kind != "flame" and os.environ.get("GDPW_FLAME") else []
+        for spec in extra_models:
+            try:
+                extra = _face_model(spec)
+            except (OSError, ValueError) as exc:  # a bad FLAME file must not stop the studio
+                log.warning("studio: face model %s not offered: %s", spec, exc)
+                continue
+            self.kits.setdefault(extra.kind, ModelKit(extra, size))
+        self.default_kind = first.kind
+        self.kit(self.default_kind).engine(engine)  # fail early when the default engine cannot be built
+
+    def kit(self, kind: str | None = None) -> ModelKit:
+        return self.kits[kind or self.default_kind]
+
+    @property
+    def model(self) -> FaceModel:
+        """The default face model."""
+        return self.kit().model
+
+    @property
+    def book(self) -> ControlBook:
+        """The default face model's slider book."""
+        return self.kit().book
+
+    def engine(self, name: str, kind: str | None = None):
+        return self.kit(kind).engine(name)
+
+    def prepared_source(self, image: str | Path | np.ndarray, engine: str, kind: str | None = None) -> Source:
+        return self.kit(kind).prepared_source(image, engine, self.fit_lock)
 
 
 @dataclass
@@ -143,6 +198,7 @@ class EditSession:
     shared: Shared
     key: str = "local"
     engine_name: str = "geometry"
+    model_kind: str = ""
     lock: threading.RLock = field(default_factory=threading.RLock)
     animator: Animator | None = None
     params: FaceParams | None = None
@@ -158,8 +214,14 @@ class EditSession:
 
     def __post_init__(self) -> None:
         self.engine_name = self.shared.engine_name
-        self.animator = Animator(engine=self.shared.engine(self.engine_name), model=self.shared.model,
+        self.model_kind = self.shared.default_kind
+        self.animator = Animator(engine=self.kit.engine(self.engine_name), model=self.kit.model,
                                  size=self.shared.size)
+
+    @property
+    def kit(self) -> ModelKit:
+        """The face model this session edits with, and what goes with it."""
+        return self.shared.kit(self.model_kind)
 
     # ------------------------------------------------------------------ source
     @property
@@ -176,47 +238,70 @@ class EditSession:
 
     def load(self, image: str | Path | np.ndarray, label: str) -> LoadInfo:
         """Fit and prepare a new portrait. On any error the previous portrait and edits stay."""
+        source = self.shared.prepared_source(image, self.engine_name, self.model_kind)
+        with self.lock:
+            return self._adopt(source, label)
+
+    def _adopt(self, source: Source, label: str) -> LoadInfo:
         from studio.views import landmarks_image
 
-        source = self.shared.prepared_source(image, self.engine_name)
-        with self.lock:
-            self.animator.use_source(source)
-            self.params = source.params.clone()
-            self.values = self.shared.book.read(self.params, source.params)
-            self.label = label
-            self.preview = limit_size(source.original, PREVIEW_SIDE)[0]
-            fit = source.fit
-            self.landmarks = landmarks_image(fit.crop_image, fit.landmarks, fit.fitted_landmarks)
-            self.touch()
-            return self.info()
+        self.animator.use_source(source)
+        self.params = source.params.clone()
+        self.values = self.kit.book.read(self.params, source.params)
+        self.label = label
+        self.preview = limit_size(source.original, PREVIEW_SIDE)[0]
+        fit = source.fit
+        self.landmarks = landmarks_image(fit.crop_image, fit.landmarks, fit.fitted_landmarks)
+        self.touch()
+        return self.info()
 
     def set_engine(self, name: str) -> None:
         """Switch engine, preparing the current portrait for it (no refit; the edits stay). Raises
         ``ValueError`` if the engine cannot be built; the session keeps its engine then."""
-        engine = self.shared.engine(name)
+        engine = self.kit.engine(name)
         with self.lock:
             self.animator.switch_engine(engine)
             self.engine_name = name
+
+    def set_model(self, kind: str) -> LoadInfo | None:
+        """Edit with another face model: the current portrait is fitted with it (its edits start afresh,
+        as the controls differ). Returns the new fit's info (None before any portrait). On an error the
+        session keeps its model, portrait and edits."""
+        if kind not in self.shared.kits:
+            raise ValueError(f"face model '{kind}' is not offered here; available: {', '.join(self.shared.kits)}")
+        with self.lock:
+            if kind == self.model_kind:
+                return self.info() if self.loaded else None
+            kit = self.shared.kit(kind)
+            animator = Animator(engine=kit.engine(self.engine_name), model=kit.model, size=self.shared.size)
+            source = None
+            if self.loaded:
+                source = self.shared.prepared_source(self.source.original, self.engine_name, kind)
+            self.model_kind, self.animator = kind, animator
+            return self._adopt(source, self.label) if source is not None else None
 
     # ------------------------------------------------------------------ edits
     def apply(self, new_values: Mapping[str, float], link: bool) -> list[str]:
         """Apply the sliders that moved; returns the sliders whose shown value the page must update."""
         with self.lock:
-            self.params, self.values, updates = self.shared.book.apply(
-                self.params, self.source.params, self.values, new_values, link)
+            book = self.kit.book
+            new_values = {k: v for k, v in new_values.items() if k in book.by_name}  # another model's sliders
+            self.params, self.values, updates = book.apply(self.params, self.source.params, self.values,
+                                                           new_values, link)
             self.touch()
             return updates
 
     def reset(self) -> None:
         with self.lock:
             self.params = self.source.params.clone()
-            self.values = self.shared.book.read(self.params, self.source.params)
+            self.values = self.kit.book.read(self.params, self.source.params)
 
     def randomise(self) -> dict[str, float]:
         with self.lock:
-            edits = random_edits(self.shared.book, self.rng)
-            self.params = self.shared.book.set_values(self.source.params.clone(), self.source.params, edits)
-            self.values = self.shared.book.read(self.params, self.source.params)
+            book = self.kit.book
+            edits = random_edits(book, self.rng)
+            self.params = book.set_values(self.source.params.clone(), self.source.params, edits)
+            self.values = book.read(self.params, self.source.params)
             return edits
 
     def render(self, debug: bool = False) -> np.ndarray:
@@ -261,8 +346,8 @@ class EditSession:
     def mesh_positions(self) -> np.ndarray:
         with self.lock:
             with torch.no_grad():
-                verts = self.shared.model(self.params)[0].cpu().numpy()
-        return self.shared.mesh.positions(verts)
+                verts = self.kit.model(self.params)[0].cpu().numpy()
+        return self.kit.mesh.positions(verts)
 
     def inspect(self) -> Inspection:
         """The current edit with the engine's debug layers (``core.engines.Inspection``)."""
@@ -329,6 +414,10 @@ class SessionStore:
             session = self._sessions.pop(key or "local", None)
         if session is not None:
             session.close()
+
+    def keys(self) -> list[str]:
+        with self._lock:
+            return list(self._sessions)
 
     def __len__(self) -> int:
         return len(self._sessions)

@@ -117,3 +117,34 @@ def test_search_order_and_error_message(tmp_path, monkeypatch, facekit):
     assert find_ict_model() == shipped  # the repository's own copy comes first
     with pytest.raises(AssetNotFoundError, match="does not exist"):
         find_ict_model(tmp_path / "nope.npz")
+
+
+def test_download_converts_an_archive_and_says_its_size(facekit, tmp_path, caplog):
+    """``assets download`` against a local HTTP server (127.0.0.1) serving a FaceKit-shaped archive."""
+    import functools
+    import http.server
+    import logging
+    import threading
+    import zipfile
+
+    from core.assets import download_ict
+
+    site = tmp_path / "site"
+    site.mkdir()
+    with zipfile.ZipFile(site / "master.zip", "w") as zf:
+        for f in facekit.iterdir():
+            zf.write(f, f"ICT-FaceKit-master/FaceXModel/{f.name}")
+        zf.writestr("ICT-FaceKit-master/LICENSE", "MIT License\n")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with caplog.at_level(logging.INFO, logger="core.assets"):
+            path = download_ict(tmp_path / "dest", url=f"http://127.0.0.1:{server.server_port}/master.zip")
+    finally:
+        server.shutdown()
+    assert path == tmp_path / "dest" / "ict-facekit" / "ict_face_model.npz"
+    assert list(np.load(path)["expression_names"]) == ["browDown_L", "jawOpen"]
+    assert (path.parent / "LICENSE").read_text().startswith("MIT")
+    assert "MB" in caplog.text and "downloading the ICT-FaceKit archive" in caplog.text

@@ -1,7 +1,10 @@
 """Make ``core/fit/data/ict_mediapipe_embedding.npz``: where MediaPipe's 478 landmarks sit on the ICT mesh.
 
-Run ``python -m core.fit.make_embedding [--debug DIR]``. Reproducible: no randomness, the same renders
-and MediaPipe's deterministic CPU inference give the same file.
+Run ``python -m core.fit.make_embedding --model-path FULL_PRECISION.npz [--debug DIR]``. Reproducible: no
+randomness, the same renders and MediaPipe's deterministic CPU inference give the same file. The committed file
+was made from the full-precision conversion of the FaceKit (``python -m core assets convert --full``); the
+compact float16 copy in ``weights/`` moves vertices by up to 0.01 mm, which changes a few rendered pixels and so
+MediaPipe's detections: it gives an equivalent embedding, not the same bytes.
 
 Method:
 1. Render the neutral ICT mesh with the project's rasteriser (``core.render.raster``) at 512 x 512 from
@@ -358,11 +361,11 @@ def _detect_views(model, debug: Path | None) -> tuple[list, np.ndarray]:
     return cands, frontal
 
 
-def build(debug: Path | None = None) -> dict[str, np.ndarray]:
+def build(debug: Path | None = None, model_path: Path | None = None) -> dict[str, np.ndarray]:
     """Render, detect, lift and combine; returns the arrays of the embedding file."""
     from core.face import load_face_model
 
-    model = load_face_model("ict")
+    model = load_face_model("ict", model_path)
     codes = group_codes()
     cands, frontal = _detect_views(model, debug)
     face_ids = np.zeros(478, dtype=np.int64)
@@ -400,12 +403,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m core.fit.make_embedding", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ICT_EMBEDDING)
     parser.add_argument("--debug", type=Path, help="write the renders with the detected points here")
+    parser.add_argument("--model-path", type=Path, help="the ICT model file (default: the shipped compact copy)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    arrays = build(args.debug)
+    from core.logs import setup_logging
+
+    setup_logging()
+    arrays = build(args.debug, args.model_path)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, **arrays)
-    print(f"wrote {args.out}")
+    log.info("wrote %s", args.out)
     return 0
 
 
