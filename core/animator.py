@@ -214,16 +214,18 @@ class Animator:
         gaze with the source's identity and camera. The output keeps the driving fps and its audio.
         """
         from core.fit import fit_video
-        from core.io.video import read_video
+        from core.io.atomic import check_output_path
+        from core.io.video import check_fps, probe_video
 
         self._check_mode(mode)
         audio = None
-        if isinstance(driving, (str, Path)):
-            frames, info = read_video(driving, max_frames=max_frames)
-            fps, audio = fps or info.fps, Path(driving)
-        else:
-            frames = list(driving)[:max_frames]
-        drive = fit_video(frames, model=self.model, size=self.size)
+        if isinstance(driving, (str, Path)):  # streamed: decoded once to fit, never held whole
+            fps, audio = check_fps(fps or probe_video(driving).fps), Path(driving)
+        elif fps is not None:
+            fps = check_fps(fps)
+        if out is not None:
+            check_output_path(out)  # before the work, not after it
+        drive = fit_video(driving, model=self.model, size=self.size, fps=fps, max_frames=max_frames)
         params = self.motion_params(drive.params, mode)
         out_frames = self._render_sequence((params[i] for i in range(params.batch_size)), full_resolution,
                                            total=params.batch_size, desc="reenact")
