@@ -64,6 +64,10 @@ PRESETS: dict[str, Callable[[float], dict[str, float]]] = {
 }
 
 
+ANIMATE_MAX_SECONDS = 600.0  # preset animations: at most 10 minutes ...
+ANIMATE_MAX_FPS = 120.0      # ... at up to 120 frames per second
+
+
 def make_engine(name: str, model: FaceModel, weights: str | Path | None = None) -> Engine:
     """The engine called ``name`` ("geometry" or "pwm") for ``model``; ``weights``: the pwm weights
     (default: its search order).
@@ -119,8 +123,9 @@ class Animator:
 
     # ------------------------------------------------------------------ parameters
     def params_for(self, edits: Edits | None = None) -> FaceParams:
-        """The source's parameters with ``edits`` applied (absolute control values)."""
-        return self.model.apply_edits(self._require_source().params, edits or {})
+        """The source's parameters with ``edits`` applied (absolute control values, checked by
+        ``FaceModel.check_edits``: an ``EditError`` names the control and its range)."""
+        return self.model.apply_edits(self._require_source().params, self.model.check_edits(edits or {}))
 
     def frontal_params(self) -> FaceParams:
         """Source parameters with head and neck turned to face the camera."""
@@ -183,25 +188,38 @@ class Animator:
     def preset_params(self, preset: str, seconds: float = 3.0, fps: float = 25.0,
                       edits: Edits | None = None) -> list[FaceParams]:
         """Per-frame parameters of a named preset (``PRESETS``) around the source's pose with ``edits``."""
+        return list(self._preset_iter(preset, self._preset_frames(seconds, fps), edits))
+
+    @staticmethod
+    def _preset_frames(seconds: float, fps: float) -> int:
+        """Frame count of a preset animation; refuses (``ValueError``) durations and rates out of range."""
+        from core.io.video import check_fps, check_seconds
+
+        fps = check_fps(fps)
+        if fps > ANIMATE_MAX_FPS:
+            raise ValueError(f"fps must be a frame rate in (0, {ANIMATE_MAX_FPS:g}], got {fps:g}")
+        return max(2, int(round(check_seconds(seconds, ANIMATE_MAX_SECONDS) * fps)))
+
+    def _preset_iter(self, preset: str, n: int, edits: Edits | None) -> Iterator[FaceParams]:
         if preset not in PRESETS:
             raise ValueError(f"unknown preset '{preset}'; available: {', '.join(PRESETS)}")
         base = self.params_for(edits)
         controls = self.model.controls()
-        n = max(2, int(round(seconds * fps)))
-        frames = []
         for k in range(n):
             offsets = PRESETS[preset](k / n)  # t in [0, 1): the cyclic presets loop seamlessly
             values = {name: float(controls[name].read(base)[0]) + v for name, v in offsets.items()
                       if name in controls}
-            frames.append(self.model.apply_edits(base, values))
-        return frames
+            yield self.model.apply_edits(base, values)
 
     def animate(self, preset: str, out: str | Path | None = None, seconds: float = 3.0, fps: float = 25.0,
                 full_resolution: bool = False, edits: Edits | None = None) -> list[np.ndarray] | Path:
         """Render a preset (nod, shake, talk, smile, blink, look_around) on top of ``edits``; writes ``out``
-        if given."""
-        params = self.preset_params(preset, seconds, fps, edits)
-        frames = self._render_sequence(params, full_resolution, total=len(params), desc=preset)
+        if given. ``seconds`` in (0, ``ANIMATE_MAX_SECONDS``], ``fps`` in (0, ``ANIMATE_MAX_FPS``]; frames
+        are rendered and encoded as they go."""
+        n = self._preset_frames(seconds, fps)
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset '{preset}'; available: {', '.join(PRESETS)}")
+        frames = self._render_sequence(self._preset_iter(preset, n, edits), full_resolution, total=n, desc=preset)
         return self._emit(frames, out, fps)
 
     def reenact(self, driving: str | Path | Sequence[np.ndarray], mode: str = "relative",

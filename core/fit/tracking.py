@@ -194,10 +194,10 @@ class VideoFit:
         return out
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(path, **self.to_numpy())
-        return path
+        """Write an npz (``to_numpy``) atomically."""
+        from core.io.atomic import save_npz
+
+        return save_npz(path, self.to_numpy())
 
 
 # ------------------------------------------------------------------------------------------ steps

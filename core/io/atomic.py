@@ -58,6 +58,9 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it onto ``target`` when the block ends normally,
     remove it when the block raises anything (including ``KeyboardInterrupt`` and ``SystemExit``)."""
     target = check_output_path(target)
+    if target.exists() and not target.is_file():  # a device or a pipe (/dev/null): never replace it
+        yield target
+        return
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = part_path(target)
     try:
@@ -71,9 +74,19 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         raise
 
 
+def save_npz(path: str | Path, arrays: dict) -> Path:
+    """``np.savez_compressed`` through ``atomic_path`` (the name is kept exactly: no ``.npz`` appended)."""
+    import numpy as np
+
+    path = Path(path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
+    return path
+
+
 def leftover_parts(folder: str | Path) -> list[Path]:
     """Temporary files of interrupted writes in ``folder`` (for tests and clean-up tools)."""
     return sorted(Path(folder).glob(f".*{PART_MARK}*"))
 
 
-__all__ = ["OutputPathError", "atomic_path", "check_output_path", "leftover_parts", "part_path"]
+__all__ = ["OutputPathError", "atomic_path", "check_output_path", "leftover_parts", "part_path", "save_npz"]

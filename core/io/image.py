@@ -106,12 +106,25 @@ def load_image(src: ImageInput) -> np.ndarray:
 
 
 def save_image(path: str | Path, image: np.ndarray) -> Path:
-    """Write an RGB uint8 image; the format follows the suffix (png, jpg, webp)."""
+    """Write an RGB uint8 image atomically (a temporary file beside it, renamed); the format follows the
+    suffix (png, jpg, webp)."""
+    from core.io.atomic import atomic_path
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     options = {"quality": 95} if path.suffix.lower() in (".jpg", ".jpeg", ".webp") else {}
-    Image.fromarray(array_to_rgb(image, str(path))).save(path, **options)
+    rgb = array_to_rgb(image, str(path))
+    with atomic_path(path) as tmp:
+        Image.fromarray(rgb).save(tmp, format=_format(path), **options)
     return path
+
+
+def _format(path: Path) -> str:
+    """PIL's format name for the suffix of ``path``; ``ImageError`` for an unknown one."""
+    ext = path.suffix.lower()
+    fmt = Image.registered_extensions().get(ext)
+    if fmt is None:
+        raise ImageError(f"{path}: unknown image type '{ext}'; use .png, .jpg or .webp")
+    return fmt
 
 
 def limit_size(image: np.ndarray, max_side: int = MAX_WORKING_SIDE) -> tuple[np.ndarray, float]:
