@@ -23,7 +23,7 @@ import numpy as np
 from core.composite import paste_back, warp_original
 from core.engines.base import Engine, EngineResult
 from core.face import FaceModel, FaceParams, load_face_model
-from core.io.image import ImageInput, load_image
+from core.io.image import ImageInput, load_working_image
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +34,10 @@ Edits = Mapping[str, float]
 class Source:
     """A loaded source photo: the original, its fit and the engine's prepared state."""
 
-    original: np.ndarray   # (H, W, 3) uint8, as decoded
+    original: np.ndarray   # (H, W, 3) uint8, as decoded (reduced to the working-resolution limit)
     fit: Any               # core.fit.FaceFit
     state: Any             # engine state
+    note: str = ""         # what loading changed, for the user (a photo reduced to the working limit)
 
     @property
     def params(self) -> FaceParams:
@@ -103,14 +104,15 @@ class Animator:
 
     # ------------------------------------------------------------------ source
     def load_source(self, image: ImageInput) -> Any:
-        """Decode, fit and prepare a source portrait; returns its ``FaceFit``."""
+        """Decode, fit and prepare a source portrait; returns its ``FaceFit``. Photos above the working
+        resolution (``core.io.image.working_pixels``, 24 MP) are reduced first (``source.note`` says so)."""
         from core.fit import fit_image
 
-        original = load_image(image)
+        original, note = load_working_image(image)
         name = str(image) if isinstance(image, (str, Path)) else None
         fit = fit_image(original, model=self.model, size=self.size, name=name)
         state = self.engine.prepare(fit.crop_image, fit.params)
-        self.source = Source(original, fit, state)
+        self.source = Source(original, fit, state, note)
         return fit
 
     def _require_source(self) -> Source:

@@ -88,7 +88,7 @@ class StudioBlocks(gr.Blocks):
         return super().launch(*args, **kwargs)
 
 
-HINTS = {"NoFaceError": "Use a photo with one clearly visible face (at least about 100 px wide).",
+HINTS = {"NoFaceError": "Use a photo with one clearly visible face (at least about 80 px wide).",
          "ImageError": "Use a JPEG, PNG or WebP photo.",
          "VideoError": "Use an MP4, MOV or WebM video."}
 
