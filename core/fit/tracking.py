@@ -319,10 +319,9 @@ def fit_video(video: str | Path | Iterable[np.ndarray], model=None, size: int = 
     pts[known] = np.stack([p for p in raw if p is not None])
     del raw
     crops = clip_crops(pts, known, size, crop_mode, fps)
-    landmarks = np.full_like(pts, np.nan)
+    landmarks = pts  # to crop pixels in place: one (T, 478, 3) float32 array
     for t in np.nonzero(known)[0]:
-        landmarks[t] = landmarks_to_crop(pts[t], crops[t])
-    del pts
+        landmarks[t] = landmarks_to_crop(pts[t].astype(np.float64), crops[t])
     params, timing = _fit_frames(landmarks, known, size, model, options, identity_frames, embedding, progress)
     fitter = get_fitter(model, options, embedding)
     if smoothing:

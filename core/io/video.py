@@ -232,7 +232,7 @@ def _encode(path: Path, frames: Iterable[np.ndarray], fps: float, quality: int) 
     count = 0
     try:
         for frame in frames:
-            writer.append_data(array_to_rgb(frame))
+            writer.append_data(_even(array_to_rgb(frame)))
             count += 1
     except BaseException:
         with contextlib.suppress(Exception):  # the encoder may be gone already (Ctrl-C reaches it too)
@@ -240,6 +240,14 @@ def _encode(path: Path, frames: Iterable[np.ndarray], fps: float, quality: int) 
         raise
     writer.close()
     return count
+
+
+def _even(frame: np.ndarray) -> np.ndarray:
+    """Pad an odd height or width by one replicated row/column (H.264 in yuv420p needs even sizes)."""
+    h, w = frame.shape[:2]
+    if h % 2 == 0 and w % 2 == 0:
+        return frame
+    return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
 
 
 def _mux_audio(silent: Path, audio_from: Path, out: Path) -> bool:
