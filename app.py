@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from typing import Mapping
 
 log = logging.getLogger("gdpw.app")
@@ -55,7 +56,17 @@ def main() -> None:
     demo = build_app()
     options = launch_options()
     log.info("GDPW Studio on http://%s:%d", options["server_name"], options["server_port"])
-    demo.launch(**options)
+    signal.signal(signal.SIGTERM, _stop)  # unwind so that the studio's folders are removed (atexit)
+    try:
+        demo.launch(**options)
+    except KeyboardInterrupt:
+        log.info("GDPW Studio stopped")
+    finally:
+        demo.studio.close()
+
+
+def _stop(signum: int, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 if __name__ == "__main__":
