@@ -410,7 +410,7 @@ class Studio:
                     log.warning("studio: %s", msg)
                 except Exception as exc:  # keep serving whatever happened
                     log.exception("studio: unexpected error")
-                    msg = f"Something went wrong ({type(exc).__name__}: {exc})."
+                    msg = "Something went wrong on the server; please try again (the details are in its log)."
                 gr.Warning(msg)
                 out = {status(): f"⚠ {msg}"}
                 if restore_source:
