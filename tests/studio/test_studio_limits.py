@@ -121,3 +121,19 @@ def test_concurrent_users_never_get_each_others_portrait(studio_server, portrait
     for key, image in together.items():
         assert np.abs(image.astype(int) - alone[key].astype(int)).max() <= 1, key
     assert np.abs(alone[(0, 0.0)].astype(int) - alone[(1, 0.0)].astype(int)).mean() > 10  # really different
+
+
+def test_slider_values_are_checked(ict_model):
+    from core.face import EditError
+    from studio.controls import ControlBook, build_specs
+
+    book = ControlBook(ict_model, build_specs(ict_model))
+    source = ict_model.neutral()
+    shown = book.read(source, source)
+    for bad in ({"yaw": float("nan")}, {"jawOpen": 1e9}, {"shape000": float("inf")}):
+        with pytest.raises(EditError):
+            book.apply(source, source, shown, {**shown, **bad}, link=True)
+    with pytest.raises(ValueError, match="zoom"):
+        book.apply(source, source, shown, {**shown, "zoom": float("nan")}, link=True)
+    params, _, _ = book.apply(source, source, shown, {**shown, "yaw": 10.0}, link=True)
+    assert float(params.head[0, 0]) == pytest.approx(10.0)
