@@ -269,17 +269,15 @@ def _identity_subset(known: np.ndarray, count: int) -> np.ndarray:
 def _frame_source(video: str | Path | Iterable[np.ndarray], fps: float | None, max_frames: int | None
                   ) -> tuple[Iterable[np.ndarray], str, float, int | None]:
     """(frames, name, fps, expected count): a file is streamed by ``core.io.video.iter_frames``."""
-    if isinstance(video, (str, Path)):
-        from core.io.video import check_fps, iter_frames, probe_video
+    from core.io.video import check_fps, iter_frames, probe_video
 
+    if isinstance(video, (str, Path)):
         info = probe_video(video)
         total = info.n_frames if max_frames is None or info.n_frames is None else min(max_frames, info.n_frames)
         return iter_frames(video, max_frames), str(video), check_fps(fps or info.fps), total
     if max_frames is not None:
         video = itertools.islice(video, max_frames)
     total = len(video) if hasattr(video, "__len__") else None
-    from core.io.video import check_fps
-
     return video, "<frames>", check_fps(fps or 25.0), total
 
 
