@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import signal
+import tempfile
 from typing import Mapping
 
 log = logging.getLogger("gdpw.app")
@@ -37,12 +40,35 @@ def main() -> None:
     from core.logs import setup_logging
 
     setup_logging()
+    cache = _own_gradio_cache()
     from studio import build_app
 
     demo = build_app()
     options = launch_options()
     log.info("GDPW Studio on http://%s:%d", options["server_name"], options["server_port"])
-    demo.launch(**options)
+    signal.signal(signal.SIGTERM, _stop)  # unwind so that the studio's folders are removed
+    try:
+        demo.launch(**options)
+    except KeyboardInterrupt:
+        log.info("GDPW Studio stopped")
+    finally:
+        demo.studio.close()
+        if cache is not None:
+            shutil.rmtree(cache, ignore_errors=True)
+
+
+def _own_gradio_cache() -> str | None:
+    """Unless ``GRADIO_TEMP_DIR`` is set, give Gradio a fresh folder of its own (uploads, results, thumbnails)
+    so that shutting down removes all of it; returns that folder."""
+    if os.environ.get("GRADIO_TEMP_DIR"):
+        return None
+    folder = tempfile.mkdtemp(prefix="gdpw-gradio-")
+    os.environ["GRADIO_TEMP_DIR"] = folder
+    return folder
+
+
+def _stop(signum: int, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 if __name__ == "__main__":

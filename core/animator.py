@@ -24,7 +24,7 @@ from core.composite import paste_back, warp_original
 from core.engines.base import Engine, EngineResult, Inspection
 from core.engines.registry import make_engine
 from core.face import FaceModel, FaceParams, load_face_model
-from core.io.image import ImageInput, load_image
+from core.io.image import ImageInput, load_working_image
 from core.motion import check_mode, transfer
 
 log = logging.getLogger(__name__)
@@ -39,10 +39,11 @@ class Source:
     Read-only once made: the studio shares one between sessions and between a session's side jobs.
     """
 
-    original: np.ndarray   # (H, W, 3) uint8, as decoded
+    original: np.ndarray   # (H, W, 3) uint8, as decoded (reduced to the working-resolution limit)
     fit: Any               # core.fit.FaceFit
     state: Any             # engine state
     engine: str = ""       # the name of the engine that prepared ``state``
+    note: str = ""         # what loading changed, for the user (a photo reduced to the working limit)
 
     @property
     def params(self) -> FaceParams:
@@ -68,6 +69,10 @@ PRESETS: dict[str, Callable[[float], dict[str, float]]] = {
     "look_around": lambda t: {"gaze_yaw": 20.0 * _wave(t, 1), "gaze_pitch": 10.0 * _wave(t + 0.25, 1),
                               "yaw": 6.0 * _wave(t, 1)},
 }
+
+
+ANIMATE_MAX_SECONDS = 600.0  # preset animations: at most 10 minutes ...
+ANIMATE_MAX_FPS = 120.0      # ... at up to 120 frames per second
 
 
 class Animator:
@@ -100,23 +105,24 @@ class Animator:
         return self._source
 
     def load_source(self, image: ImageInput) -> Any:
-        """Decode, fit and prepare a source portrait; returns its ``FaceFit``."""
+        """Decode, fit and prepare a source portrait; returns its ``FaceFit``. Photos above the working
+        resolution (``core.io.image.working_pixels``, 24 MP) are reduced first (``source.note`` says so)."""
         from core.fit import fit_image
 
-        original = load_image(image)
+        original, note = load_working_image(image)
         name = str(image) if isinstance(image, (str, Path)) else None
         fit = fit_image(original, model=self.model, size=self.size, name=name)
-        self._source = self.prepare_source(original, fit)
+        self._source = self.prepare_source(original, fit, note)
         return fit
 
-    def prepare_source(self, original: np.ndarray, fit: Any) -> Source:
+    def prepare_source(self, original: np.ndarray, fit: Any, note: str = "") -> Source:
         """A ``Source`` of an already fitted photo, prepared for this Animator's engine (no refit)."""
-        return Source(original, fit, self.engine.prepare(fit.crop_image, fit.params), self.engine_name)
+        return Source(original, fit, self.engine.prepare(fit.crop_image, fit.params), self.engine_name, note)
 
     def use_source(self, source: Source) -> None:
         """Adopt a source prepared elsewhere (a cache); re-prepared if another engine prepared it."""
         if source.engine != self.engine_name:
-            source = self.prepare_source(source.original, source.fit)
+            source = self.prepare_source(source.original, source.fit, source.note)
         self._source = source
 
     def switch_engine(self, engine: str | Engine, weights: str | Path | None = None) -> None:
@@ -128,7 +134,8 @@ class Animator:
             state = new.prepare(self._source.fit.crop_image, self._source.fit.params)
         self.engine = new
         if self._source is not None:
-            self._source = Source(self._source.original, self._source.fit, state, self.engine_name)
+            self._source = Source(self._source.original, self._source.fit, state, self.engine_name,
+                                  self._source.note)
 
     def fork(self) -> Animator:
         """Another Animator on the same model, engine and source, for a long job (a video) that must not
@@ -216,25 +223,38 @@ class Animator:
     def preset_params(self, preset: str, seconds: float = 3.0, fps: float = 25.0,
                       edits: Edits | None = None) -> list[FaceParams]:
         """Per-frame parameters of a named preset (``PRESETS``) around the source's pose with ``edits``."""
+        return list(self._preset_iter(preset, self._preset_frames(seconds, fps), edits))
+
+    @staticmethod
+    def _preset_frames(seconds: float, fps: float) -> int:
+        """Frame count of a preset animation; refuses (``ValueError``) durations and rates out of range."""
+        from core.io.video import check_fps, check_seconds
+
+        fps = check_fps(fps)
+        if fps > ANIMATE_MAX_FPS:
+            raise ValueError(f"fps must be a frame rate in (0, {ANIMATE_MAX_FPS:g}], got {fps:g}")
+        return max(2, int(round(check_seconds(seconds, ANIMATE_MAX_SECONDS) * fps)))
+
+    def _preset_iter(self, preset: str, n: int, edits: Edits | None) -> Iterator[FaceParams]:
         if preset not in PRESETS:
             raise ValueError(f"unknown preset '{preset}'; available: {', '.join(PRESETS)}")
         base = self.params_for(edits)
         controls = self.model.controls()
-        n = max(2, int(round(seconds * fps)))
-        frames = []
         for k in range(n):
             offsets = PRESETS[preset](k / n)  # t in [0, 1): the cyclic presets loop seamlessly
             values = {name: float(controls[name].read(base)[0]) + v for name, v in offsets.items()
                       if name in controls}
-            frames.append(self.model.apply_edits(base, values))
-        return frames
+            yield self.model.apply_edits(base, values)
 
     def animate(self, preset: str, out: str | Path | None = None, seconds: float = 3.0, fps: float = 25.0,
                 full_resolution: bool = False, edits: Edits | None = None) -> list[np.ndarray] | Path:
         """Render a preset (nod, shake, talk, smile, blink, look_around) on top of ``edits``; writes ``out``
-        if given."""
-        params = self.preset_params(preset, seconds, fps, edits)
-        frames = self._render_sequence(params, full_resolution, total=len(params), desc=preset)
+        if given. ``seconds`` in (0, ``ANIMATE_MAX_SECONDS``], ``fps`` in (0, ``ANIMATE_MAX_FPS``]; frames
+        are rendered and encoded as they go."""
+        n = self._preset_frames(seconds, fps)
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset '{preset}'; available: {', '.join(PRESETS)}")
+        frames = self._render_sequence(self._preset_iter(preset, n, edits), full_resolution, total=n, desc=preset)
         return self._emit(frames, out, fps)
 
     def reenact(self, driving: str | Path | Sequence[np.ndarray], mode: str = "relative",
@@ -247,16 +267,18 @@ class Animator:
         gaze with the source's identity and camera. The output keeps the driving fps and its audio.
         """
         from core.fit import fit_video
-        from core.io.video import read_video
+        from core.io.atomic import check_output_path
+        from core.io.video import check_fps, probe_video
 
         check_mode(mode)
         audio = None
-        if isinstance(driving, (str, Path)):
-            frames, info = read_video(driving, max_frames=max_frames)
-            fps, audio = fps or info.fps, Path(driving)
-        else:
-            frames = list(driving)[:max_frames]
-        drive = fit_video(frames, model=self.model, size=self.size)
+        if isinstance(driving, (str, Path)):  # streamed: decoded once to fit, never held whole
+            fps, audio = check_fps(fps or probe_video(driving).fps), Path(driving)
+        elif fps is not None:
+            fps = check_fps(fps)
+        if out is not None:
+            check_output_path(out)  # before the work, not after it
+        drive = fit_video(driving, model=self.model, size=self.size, fps=fps, max_frames=max_frames)
         params = self.motion_params(drive.params, mode)
         out_frames = self._render_sequence((params[i] for i in range(params.batch_size)), full_resolution,
                                            total=params.batch_size, desc="reenact")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
+from core.io.atomic import check_output_path
 from core.io.examples import DEFAULT_NAME, default_portrait
 
 log = logging.getLogger("core.cli")
@@ -71,6 +73,7 @@ def _cmd_mesh(args: argparse.Namespace) -> int:
             print(f"{c.name:24s} {c.group:10s} [{c.minimum:g}, {c.maximum:g}]")
         return 0
     params = model.apply_edits(model.neutral(), model.check_edits(parse_assignments(args.set)))
+    check_output_path(args.out)
     with torch.no_grad():
         verts = model(params)[0]
     faces = model.render_faces if not args.all_faces else model.faces
@@ -93,11 +96,16 @@ def _add_mesh(sub: argparse._SubParsersAction) -> None:
 
 
 # ------------------------------------------------------------------------------------- animation
-def _animator(args: argparse.Namespace):
+def _animator(args: argparse.Namespace, edits: dict[str, float] | None = None):
+    """The ``Animator`` with the source loaded, after checking ``--out`` and ``edits`` (before the slow
+    part: fitting the source)."""
     from core.animator import Animator
 
+    check_output_path(args.out, getattr(args, "out_suffixes", ()))
     anim = Animator(engine=args.engine, model=args.model, size=args.size, weights=args.weights,
                     model_path=args.model_path)
+    if edits:
+        anim.model.check_edits(edits)
     if args.source == DEFAULT_NAME:
         anim.load_source(default_portrait())
     else:
@@ -140,7 +148,7 @@ def _save_still(args: argparse.Namespace, image) -> int:
 
 def _cmd_edit(args: argparse.Namespace) -> int:
     edits = parse_assignments(args.set)
-    anim = _animator(args)
+    anim = _animator(args, edits)
     return _save_still(args, anim.render(edits, full_resolution=not args.crop))
 
 
@@ -149,6 +157,9 @@ def _cmd_frontalize(args: argparse.Namespace) -> int:
 
 
 def _cmd_animate(args: argparse.Namespace) -> int:
+    from core.animator import Animator
+
+    Animator._preset_frames(args.seconds, args.fps)  # refuse bad values before fitting the source
     path = _animator(args).animate(args.preset, out=args.out, seconds=args.seconds, fps=args.fps,
                                    full_resolution=not args.crop)
     print(json.dumps({"out": str(path), "preset": args.preset}))
@@ -161,6 +172,10 @@ def _cmd_reenact(args: argparse.Namespace) -> int:
     return 0
 
 
+STILL_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+MOVIE_SUFFIXES = (".mp4", ".mov", ".mkv")
+
+
 def _add_animation(sub: argparse._SubParsersAction) -> None:
     from core.animator import PRESETS
 
@@ -169,12 +184,12 @@ def _add_animation(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="a control, e.g. yaw=15 or jawOpen=0.4 (repeatable; 'mesh --list' shows them)")
     p.add_argument("--out", type=Path, default=Path("edited.png"))
-    p.set_defaults(func=_cmd_edit)
+    p.set_defaults(func=_cmd_edit, out_suffixes=STILL_SUFFIXES)
 
     p = sub.add_parser("frontalize", help="turn the head to face the camera")
     _add_common(p)
     p.add_argument("--out", type=Path, default=Path("frontal.png"))
-    p.set_defaults(func=_cmd_frontalize)
+    p.set_defaults(func=_cmd_frontalize, out_suffixes=STILL_SUFFIXES)
 
     p = sub.add_parser("animate", help="render a preset motion to a video")
     _add_common(p)
@@ -182,14 +197,14 @@ def _add_animation(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--fps", type=float, default=25.0)
     p.add_argument("--out", type=Path, default=Path("animation.mp4"))
-    p.set_defaults(func=_cmd_animate)
+    p.set_defaults(func=_cmd_animate, out_suffixes=MOVIE_SUFFIXES)
 
     p = sub.add_parser("reenact", help="drive the portrait with a video")
     _add_common(p)
     p.add_argument("driving", help="driving video")
     p.add_argument("--mode", default="relative", choices=["relative", "absolute"])
     p.add_argument("--out", type=Path, default=Path("reenacted.mp4"))
-    p.set_defaults(func=_cmd_reenact)
+    p.set_defaults(func=_cmd_reenact, out_suffixes=MOVIE_SUFFIXES)
 
 
 # ------------------------------------------------------------------------------------------ fit
@@ -361,6 +376,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+KEEPS_PARTIAL_WORK = {"train", "preprocess"}  # commands whose finished steps survive an interruption
+
+
+def _terminate(signum: int, frame) -> None:
+    """SIGTERM handler: unwind like Ctrl-C, so that temporary files are removed on the way out."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _interrupted(command: str) -> int:
+    """One line for an interrupted run (no traceback); exit status 130 like a shell's for SIGINT."""
+    if command in KEEPS_PARTIAL_WORK:
+        print("interrupted; finished work is kept, rerun to continue", file=sys.stderr)
+    else:
+        print("interrupted, nothing written", file=sys.stderr)
+    return 130
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from core.logs import setup_logging
 
@@ -368,8 +400,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.verbose)
     from core.assets import AssetNotFoundError
 
+    previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
     try:
         return int(args.func(args) or 0)
     except (AssetNotFoundError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        log.debug("interrupted", exc_info=True)
+        return _interrupted(args.command)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()

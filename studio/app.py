@@ -20,8 +20,12 @@ slider ``/slide_<name>`` (link, value: what the page's sliders call). Outputs: `
 
 from __future__ import annotations
 
+import atexit
+import base64
+import binascii
 import functools
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -32,6 +36,7 @@ import torch
 
 from core.animator import PRESETS
 from core.engines.registry import ENGINES, engine_names, find_engine_weights
+from core.io.video import VideoLimits
 from studio.controls import SECTIONS, ZOOM, SliderSpec, union_specs
 from studio.examples import ExampleStore
 from studio.session import EditSession, LoadInfo, SessionStore, Shared, weights_available
@@ -85,11 +90,43 @@ class StudioBlocks(gr.Blocks):
         kwargs.setdefault("theme", gr.themes.Soft(primary_hue="indigo", neutral_hue="slate"))
         kwargs.setdefault("css", CSS)
         kwargs.setdefault("show_error", True)
-        kwargs.setdefault("max_file_size", "200mb")
+        kwargs.setdefault("max_file_size", upload_limit())
         return super().launch(*args, **kwargs)
 
 
-HINTS = {"NoFaceError": "Use a photo with one clearly visible face (at least about 100 px wide).",
+UPLOAD_MB = 200  # largest upload, any route (GDPW_MAX_UPLOAD_MB changes it)
+
+
+def upload_limit() -> int:
+    """The upload limit in bytes: ``$GDPW_MAX_UPLOAD_MB`` megabytes, default ``UPLOAD_MB``."""
+    raw = os.environ.get("GDPW_MAX_UPLOAD_MB", str(UPLOAD_MB))
+    try:
+        mb = float(raw)
+    except ValueError:
+        raise ValueError(f"GDPW_MAX_UPLOAD_MB must be a number of megabytes, got {raw!r}") from None
+    if not 0 < mb <= 10_000:
+        raise ValueError(f"GDPW_MAX_UPLOAD_MB must be in (0, 10000], got {raw}")
+    return int(mb * 1_000_000)
+
+
+def decode_data_url(url: str, limit: int | None = None) -> bytes:
+    """The bytes of a base64 ``data:`` URL, refused (``ValueError``) before decoding when they would exceed
+    ``limit`` bytes (default ``upload_limit()``). Nothing is written to disk."""
+    limit = upload_limit() if limit is None else limit
+    head, sep, body = url.partition(",")
+    if not sep or not head.startswith("data:") or not head.endswith(";base64"):
+        raise ValueError("the upload is not a base64 data URL; upload the file itself")
+    size = len(body) * 3 // 4
+    if size > limit:
+        raise ValueError(f"the upload is {size / 1e6:.0f} MB, more than the {limit / 1e6:g} MB accepted; "
+                         "use a smaller file")
+    try:
+        return base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("the upload is damaged (not valid base64); upload the file again") from None
+
+
+HINTS = {"NoFaceError": "Use a photo with one clearly visible face (at least about 80 px wide).",
          "ImageError": "Use a JPEG, PNG or WebP photo.",
          "VideoError": "Use an MP4, MOV or WebM video."}
 
@@ -120,6 +157,12 @@ class Studio:
         self.sliders: dict[str, gr.Slider] = {}
         self.accordions: dict[str, gr.Accordion] = {}
         self.weights = weights_available()
+        self.limits = VideoLimits.from_env()  # clip length limit (frames and seconds), before any work
+
+    def close(self) -> None:
+        """Remove every session's folder and the staged examples (shutdown; also run at exit)."""
+        self.store.close_all()
+        self.examples.close()
 
     # ================================================================== layout
     def build(self) -> StudioBlocks:
@@ -402,7 +445,7 @@ class Studio:
                     log.warning("studio: %s", msg)
                 except Exception as exc:  # keep serving whatever happened
                     log.exception("studio: unexpected error")
-                    msg = f"Something went wrong ({type(exc).__name__}: {exc})."
+                    msg = "Something went wrong on the server; please try again (the details are in its log)."
                 gr.Warning(msg)
                 out = {status(): f"⚠ {msg}"}
                 if restore_source:
@@ -428,34 +471,31 @@ class Studio:
         if not payload:
             return {self.status: gr.skip()}
         s = self._session(request)
-        path, name = self._payload_path(payload)
+        source, name = self._payload_source(payload)
         try:
-            info = s.load(path, name)
+            info = s.load(source, name)
         except ValueError as exc:  # name the file as the user knows it, not by its temporary path
-            exc.args = (_message(exc, {str(path): name}),)
+            exc.args = (_message(exc, {str(source) if not isinstance(source, bytes) else "<bytes>": name}),)
             raise
-        return self._load_update(s, info, note=f"Loaded {name}.")
+        note = f"Loaded {name}." + (f" {s.source.note}" if getattr(s.source, "note", "") else "")
+        return self._load_update(s, info, note=note)
 
     @staticmethod
-    def _payload_path(payload: Any) -> tuple[str, str]:
-        """File path and display name from an unprocessed image payload (a FileData dict)."""
+    def _payload_source(payload: Any) -> tuple[str | bytes, str]:
+        """File path (or, for a ``data:`` URL, the bytes: never written to disk) and display name from an
+        unprocessed image payload (a FileData dict). Every route is held to ``upload_limit()``."""
         if isinstance(payload, dict):
             path = payload.get("path")
             name = payload.get("orig_name") or (Path(path).name if path else "upload")
             url = payload.get("url") or ""
             if not path and url.startswith("data:"):
-                import base64
-                import tempfile
-
-                data = base64.b64decode(url.split(",", 1)[1])
-                tmp = tempfile.NamedTemporaryFile(suffix=".img", delete=False)
-                tmp.write(data)
-                tmp.close()
-                path = tmp.name
+                return decode_data_url(url), name
         else:
             path, name = str(payload), Path(str(payload)).name
         if not path:
             raise ValueError("the upload arrived without a file")
+        if Path(path).is_file() and Path(path).stat().st_size > upload_limit():
+            raise ValueError(f"the file is more than the {upload_limit() / 1e6:g} MB accepted; use a smaller file")
         return path, name
 
     def on_example(self, index: int, request: gr.Request) -> dict:
@@ -556,7 +596,7 @@ class Studio:
         s = self._session(request)
         self._ensure_source(s)
         t0 = time.perf_counter()
-        path = s.animate(preset, float(seconds))
+        path = s.animate(preset, float(seconds), limits=self.limits)
         return {self.anim_video: str(path), self.status: f"Preset '{preset}' in {time.perf_counter() - t0:.1f} s."}
 
     def on_reenact(self, driving: str | None, mode: str, max_seconds: float, full_frame: bool,
@@ -568,7 +608,7 @@ class Studio:
         t0 = time.perf_counter()
         progress(0, desc="fitting the driving video")
         try:
-            path = s.reenact(driving, mode, float(max_seconds), bool(full_frame))
+            path = s.reenact(driving, mode, float(max_seconds), bool(full_frame), limits=self.limits)
         except ValueError as exc:  # name the clip as the user knows it, not by its temporary path
             exc.args = (_message(exc, {str(driving): Path(driving).name}),)
             raise
@@ -691,6 +731,7 @@ def build_app(samples: bool | None = None, warm: bool = True, shared: Shared | N
     ``../shared/samples`` (default: when present, except on a Hugging Face Space); ``warm``: fit the default
     portrait in the background now."""
     studio = Studio(shared=shared, samples=samples)
+    atexit.register(studio.close)
     demo = studio.build()
     if warm:
         studio.warm()

@@ -188,9 +188,10 @@ class ControlBook:
         return out
 
     def changed(self, old: Mapping[str, float], new: Mapping[str, float]) -> list[str]:
-        """Names whose value moved by more than display rounding, in display order."""
-        return [n for n in self.names if n in new and abs(float(new[n]) - float(old.get(n, math.inf)))
-                > self.by_name[n].tolerance]
+        """Names whose value moved by more than display rounding, in display order (a NaN counts as moved,
+        so that the check refuses it rather than the slider being stuck)."""
+        return [n for n in self.names if n in new and not abs(float(new[n]) - float(old.get(n, math.inf)))
+                <= self.by_name[n].tolerance]
 
     def apply(self, params: FaceParams, source: FaceParams, old: Mapping[str, float],
               new: Mapping[str, float], link: bool) -> tuple[FaceParams, dict[str, float], list[str]]:
@@ -210,6 +211,9 @@ class ControlBook:
                 if partner is not None and partner not in moved:
                     edits[partner] = float(new[name])
         zoom = edits.pop(ZOOM, None)
+        if zoom is not None and not math.isfinite(zoom):
+            raise ValueError(f"zoom needs a finite number, got {zoom}")
+        edits = self.model.check_edits(edits)  # NaN, inf and out-of-range values refused with the range
         params = self.model.apply_edits(params, edits) if edits else params.clone()
         if zoom is not None:
             params.camera[:, 0] = source.camera[:, 0] * float(zoom)

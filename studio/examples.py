@@ -67,6 +67,7 @@ class ExampleStore:
     """Example portraits and clips, staged in a private temporary folder."""
 
     def __init__(self, samples: bool | None = None, workdir: Path | None = None) -> None:
+        self._owned = workdir is None  # a folder we made is removed by close()
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="gdpw-studio-examples-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
@@ -81,6 +82,13 @@ class ExampleStore:
                 if (root / "videos" / name).is_file():
                     self.clips.append(Example(label, root / "videos" / name, True))
         log.info("studio examples: %d portraits, %d clips", len(self.portraits), len(self.clips))
+
+    def close(self) -> None:
+        """Remove the staged files (the folder too when this store made it)."""
+        import shutil
+
+        if self._owned:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     @staticmethod
     def _samples_root(samples: bool | None) -> Path | None:

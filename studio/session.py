@@ -36,6 +36,7 @@ from core.animator import PRESETS, Animator, Source
 from core.engines import Inspection, make_engine
 from core.face import FaceModel, FaceParams, load_face_model
 from core.io.image import limit_size, save_image
+from core.io.video import VideoLimits
 from studio.controls import ControlBook, build_specs, random_edits
 from studio.views import MeshView, mesh_view
 
@@ -107,10 +108,17 @@ class ModelKit:
             self._mesh = mesh_view(self.model)
         return self._mesh
 
-    def prepared_source(self, image: str | Path | np.ndarray, engine: str, fit_lock: threading.Lock) -> Source:
+    def prepared_source(self, image: str | Path | bytes | np.ndarray, engine: str, fit_lock: threading.Lock
+                        ) -> Source:
         """The fitted and prepared ``Source`` of ``image`` (cached by content). Raises
         ``core.io.image.ImageError`` / ``core.fit.NoFaceError`` (both ``ValueError``)."""
-        data = Path(image).read_bytes() if isinstance(image, (str, Path)) else np.ascontiguousarray(image).tobytes()
+        if isinstance(image, bytes):
+            data = image
+        else:
+            if isinstance(image, bytes):
+            data = image
+        else:
+            data = Path(image).read_bytes() if isinstance(image, (str, Path)) else np.ascontiguousarray(image).tobytes()
         key = (hashlib.sha1(data).hexdigest(), self.size, engine)
         source = self.sources.get(key)
         if source is not None:
@@ -174,7 +182,8 @@ class Shared:
     def engine(self, name: str, kind: str | None = None):
         return self.kit(kind).engine(name)
 
-    def prepared_source(self, image: str | Path | np.ndarray, engine: str, kind: str | None = None) -> Source:
+    def prepared_source(self, image: str | Path | bytes | np.ndarray, engine: str, kind: str | None = None
+                        ) -> Source:
         return self.kit(kind).prepared_source(image, engine, self.fit_lock)
 
 
@@ -236,7 +245,7 @@ class EditSession:
         source = self.source
         return LoadInfo(self.label, dict(source.fit.quality), tuple(source.original.shape[:2]))
 
-    def load(self, image: str | Path | np.ndarray, label: str) -> LoadInfo:
+    def load(self, image: str | Path | bytes | np.ndarray, label: str) -> LoadInfo:
         """Fit and prepare a new portrait. On any error the previous portrait and edits stay."""
         source = self.shared.prepared_source(image, self.engine_name, self.model_kind)
         with self.lock:
@@ -325,19 +334,34 @@ class EditSession:
         with self.lock:
             return self.animator.fork()
 
-    def animate(self, preset: str, seconds: float, fps: float = 25.0) -> Path:
+    def animate(self, preset: str, seconds: float, fps: float = 25.0, limits: VideoLimits | None = None) -> Path:
+        """A preset video; ``limits`` (frames and seconds) are checked before any work."""
         if preset not in PRESETS:
             raise ValueError(f"unknown preset '{preset}'")
+        limits = limits or VideoLimits.from_env()
+        n = Animator._preset_frames(seconds, fps)
+        if limits.max_seconds is not None and seconds > limits.max_seconds:
+            raise ValueError(f"at most {limits.max_seconds:g} seconds here, got {seconds:g}")
+        if limits.max_frames is not None and n > limits.max_frames:
+            raise ValueError(f"at most {limits.max_frames} frames here, got {n}")
         anim = self._side_animator()
         path = self.new_file("animate", "mp4", stem=f"gdpw-{preset}")
         return Path(anim.animate(preset, out=path, seconds=seconds, fps=fps))
 
-    def reenact(self, driving: str | Path, mode: str, max_seconds: float | None, full_resolution: bool) -> Path:
-        """Drive the portrait with a clip (its first ``max_seconds``), keeping the clip's fps and audio."""
-        from core.io.video import probe_video
+    def reenact(self, driving: str | Path, mode: str, max_seconds: float | None, full_resolution: bool,
+                limits: VideoLimits | None = None) -> Path:
+        """Drive the portrait with a clip (its first ``max_seconds``), keeping the clip's fps and audio.
+        The frames used (``max_seconds`` at the clip's real fps) must be within ``limits`` (default
+        ``VideoLimits.from_env()``: 900 frames and 30 s): a longer clip is refused before any work."""
+        from core.io.video import check_seconds, probe_video
 
+        limits = limits or VideoLimits.from_env()
         info = probe_video(driving)
-        max_frames = int(round(max_seconds * info.fps)) if max_seconds else None
+        max_frames = None
+        if max_seconds:
+            max_frames = int(round(check_seconds(max_seconds, 1e6, "the length to use") * info.fps))
+        used = max_frames if info.n_frames is None else min(max_frames or info.n_frames, info.n_frames)
+        limits.check(info, frames=used, label=Path(driving).name)
         out = self.new_file("reenact", "mp4", stem=f"gdpw-reenact-{mode}")
         anim = self._side_animator()
         return Path(anim.reenact(driving, mode=mode, out=out, full_resolution=full_resolution, max_frames=max_frames))
@@ -386,9 +410,10 @@ class SessionStore:
     """``EditSession`` per Gradio session hash; the least recently used beyond ``capacity`` is dropped."""
 
     def __init__(self, shared: Shared, capacity: int = 16,
-                 factory: Callable[[Shared, str], EditSession] | None = None) -> None:
+                 factory: Callable[[Shared, str], EditSession] | None = None, idle_s: float = 1800.0) -> None:
         self.shared = shared
         self.capacity = capacity
+        self.idle_s = idle_s  # sessions unused this long are dropped (their folder removed) on the next get
         self._factory = factory or (lambda sh, key: EditSession(sh, key))
         self._sessions: OrderedDict[str, EditSession] = OrderedDict()
         self._lock = threading.Lock()
@@ -404,10 +429,24 @@ class SessionStore:
             self._sessions.move_to_end(key)
             while len(self._sessions) > self.capacity:
                 dropped.append(self._sessions.popitem(last=False)[1])
+            dropped += self._expire(time.monotonic() - self.idle_s, keep=key)
         for old in dropped:
             log.info("studio: dropping idle session %s", old.key[:8])
             old.close()
         return session
+
+    def _expire(self, before: float, keep: str) -> list[EditSession]:
+        """Remove (under the lock) and return the sessions last used before ``before``."""
+        stale = [k for k, v in self._sessions.items() if v.last_used < before and k != keep]
+        return [self._sessions.pop(k) for k in stale]
+
+    def close_all(self) -> None:
+        """Drop every session and remove its folder (shutdown)."""
+        with self._lock:
+            sessions = list(self._sessions.values())
+            self._sessions.clear()
+        for session in sessions:
+            session.close()
 
     def drop(self, key: str | None) -> None:
         with self._lock:

@@ -135,10 +135,9 @@ class FaceFit:
             data["vertices"] = self.vertices.numpy()
         if with_image and self.crop_image is not None:
             data["crop_image"] = self.crop_image
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(path, **data)
-        return path
+        from core.io.atomic import save_npz
+
+        return save_npz(path, data)
 
 
 def landmarks_to_crop(points: np.ndarray, crop: np.ndarray) -> np.ndarray:

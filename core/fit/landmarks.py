@@ -7,7 +7,8 @@ smaller = nearer, origin roughly at the centre of the head. MediaPipe's normalis
 the left image *edge*, so u = x * W - 0.5.
 
 Still images are detected in two passes: on a copy whose longer side is at most ``detect_side`` (large
-photos), then again on a square crop of the original around the face resized to ``refine_side``, so that
+photos; when it finds nothing, overlapping tiles of the original are searched so that faces down to about
+``MIN_FACE_PX`` wide, e.g. 116 px in a 1920 x 1080 photo, are found), then again on a square crop of the original around the face resized to ``refine_side``, so that
 MediaPipe always sees the face at about the scale it was trained for. Video mode uses MediaPipe's tracker.
 Several faces: the largest (landmark box area) is taken, and ``faces_found`` says how many there were.
 MediaPipe's model ships inside the wheel: nothing is downloaded.
@@ -28,6 +29,21 @@ N_LANDMARKS = 478
 # MediaPipe indices used elsewhere: outer eye corners (inter-ocular distance) and iris centres.
 RIGHT_EYE_OUTER, LEFT_EYE_OUTER = 33, 263   # subject's right (image left), subject's left
 RIGHT_IRIS_CENTRE, LEFT_IRIS_CENTRE = 468, 473
+
+
+TILE_MIN = 256    # the tile search's smallest tile side (original pixels)
+TILE_MAX = 768    # ... and largest, so that a small face stays large enough in any photo
+TILE_SIDE = 512   # each tile is resized to this side for MediaPipe
+MIN_FACE_PX = 80  # the smallest face width (landmark box, pixels) the still-image search is meant to find
+
+
+def _tile_centres(w: int, h: int, side: int) -> list[tuple[float, float]]:
+    """Centres (x, y) of square tiles of ``side`` covering a ``w x h`` image with half-tile overlap."""
+    def axis(n: int) -> np.ndarray:
+        count = max(1, int(np.ceil((n - side) / (side / 2))) + 1)
+        return np.linspace(side / 2 - 0.5, n - side / 2 - 0.5, count) if n > side else np.array([n / 2 - 0.5])
+
+    return [(float(x), float(y)) for y in axis(h) for x in axis(w)]
 
 
 class NoFaceError(ValueError):
@@ -139,13 +155,37 @@ class LandmarkDetector:
 
         small, scale = limit_size(image, self.detect_side)
         faces = self._run(self._mesh, small)
-        if not faces:
-            return None
         for points in faces:  # back to the original's pixels: corner coordinates (u + 0.5) scale
             points[:, :2] = (points[:, :2] + 0.5) / scale - 0.5
             points[:, 2] /= scale
+        if not faces:
+            faces = self._search_tiles(image)
+        if not faces:
+            return None
         faces = _by_size(faces)
         return Detection(self.refine(image, faces[0]), len(faces), faces[1:])
+
+    def _search_tiles(self, image: np.ndarray) -> list[np.ndarray]:
+        """Second search for small faces: overlapping square tiles of the original (side half its shorter
+        side, within [``TILE_MIN``, ``TILE_MAX``]), each resized to ``TILE_SIDE``; the faces of the first tile that has
+        any, in the original's pixels (``(478, 3)`` each). Empty when the image is small already."""
+        from core.fit.crop import square_transform, transform_points, warp_image
+
+        h, w = image.shape[:2]
+        side = min(TILE_MAX, max(TILE_MIN, min(h, w) // 2))
+        if side >= max(h, w):
+            return []
+        for cx, cy in _tile_centres(w, h, side):
+            mat = square_transform(np.array([cx, cy]), float(side), TILE_SIDE)
+            faces = self._run(self._mesh, warp_image(image, mat, TILE_SIDE, border="replicate"))
+            if faces:
+                inv = np.linalg.inv(mat)
+                for points in faces:
+                    points[:, :2] = transform_points(inv, points[:, :2])
+                    points[:, 2] *= inv[0, 0]
+                log.debug("small face found by the tile search at (%.0f, %.0f)", cx, cy)
+                return faces
+        return []
 
     def refine(self, image: np.ndarray, points: np.ndarray) -> np.ndarray:
         """Second still-image pass around first-pass ``points`` (returned unchanged if it fails or is off)."""
@@ -188,5 +228,5 @@ def detect_landmarks(image: np.ndarray, name: str = "<image>", detector: Landmar
         if own:
             det.close()
     if found is None:
-        raise NoFaceError(f"{name}: no face found")
+        raise NoFaceError(f"{name}: no face found (faces down to about {MIN_FACE_PX} px wide are searched)")
     return found

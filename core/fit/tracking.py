@@ -21,13 +21,14 @@ Steps:
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable
 
 import numpy as np
 import torch
@@ -193,31 +194,43 @@ class VideoFit:
         return out
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(path, **self.to_numpy())
-        return path
+        """Write an npz (``to_numpy``) atomically."""
+        from core.io.atomic import save_npz
+
+        return save_npz(path, self.to_numpy())
 
 
 # ------------------------------------------------------------------------------------------ steps
-def detect_clip(frames: Sequence[np.ndarray], detector: LandmarkDetector | None = None, progress: bool = True
-                ) -> tuple[list[np.ndarray | None], int]:
-    """Tracked landmarks of every frame (None where no face) in original pixels, and the most faces seen."""
+def detect_clip(frames: Iterable[np.ndarray], detector: LandmarkDetector | None = None, progress: bool = True,
+                total: int | None = None) -> tuple[list[np.ndarray | None], int]:
+    """Tracked landmarks of every frame (None where no face) in original pixels, and the most faces seen.
+
+    ``frames`` may be any iterable (a decoder streaming a file): each frame is dropped once detected.
+    """
+    points, most, _ = _detect_stream(frames, detector, progress, total)
+    return points, most
+
+
+def _detect_stream(frames: Iterable[np.ndarray], detector: LandmarkDetector | None, progress: bool,
+                   total: int | None) -> tuple[list[np.ndarray | None], int, tuple[int, int]]:
+    """``detect_clip`` plus the frames' ``(H, W)``; keeps only the ``(478, 3)`` float32 landmarks."""
     from tqdm import tqdm
 
     own = detector is None
     det = detector or LandmarkDetector(video=True)
     points: list[np.ndarray | None] = []
-    most = 0
+    most, shape = 0, (0, 0)
     try:
-        for frame in tqdm(frames, desc="landmarks", unit="frame", disable=not progress):
+        for frame in tqdm(frames, desc="landmarks", unit="frame", total=total, disable=not progress):
+            frame = np.asarray(frame)
+            shape = (int(frame.shape[0]), int(frame.shape[1]))
             d = det.detect(frame)
-            points.append(None if d is None else d.points)
+            points.append(None if d is None else d.points.astype(np.float32))
             most = max(most, 0 if d is None else d.faces_found)
     finally:
         if own:
             det.close()
-    return points, most
+    return points, most, shape
 
 
 def clip_crops(points: np.ndarray, known: np.ndarray, size: int, mode: str, fps: float) -> np.ndarray:
@@ -253,73 +266,90 @@ def _identity_subset(known: np.ndarray, count: int) -> np.ndarray:
     return idx[np.round(np.linspace(0, len(idx) - 1, count)).astype(int)]
 
 
-def fit_video(video: str | Path | Sequence[np.ndarray], model=None, size: int = 256,
+def _frame_source(video: str | Path | Iterable[np.ndarray], fps: float | None, max_frames: int | None
+                  ) -> tuple[Iterable[np.ndarray], str, float, int | None]:
+    """(frames, name, fps, expected count): a file is streamed by ``core.io.video.iter_frames``."""
+    from core.io.video import check_fps, iter_frames, probe_video
+
+    if isinstance(video, (str, Path)):
+        info = probe_video(video)
+        total = info.n_frames if max_frames is None or info.n_frames is None else min(max_frames, info.n_frames)
+        return iter_frames(video, max_frames), str(video), check_fps(fps or info.fps), total
+    if max_frames is not None:
+        video = itertools.islice(video, max_frames)
+    total = len(video) if hasattr(video, "__len__") else None
+    return video, "<frames>", check_fps(fps or 25.0), total
+
+
+def fit_video(video: str | Path | Iterable[np.ndarray], model=None, size: int = 256,
               options: FitOptions | None = None, smoothing: bool | dict[str, OneEuro] = True,
               identity_frames: int = 12, crop_mode: str = "fixed", fps: float | None = None,
               max_frames: int | None = None, embedding: str | Path | None = None, progress: bool = True
               ) -> VideoFit:
-    """Fit a talking-head clip (a path, or a list of RGB uint8 frames).
+    """Fit a talking-head clip: a path (streamed: frames are decoded, detected and dropped, so memory grows
+    only by the per-frame landmarks and parameters, a few kB a frame) or any iterable of RGB uint8 frames.
 
     Args:
-        video: a video file (decoded with ``core.io.video.read_video``) or frames.
+        video: a video file or frames ``(H, W, 3)`` uint8 (a list or a generator).
         model: face model (default ICT).
         size: crop side (256 or 512).
         options: ``FitOptions`` (``track_iterations`` per frame).
         smoothing: True for the default one-euro settings, False for none, or per-field ``OneEuro`` settings.
         identity_frames: frames used to fit the identity.
         crop_mode: ``"fixed"``, ``"smooth"`` or ``"per_frame"`` (see the module docstring).
-        fps: frame rate when ``video`` is a list of frames (default 25).
-        max_frames: read at most this many frames from a file.
+        fps: frame rate (default: the file's, or 25 for frames).
+        max_frames: use at most this many frames.
     """
-    if isinstance(video, (str, Path)):
-        from core.io.video import read_video
-
-        name = str(video)
-        frames, info = read_video(video, max_frames)
-        fps = fps or info.fps
-    else:
-        name = "<frames>"
-        frames = [np.asarray(f) for f in (video if max_frames is None else video[:max_frames])]
-        fps = fps or 25.0
-    if not frames:
-        raise ValueError(f"{name}: no frames")
+    frames, name, fps, total = _frame_source(video, fps, max_frames)
     model = model if model is not None else default_model()
     options = options or FitOptions()
     t0 = time.perf_counter()
-    raw, most = detect_clip(frames, progress=progress)
+    raw, most, (h, w) = _detect_stream(frames, None, progress, total)
     t1 = time.perf_counter()
+    if not raw:
+        raise ValueError(f"{name}: no frames")
     known = np.array([p is not None for p in raw])
     if not known.any():
-        raise NoFaceError(f"{name}: no face found in any of the {len(frames)} frames")
+        raise NoFaceError(f"{name}: no face found in any of the {len(raw)} frames")
     if most > 1:
         log.warning("%s: up to %d faces in a frame; tracking the largest", name, most)
-    t_count = len(frames)
-    pts = np.full((t_count, 478, 3), np.nan, dtype=np.float64)
+    pts = np.full((len(raw), 478, 3), np.nan, dtype=np.float32)
     pts[known] = np.stack([p for p in raw if p is not None])
+    del raw
     crops = clip_crops(pts, known, size, crop_mode, fps)
-    landmarks = np.full_like(pts, np.nan)
+    landmarks = pts  # to crop pixels in place: one (T, 478, 3) float32 array
     for t in np.nonzero(known)[0]:
-        landmarks[t] = landmarks_to_crop(pts[t], crops[t])
+        landmarks[t] = landmarks_to_crop(pts[t].astype(np.float64), crops[t])
     params, timing = _fit_frames(landmarks, known, size, model, options, identity_frames, embedding, progress)
     fitter = get_fitter(model, options, embedding)
     if smoothing:
         params = smooth_params(params, fps, None if smoothing is True else smoothing, _anchor(fitter, params))
+    fitted, errors = _fitted_and_errors(fitter, params, landmarks, known, size)
+    quality = {"frames": len(known), "detected_frames": int(known.sum()), "mean_error": float(np.nanmean(errors)),
+               "faces_found": most, "errors": errors.tolist(), "detect_s": t1 - t0,
+               "fit_s": time.perf_counter() - t1, **timing, "smoothing": bool(smoothing), "crop_mode": crop_mode}
+    log.info("%s: %d frames, %d with a face, mean landmark error %.2f %% of the inter-ocular distance", name,
+             len(known), known.sum(), 100 * quality["mean_error"])
+    return VideoFit(params, crops, known, landmarks, fitted.astype(np.float32), float(fps), size,
+                    (h, w), quality, model)
+
+
+def _fitted_and_errors(fitter, params: FaceParams, landmarks: np.ndarray, known: np.ndarray, size: int,
+                       chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """The model's landmarks in crop pixels ``(T, L, 3)`` (in chunks of frames) and the per-frame median
+    landmark error over the inter-ocular distance ``(T,)`` (NaN where not detected)."""
+    parts = []
     with torch.no_grad():
-        fitted = obs_to_pixels(fitter.project(fitter.state_from_params(params)), size)
-    t2 = time.perf_counter()
+        for i in range(0, params.batch_size, chunk):
+            state = fitter.state_from_params(params[i:i + chunk])
+            parts.append(np.asarray(obs_to_pixels(fitter.project(state), size), dtype=np.float32))
+    fitted = np.concatenate(parts, 0)
     ids = fitter.lmap.landmark_ids.numpy()
-    errors = np.full(t_count, np.nan)
+    errors = np.full(len(known), np.nan)
     det_idx = np.nonzero(known)[0]
     err = landmark_errors(landmarks[det_idx][:, ids], fitted[det_idx])
     errors[det_idx] = np.median(err, axis=1) / inter_ocular(landmarks[det_idx])
-    quality = {"frames": t_count, "detected_frames": int(known.sum()), "mean_error": float(np.nanmean(errors)),
-               "faces_found": most, "errors": errors.tolist(), "detect_s": t1 - t0, "fit_s": t2 - t1,
-               **timing, "smoothing": bool(smoothing), "crop_mode": crop_mode}
-    log.info("%s: %d frames, %d with a face, mean landmark error %.2f %% of the inter-ocular distance", name,
-             t_count, known.sum(), 100 * quality["mean_error"])
-    h, w = frames[0].shape[:2]
-    return VideoFit(params, crops, known, landmarks.astype(np.float32), fitted.astype(np.float32), float(fps),
-                    size, (int(h), int(w)), quality, model)
+    return fitted, errors
 
 
 def _fit_frames(landmarks: np.ndarray, known: np.ndarray, size: int, model, options: FitOptions,
@@ -338,14 +368,17 @@ def _fit_frames(landmarks: np.ndarray, known: np.ndarray, size: int, model, opti
         ident = id_fitter.fit(obs_all[subset], shared_shape=True)
     state = ident.select(slice(0, 1))
     t1 = time.perf_counter()
-    per_frame: list[FaceParams | None] = [None] * len(landmarks)
-    for t in tqdm(np.nonzero(known)[0], desc="fitting", unit="frame", disable=not progress):
+    rows: dict[str, list[np.ndarray]] = {name_: [] for name_ in FIELD_NAMES}
+    det_idx = np.nonzero(known)[0]
+    for t in tqdm(det_idx, desc="fitting", unit="frame", disable=not progress):
         state = fitter.track(obs_all[t:t + 1], state)
-        per_frame[t] = fitter.to_params(state)
+        for name_, value in fitter.to_params(state).to_numpy().items():  # small rows, no tensors kept
+            rows[name_].append(value[0])
     t2 = time.perf_counter()
-    template = next(p for p in per_frame if p is not None)
     data = {}
     for name_ in FIELD_NAMES:
-        rows = np.stack([(p if p is not None else template).to_numpy()[name_][0] for p in per_frame])
-        data[name_] = interpolate_missing(rows, known) if not known.all() else rows
+        detected = np.stack(rows[name_])
+        full = np.zeros((len(known), *detected.shape[1:]), dtype=detected.dtype)
+        full[det_idx] = detected
+        data[name_] = interpolate_missing(full, known) if not known.all() else full
     return FaceParams.from_dict(data), {"identity_s": t1 - t0, "track_s": t2 - t1}

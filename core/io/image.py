@@ -8,6 +8,8 @@ are not images or that are too large with an ``ImageError`` that says what is wr
 from __future__ import annotations
 
 import io
+import logging
+import os
 from pathlib import Path
 from typing import Union
 
@@ -16,6 +18,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 MAX_PIXELS = 100_000_000  # beyond this a photo is refused rather than exhausting memory (decompression bomb)
 MAX_WORKING_SIDE = 4096   # larger photos are downscaled for fitting; paste-back uses the original
+WORKING_PIXELS = 24_000_000  # stills above this are downscaled on loading (GDPW_MAX_WORKING_MP changes it)
+
+log = logging.getLogger(__name__)
 
 ImageInput = Union[str, Path, bytes, np.ndarray, Image.Image]
 
@@ -105,13 +110,60 @@ def load_image(src: ImageInput) -> np.ndarray:
     return _to_rgb_array(img)
 
 
+def working_pixels() -> int:
+    """The working-resolution limit for stills, in pixels (``$GDPW_MAX_WORKING_MP`` megapixels, default 24)."""
+    raw = os.environ.get("GDPW_MAX_WORKING_MP")
+    if raw is None:
+        return WORKING_PIXELS
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"GDPW_MAX_WORKING_MP must be a number of megapixels, got {raw!r}") from None
+    if not 0.1 <= value <= MAX_PIXELS / 1e6:
+        raise ValueError(f"GDPW_MAX_WORKING_MP must be in [0.1, {MAX_PIXELS // 1_000_000}], got {raw}")
+    return int(value * 1_000_000)
+
+
+def load_working_image(src: ImageInput, max_pixels: int | None = None) -> tuple[np.ndarray, str]:
+    """``load_image`` then, above ``max_pixels`` (default ``working_pixels()``), a downscale to fit it.
+
+    Returns the RGB uint8 image ``(H', W', 3)`` and a note for the user ("" when nothing changed): the fit,
+    the edits and the paste-back all work at the reduced size, so memory per photo is bounded.
+    """
+    image = load_image(src)
+    limit = working_pixels() if max_pixels is None else max_pixels
+    h, w = image.shape[:2]
+    if h * w <= limit:
+        return image, ""
+    scale = (limit / (h * w)) ** 0.5
+    size = (max(8, int(w * scale)), max(8, int(h * scale)))
+    small = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0))
+    note = (f"The {w}x{h} photo was reduced to {size[0]}x{size[1]} pixels (the working limit is "
+            f"{limit / 1e6:g} megapixels).")
+    log.info("%s: %s", _describe(src), note)
+    return small, note
+
+
 def save_image(path: str | Path, image: np.ndarray) -> Path:
-    """Write an RGB uint8 image; the format follows the suffix (png, jpg, webp)."""
+    """Write an RGB uint8 image atomically (a temporary file beside it, renamed); the format follows the
+    suffix (png, jpg, webp)."""
+    from core.io.atomic import atomic_path
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     options = {"quality": 95} if path.suffix.lower() in (".jpg", ".jpeg", ".webp") else {}
-    Image.fromarray(array_to_rgb(image, str(path))).save(path, **options)
+    rgb = array_to_rgb(image, str(path))
+    with atomic_path(path) as tmp:
+        Image.fromarray(rgb).save(tmp, format=_format(path), **options)
     return path
+
+
+def _format(path: Path) -> str:
+    """PIL's format name for the suffix of ``path``; ``ImageError`` for an unknown one."""
+    ext = path.suffix.lower()
+    fmt = Image.registered_extensions().get(ext)
+    if fmt is None:
+        raise ImageError(f"{path}: unknown image type '{ext}'; use .png, .jpg or .webp")
+    return fmt
 
 
 def limit_size(image: np.ndarray, max_side: int = MAX_WORKING_SIDE) -> tuple[np.ndarray, float]:

@@ -9,9 +9,11 @@ import numpy as np
 
 def write_obj(path: str | Path, vertices: np.ndarray, faces: np.ndarray) -> Path:
     """Write vertices ``(N, 3)`` and triangles ``(F, 3)`` (0-based) as a Wavefront OBJ."""
+    from core.io.atomic import atomic_path
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     lines = [f"v {x:.6f} {y:.6f} {z:.6f}" for x, y, z in np.asarray(vertices, dtype=np.float64)]
     lines += [f"f {a + 1} {b + 1} {c + 1}" for a, b, c in np.asarray(faces, dtype=np.int64)]
-    path.write_text("\n".join(lines) + "\n")
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
     return path

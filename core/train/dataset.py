@@ -32,7 +32,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -45,34 +45,66 @@ CLIP_VERSION = 1
 
 
 # ------------------------------------------------------------------------------------------ storage
-def write_clip(out_dir: str | Path, frames: np.ndarray, vertices_px: np.ndarray, params: dict[str, np.ndarray],
-               meta: dict[str, Any]) -> Path:
-    """Write one clip atomically: everything goes to a temporary sibling folder that is renamed at the end.
+def write_clip(out_dir: str | Path, frames: Iterable[np.ndarray], vertices_px: np.ndarray | Iterable[np.ndarray],
+               params: dict[str, np.ndarray], meta: dict[str, Any]) -> Path:
+    """Write one clip atomically: everything goes to a temporary sibling folder that is renamed at the end
+    (removed if anything fails or the run is interrupted).
 
-    ``frames (T, S, S, 3)`` uint8 RGB, ``vertices_px (T, N, 3)`` crop pixels, ``params``: arrays with T rows.
+    ``frames``: ``(T, S, S, 3)`` uint8 RGB, or any iterable of such frames (written as they come);
+    ``vertices_px``: ``(T, N, 3)`` crop pixels, or an iterable of ``(T_i, N, 3)`` chunks (streamed into the
+    file); ``params``: arrays with T rows.
     """
-    import cv2
-
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir.parent / f".tmp-{out_dir.name}-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
     (tmp / "frames").mkdir(parents=True)
-    for t, frame in enumerate(frames):
-        ok = cv2.imwrite(str(tmp / "frames" / f"{t:06d}.jpg"), np.ascontiguousarray(frame[..., ::-1]),
-                         [cv2.IMWRITE_JPEG_QUALITY, 95])
-        if not ok:
-            raise OSError(f"could not write frame {t} of {out_dir}")
-    np.save(tmp / "vertices.npy", np.asarray(vertices_px, dtype=np.float16))
-    np.savez_compressed(tmp / "params.npz", **params)
-    meta = dict(meta, version=CLIP_VERSION, frames=int(len(frames)), size=int(frames.shape[1]),
-                num_vertices=int(vertices_px.shape[1]))
-    (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+    try:
+        count, size = _write_frames(tmp / "frames", frames, out_dir)
+        n_vertices = _write_vertices(tmp / "vertices.npy", vertices_px, count)
+        np.savez_compressed(tmp / "params.npz", **params)
+        meta = dict(meta, version=CLIP_VERSION, frames=count, size=size, num_vertices=n_vertices)
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if out_dir.exists():   # an incomplete earlier attempt (no meta.json) or an explicit redo
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)
     return out_dir
+
+
+def _write_frames(folder: Path, frames: Iterable[np.ndarray], name: Path) -> tuple[int, int]:
+    """JPEG per frame; returns (count, side)."""
+    import cv2
+
+    count, size = 0, 0
+    for t, frame in enumerate(frames):
+        ok = cv2.imwrite(str(folder / f"{t:06d}.jpg"), np.ascontiguousarray(frame[..., ::-1]),
+                         [cv2.IMWRITE_JPEG_QUALITY, 95])
+        if not ok:
+            raise OSError(f"could not write frame {t} of {name}")
+        count, size = t + 1, int(frame.shape[0])
+    return count, size
+
+
+def _write_vertices(path: Path, vertices_px: np.ndarray | Iterable[np.ndarray], count: int) -> int:
+    """``vertices.npy`` (float16) from an array or from chunks; returns the vertex count."""
+    if isinstance(vertices_px, np.ndarray):
+        np.save(path, np.asarray(vertices_px, dtype=np.float16))
+        return int(vertices_px.shape[1])
+    out, row = None, 0
+    for chunk in vertices_px:
+        chunk = np.asarray(chunk)
+        if out is None:
+            out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=(count, *chunk.shape[1:]))
+        out[row:row + len(chunk)] = chunk
+        row += len(chunk)
+    if out is None or row != count:
+        raise ValueError(f"{path}: {row} vertex rows for {count} frames")
+    out.flush()
+    return int(out.shape[1])
 
 
 def list_clips(root: str | Path) -> list[Path]:

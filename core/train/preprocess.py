@@ -77,29 +77,32 @@ def _model():
 def preprocess_video(video: str | Path, out_dir: str | Path, size: int = 256, max_frames: int | None = None
                      ) -> dict[str, Any]:
     """Fit and write one clip; returns a summary (frames, detected fraction, seconds)."""
-    import torch
-
     from core.fit import fit_video
-    from core.io.video import read_video
+    from core.io.video import iter_frames
     from core.train.dataset import write_clip
 
     t0 = time.time()
-    frames, info = read_video(video, max_frames)
-    if len(frames) < 2:
+    fit = fit_video(video, model=_model(), size=size, crop_mode="fixed", max_frames=max_frames, progress=False)
+    if len(fit) < 2:
         raise ValueError(f"{video}: fewer than 2 frames")
-    model = _model()
-    fit = fit_video(frames, model=model, size=size, crop_mode="fixed", fps=info.fps,
-                    progress=False)
-    crops = np.stack([fit.crop_frame(f, t) for t, f in enumerate(frames)])
-    with torch.no_grad():
-        verts = fit.vertices().numpy()
+    # second decoding pass: each frame is cropped and written as it comes (memory independent of length)
+    crops = (fit.crop_frame(f, t) for t, f in enumerate(iter_frames(video, len(fit))))
     arrays = dict(fit.params.to_numpy())
     arrays.update(crops=fit.crops, detected=fit.detected)
     meta = {"fps": float(fit.fps), "face_model": "ict", "source": str(video),
             "detected_fraction": float(np.mean(fit.detected))}
-    write_clip(out_dir, crops, verts, arrays, meta)
-    return {"video": str(video), "frames": len(frames), "detected": meta["detected_fraction"],
+    write_clip(out_dir, crops, _vertex_chunks(fit), arrays, meta)
+    return {"video": str(video), "frames": len(fit), "detected": meta["detected_fraction"],
             "seconds": round(time.time() - t0, 2)}
+
+
+def _vertex_chunks(fit, chunk: int = 64):
+    """The fit's vertices in crop pixels, ``(<=chunk, N, 3)`` numpy arrays in frame order."""
+    import torch
+
+    with torch.no_grad():
+        for i in range(0, len(fit), chunk):
+            yield fit.vertices(slice(i, i + chunk)).numpy()
 
 
 def _work(job: tuple[str, str, int, int | None]) -> dict[str, Any]:

@@ -66,6 +66,22 @@ class DistEnv:
         return self.rank == 0
 
 
+def sweep_partial(ckdir: Path) -> list[Path]:
+    """Remove the temporary checkpoint folders and files of interrupted writes in ``ckdir`` (a run killed
+    while saving); finished ``step_*`` folders and ``latest.json`` are never touched. Returns what went."""
+    if not ckdir.is_dir():
+        return []
+    gone = [p for p in ckdir.iterdir() if p.name.startswith(".tmp-step_") or (p.name[0] == "." and ".tmp" in p.name)]
+    for p in gone:
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+    if gone:
+        log.info("removed %d partial checkpoint file(s) of an interrupted run", len(gone))
+    return gone
+
+
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_bytes(data)
@@ -305,17 +321,33 @@ class Trainer:
         """Rank 0 writes ``checkpoints/step_XXXXXXXX`` atomically, updates ``latest.json`` and the export."""
         if not self.env.main:
             return None
-        from safetensors.torch import save_file
-
         g_sd, d_sd = self.state_dicts()
         ckdir = self.out_dir / "checkpoints"
         ckdir.mkdir(parents=True, exist_ok=True)
         name = f"step_{self.step:08d}"
         final = ckdir / name
         tmp = ckdir / f".tmp-{name}-{os.getpid()}"
-        if tmp.exists():
-            shutil.rmtree(tmp)
+        sweep_partial(ckdir)
         tmp.mkdir()
+        try:
+            self._write_checkpoint(tmp, g_sd, d_sd)
+        except BaseException:  # an error or an interrupt: no half-written folder stays behind
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        _atomic_write_bytes(ckdir / "latest.json", json.dumps({"checkpoint": name, "step": self.step}).encode())
+        export_weights(g_sd, self.cfg, self.out_dir, step=self.step)
+        done = sorted(p for p in ckdir.glob("step_*") if p.is_dir())
+        for old in done[:-max(1, self.cfg.keep_checkpoints)]:
+            shutil.rmtree(old, ignore_errors=True)
+        return final
+
+    def _write_checkpoint(self, tmp: Path, g_sd: dict, d_sd: dict) -> None:
+        """Weights, optimiser and RNG states and the config into the folder ``tmp``."""
+        from safetensors.torch import save_file
+
         save_file(g_sd, str(tmp / "generator.safetensors"))
         save_file(d_sd, str(tmp / "discriminator.safetensors"))
         np_state = np.random.get_state()
@@ -327,20 +359,13 @@ class Trainer:
                          "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}}
         torch.save(state, tmp / "state.pt")
         (tmp / "config.json").write_text(json.dumps(self.cfg.to_dict(), indent=1))
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        _atomic_write_bytes(ckdir / "latest.json", json.dumps({"checkpoint": name, "step": self.step}).encode())
-        export_weights(g_sd, self.cfg, self.out_dir, step=self.step)
-        done = sorted(p for p in ckdir.glob("step_*") if p.is_dir())
-        for old in done[:-max(1, self.cfg.keep_checkpoints)]:
-            shutil.rmtree(old, ignore_errors=True)
-        return final
 
     def _maybe_resume(self) -> None:
         r = self.cfg.resume
         if r == "none":
             return
+        if self.env.main:  # what a killed run (SIGKILL mid-write) left behind
+            sweep_partial(self.out_dir / "checkpoints")
         if r == "auto":
             latest = self.out_dir / "checkpoints" / "latest.json"
             if not latest.is_file():

@@ -102,6 +102,7 @@ def test_bad_driving_video(studio_server, client, tmp_path):
     video, msg = client.predict(handle_file(str(fake)), "relative", 3, False, api_name="/reenact")
     assert msg.startswith("⚠") and "video" in msg.lower() and "clip.mp4" in msg
     assert "/tmp" not in msg and str(tmp_path) not in msg
+    assert "ffmpeg version" not in msg and "Copyright" not in msg and "stderr" not in msg
     # and the editor still answers in that session
     res = client.predict(api_name="/reset")
     assert "Reset" in res[studio.edit_outputs.index(studio.status)]
