@@ -115,9 +115,6 @@ class ModelKit:
         if isinstance(image, bytes):
             data = image
         else:
-            if isinstance(image, bytes):
-            data = image
-        else:
             data = Path(image).read_bytes() if isinstance(image, (str, Path)) else np.ascontiguousarray(image).tobytes()
         key = (hashlib.sha1(data).hexdigest(), self.size, engine)
         source = self.sources.get(key)
