@@ -302,10 +302,39 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 # ------------------------------------------------------------------------------------------ evaluate
+def _cmd_evaluate_edits(args: argparse.Namespace) -> int:
+    from core.eval import summary_path, write_csv, write_summary
+    from core.eval.edits import EDIT_GRID, edits_table, evaluate_edits
+
+    if args.images is None:
+        raise ValueError("--protocol edit needs --images DIR (a folder of portraits)")
+    grid = EDIT_GRID
+    if args.edits:
+        known = {c.name: c for c in EDIT_GRID}
+        names = [n.strip() for n in args.edits.split(",") if n.strip()]
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ValueError(f"unknown edit(s) {', '.join(unknown)}; the grid has: {', '.join(known)}")
+        grid = tuple(known[n] for n in names)
+    rows, summary = evaluate_edits(args.images, engine=args.engine, grid=grid, max_images=args.max_images,
+                                   progress=not args.quiet, weights=args.weights)
+    csv_path = write_csv(args.out, rows)
+    json_path = write_summary(summary_path(args.out), summary)
+    print(f"edit protocol: {summary['portraits']} portraits ({len(summary['skipped'])} without a face skipped), "
+          f"engine {summary['engine']}, {summary['seconds']:.0f} s\n")
+    print(edits_table(summary))
+    print(f"\nrows: {csv_path}\nsummary: {json_path}")
+    return 0
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from core.eval import evaluate, markdown_table, summary_path, write_csv, write_summary
     from core.eval.faces import MetricUnavailable, load_arcface
 
+    if args.protocol == "edit":
+        return _cmd_evaluate_edits(args)
+    if args.clips is None:
+        raise ValueError(f"--protocol {args.protocol} needs --clips DIR (a folder of talking-head videos)")
     fit_log = logging.getLogger("core.fit")
     level = fit_log.level
     if not args.verbose:  # one line per fitted image would bury the table
@@ -339,8 +368,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="the paper's metrics over talking-head clips (an engine and the copy baseline)")
     _add_engine(p, editing=False)  # the copy baseline (output = source) is always evaluated beside it
-    p.add_argument("--clips", required=True, type=Path, help="folder of talking-head videos")
-    p.add_argument("--protocol", default="same-id", choices=["same-id", "cross-id"])
+    p.add_argument("--clips", type=Path, help="same-id, cross-id: folder of talking-head videos")
+    p.add_argument("--protocol", default="same-id", choices=["same-id", "cross-id", "edit"],
+                   help="edit: slider edits of portraits (--images), no ground truth (core/eval/edits.py)")
+    p.add_argument("--images", type=Path, help="edit: folder of portraits")
+    p.add_argument("--max-images", type=int, help="edit: use at most this many portraits (sorted by name)")
+    p.add_argument("--edits", help="edit: a comma-separated subset of the grid, e.g. 'yaw+30,pitch-20'")
     p.add_argument("--pairs", type=int, default=20,
                    help="(source, driving) pairs; same-id samples half as many frame pairs, each both ways")
     p.add_argument("--out", type=Path, default=Path("report.csv"),

@@ -1,20 +1,26 @@
 """The studio offers the face-model choice when FLAME is present: sliders from the model's own controls,
 the portrait refitted, edits through ``gradio_client``."""
 
+import socket
+
 import numpy as np
 import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def two_model_studio(ict_model, face_like_flame):
     pytest.importorskip("gradio")
-    from conftest import free_port  # tests/studio/conftest.py
-
     from studio.app import build_app
     from studio.session import Shared
 
     demo = build_app(shared=Shared(model=ict_model, extra_models=[face_like_flame]), samples=False, warm=False)
-    port = free_port()
+    port = _free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, ssr_mode=False)
     try:
         yield f"http://127.0.0.1:{port}/", demo.studio

@@ -1,0 +1,235 @@
+"""The edit protocol: how well an engine makes slider edits, large ones included. No ground truth needed.
+
+For each portrait of a folder and each edit of ``EDIT_GRID`` (pose changes relative to the fitted pose,
+expressions, gaze, blink and face shape as absolute values), the edit is rendered at full resolution and:
+
+- ``accuracy``: the edited photo is fitted again and the fitted value of each edited control is compared
+  with the requested one (the largest error of the case, in the control's units: degrees for pose and gaze,
+  coefficients for expressions and shape);
+- ``detected``: MediaPipe finds the face in the edited photo (1 or 0);
+- ``id_dist``: distance of the dlib face embeddings of the source crop and the edited crop;
+- ``stretch``: the fraction of the moved pixels of the crop (flow over 0.5 px) whose backward warp
+  stretches area more than 3 times or folds (Jacobian determinant of the map below 1/3, or not positive);
+- ``cycle_l1``: the edited photo is loaded as a new source (with its own fit) and edited back to the
+  source's fitted values of the edited controls; mean absolute difference (RGB in [0, 1]) with the
+  original photo inside the face's box, at full resolution.
+
+``evaluate_edits(folder, engine="geometry")`` returns rows and a per-edit summary (means, detection rate);
+``python -m core evaluate --protocol edit --images DIR --out edits.csv`` writes them like the other
+protocols (CSV, ``.summary.json``, a markdown table).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from core.eval.metrics import l1
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+STRETCH_LIMIT = 3.0    # area stretched more than this many times counts as stretched
+MOVED_PX = 0.5         # pixels that move less than this are not "changed"
+COLUMNS = ("accuracy", "detected", "id_dist", "stretch", "cycle_l1")
+
+
+@dataclass(frozen=True)
+class EditCase:
+    """One edit of the grid: ``values`` per control; ``offset``: changes from the fitted values."""
+
+    name: str
+    values: dict[str, float]
+    offset: bool = False
+
+
+def _pose(name: str, control: str, value: float) -> EditCase:
+    return EditCase(f"{name}{value:+g}", {control: value}, offset=True)
+
+
+EDIT_GRID: tuple[EditCase, ...] = (
+    *(_pose("yaw", "yaw", v) for v in (-30, -20, -10, 10, 20, 30)),
+    *(_pose("pitch", "pitch", v) for v in (-20, -10, 10, 20)),
+    *(_pose("roll", "roll", v) for v in (-15, 15)),
+    EditCase("jawOpen 0.7", {"jawOpen": 0.7}),
+    EditCase("smile 0.9", {"mouthSmile_L": 0.9, "mouthSmile_R": 0.9}),
+    EditCase("gaze -25", {"gaze_yaw": -25.0}),
+    EditCase("gaze +25", {"gaze_yaw": 25.0}),
+    EditCase("blink 1", {"blink": 1.0}),
+    EditCase("shape000 -3", {"shape000": -3.0}),
+    EditCase("shape000 +3", {"shape000": 3.0}),
+)
+
+
+def requested_values(model, params, case: EditCase) -> dict[str, float]:
+    """Absolute control values the case asks for, given the source's fitted ``params``."""
+    controls = model.controls()
+    if not case.offset:
+        return dict(case.values)
+    return {n: float(controls[n].read(params)[0]) + v for n, v in case.values.items()}
+
+
+def stretch_fraction(flow: torch.Tensor | None) -> float:
+    """Fraction of moved pixels whose backward map ``x -> x + flow(x)`` (``(1, 2, H, W)``, normalised units)
+    stretches area more than ``STRETCH_LIMIT`` times or folds; 0 when nothing moves."""
+    from core.coords import flow_to_pixels
+
+    if flow is None:
+        return 0.0
+    f = flow_to_pixels(flow[:1].double())[0].cpu().numpy()
+    moved = np.hypot(f[0], f[1]) > MOVED_PX
+    if not moved.any():
+        return 0.0
+    dfx_dy, dfx_dx = np.gradient(f[0])
+    dfy_dy, dfy_dx = np.gradient(f[1])
+    det = (1.0 + dfx_dx) * (1.0 + dfy_dy) - dfx_dy * dfy_dx  # source area per target area
+    bad = det < 1.0 / STRETCH_LIMIT  # includes folds (det <= 0)
+    return float(bad[moved].mean())
+
+
+def face_box(fit, margin: float = 0.1) -> tuple[int, int, int, int]:
+    """``(x0, y0, x1, y1)`` of the fitted landmarks in the original photo, grown by ``margin``, clipped."""
+    from core.fit.crop import transform_points
+
+    pts = transform_points(np.linalg.inv(fit.crop), fit.landmarks[:, :2].astype(np.float64))
+    lo, hi = pts.min(0), pts.max(0)
+    pad = margin * (hi - lo)
+    h, w = fit.original_size
+    x0, y0 = np.clip(np.floor(lo - pad), 0, [w - 1, h - 1]).astype(int)
+    x1, y1 = np.clip(np.ceil(hi + pad), 1, [w, h]).astype(int)
+    return int(x0), int(y0), int(x1), int(y1)
+
+
+@dataclass
+class EditRunner:
+    """Measures the edits of one loaded portrait (an ``Animator`` with its source) with shared tools."""
+
+    anim: Any
+    faces: Any                       # core.eval.faces.DlibFaces
+    detector: Any                    # core.fit.landmarks.LandmarkDetector (still images)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def embedding(self, crop: np.ndarray, fit) -> np.ndarray | None:
+        lmk = self.faces.landmarks(crop, fit.landmarks.astype(np.float64) if fit is not None else None)
+        return None if lmk is None else self.faces.embedding(crop, lmk)
+
+    def measure(self, case: EditCase, source_embedding: np.ndarray | None) -> dict[str, float]:
+        """The metrics of one edit (NaN where not measurable)."""
+        from core.fit import NoFaceError, fit_image
+
+        anim, model = self.anim, self.anim.model
+        src = anim.source
+        wanted = requested_values(model, src.params, case)
+        row = {c: math.nan for c in COLUMNS}
+        params = model.apply_edits(src.params, wanted)
+        row["stretch"] = stretch_fraction(anim.inspect(params).flow)
+        edited = anim.render(params, full_resolution=True)
+        try:
+            refit = fit_image(edited, model=model, size=anim.size, detector=self.detector, name=case.name)
+        except NoFaceError:
+            row["detected"] = 0.0
+            return row
+        row["detected"] = 1.0
+        controls = model.controls()
+        row["accuracy"] = max(abs(float(controls[n].read(refit.params)[0]) - v) for n, v in wanted.items()) \
+            if wanted else 0.0
+        emb = self.embedding(refit.crop_image, refit)
+        if emb is not None and source_embedding is not None:
+            row["id_dist"] = float(np.linalg.norm(emb - source_embedding))
+        row["cycle_l1"] = self._cycle(edited, refit, case)
+        return row
+
+    def _cycle(self, edited: np.ndarray, refit, case: EditCase) -> float:
+        """Edit the edited photo back to the source's values; L1 with the original in the face box."""
+        from core.animator import Animator
+
+        src = self.anim.source
+        back = Animator(engine=self.anim.engine, model=self.anim.model, size=self.anim.size)
+        back.use_source(back.prepare_source(edited, refit))
+        controls = self.anim.model.controls()
+        restore = {n: float(controls[n].read(src.params)[0]) for n in case.values}
+        restored = back.render(back.model.apply_edits(refit.params, restore), full_resolution=True)
+        x0, y0, x1, y1 = face_box(src.fit)
+        return l1(restored[y0:y1, x0:x1], src.original[y0:y1, x0:x1])
+
+
+def find_images(folder: str | Path) -> list[Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder} is not a folder of portraits")
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not paths:
+        raise ValueError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)})")
+    return paths
+
+
+def evaluate_edits(images: str | Path | Sequence[Path], engine: str = "geometry", grid: Sequence[EditCase] = EDIT_GRID,
+                   model=None, size: int = 256, max_images: int | None = None, progress: bool = True,
+                   weights: str | Path | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Rows (one per portrait and edit) and the per-edit summary; portraits without a face are skipped
+    (counted in the summary)."""
+    from tqdm import tqdm
+
+    from core.animator import Animator
+    from core.eval.faces import DlibFaces
+    from core.fit import NoFaceError
+    from core.fit.landmarks import LandmarkDetector
+
+    paths = find_images(images) if isinstance(images, (str, Path)) else list(images)
+    paths = paths[:max_images] if max_images else paths
+    anim = Animator(engine=engine, model=model or "ict", size=size, weights=weights)
+    rows: list[dict[str, Any]] = []
+    skipped: list[str] = []
+    t0 = time.perf_counter()
+    with LandmarkDetector(video=False) as detector:
+        runner = EditRunner(anim, DlibFaces(), detector)
+        for path in tqdm(paths, desc="portraits", unit="portrait", disable=not progress):
+            try:
+                anim.load_source(path)
+            except (NoFaceError, ValueError) as exc:
+                log.warning("%s skipped: %s", path.name, exc)
+                skipped.append(path.name)
+                continue
+            src_emb = runner.embedding(anim.source.fit.crop_image, anim.source.fit)
+            for case in grid:
+                rows.append({"portrait": path.name, "edit": case.name, "engine": engine,
+                             **runner.measure(case, src_emb)})
+    summary = summarise_edits(rows, engine, [c.name for c in grid])
+    summary.update(portraits=len(paths) - len(skipped), skipped=skipped, size=size,
+                   seconds=round(time.perf_counter() - t0, 1))
+    return rows, summary
+
+
+def summarise_edits(rows: list[dict[str, Any]], engine: str, edits: Sequence[str]) -> dict[str, Any]:
+    """Means per edit (NaN ignored; ``detected`` becomes the detection rate)."""
+    per_edit: dict[str, dict[str, float | None]] = {}
+    for name in edits:
+        sel = [r for r in rows if r["edit"] == name]
+        means: dict[str, float | None] = {}
+        for col in COLUMNS:
+            vals = [float(r[col]) for r in sel if not math.isnan(float(r[col]))]
+            means[col] = float(np.mean(vals)) if vals else None
+        means["n"] = len(sel)
+        per_edit[name] = means
+    return {"protocol": "edit", "engine": engine, "edits": per_edit}
+
+
+def edits_table(summary: dict[str, Any]) -> str:
+    """The per-edit means as a markdown table."""
+    head = "| edit | n | accuracy | detected | id_dist | stretch | cycle_l1 |"
+    lines = [head, "|---|---|---|---|---|---|---|"]
+
+    def fmt(v: float | None, digits: int) -> str:
+        return "-" if v is None else f"{v:.{digits}f}"
+
+    for name, m in summary["edits"].items():
+        lines.append(f"| {name} | {m['n']} | {fmt(m['accuracy'], 2)} | {fmt(m['detected'], 2)} | "
+                     f"{fmt(m['id_dist'], 3)} | {fmt(m['stretch'], 4)} | {fmt(m['cycle_l1'], 4)} |")
+    return "\n".join(lines)
