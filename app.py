@@ -5,9 +5,10 @@
     PORT=8080 python app.py            # platforms that give a PORT: listens on 0.0.0.0:8080
 
 Host: ``GRADIO_SERVER_NAME``, else 0.0.0.0 on a Space or when ``PORT`` is set, else 127.0.0.1.
-Port: ``GRADIO_SERVER_PORT``, else ``PORT``, else 7860. On a Space (``SPACE_ID`` set) the ICT face model
-is fetched from its public origin on first start when it is not present (``GDPW_FETCH_ASSETS=1`` does the
-same elsewhere); sample media are never offered there.
+Port: ``GRADIO_SERVER_PORT``, else ``PORT``, else 7860. Everything the studio needs ships in the repository
+(the ICT face model and any learned-engine weights in ``weights/``), so a bare clone starts as it is; sample
+media are never offered on a Space. Logging: ``GDPW_LOG_LEVEL`` (default INFO; DEBUG shows third-party
+output too).
 """
 
 from __future__ import annotations
@@ -35,24 +36,10 @@ def launch_options(env: Mapping[str, str] | None = None) -> dict:
     return {"server_name": host, "server_port": port_number}
 
 
-def ensure_assets(env: Mapping[str, str] | None = None) -> None:
-    """Fetch the ICT face model on a Space (or with ``GDPW_FETCH_ASSETS=1``) when it is missing."""
-    from core.assets import AssetNotFoundError, download_ict, find_ict_model
-
-    env = os.environ if env is None else env
-    try:
-        find_ict_model()
-    except AssetNotFoundError:
-        if not (env.get("SPACE_ID") or env.get("GDPW_FETCH_ASSETS") == "1"):
-            raise
-        log.info("ICT face model not found: fetching it once into the user cache")
-        download_ict()
-
-
 def main() -> None:
-    logging.basicConfig(level=os.environ.get("GDPW_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    ensure_assets()
+    from core.logs import setup_logging
+
+    setup_logging()
     cache = _own_gradio_cache()
     from studio import build_app
 

@@ -21,22 +21,28 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from core.composite import paste_back, warp_original
-from core.engines.base import Engine, EngineResult
+from core.engines.base import Engine, EngineResult, Inspection
+from core.engines.registry import make_engine
 from core.face import FaceModel, FaceParams, load_face_model
 from core.io.image import ImageInput, load_working_image
+from core.motion import check_mode, transfer
 
 log = logging.getLogger(__name__)
 
 Edits = Mapping[str, float]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Source:
-    """A loaded source photo: the original, its fit and the engine's prepared state."""
+    """A loaded source photo: the original, its fit and the prepared state of the engine named ``engine``.
+
+    Read-only once made: the studio shares one between sessions and between a session's side jobs.
+    """
 
     original: np.ndarray   # (H, W, 3) uint8, as decoded (reduced to the working-resolution limit)
     fit: Any               # core.fit.FaceFit
     state: Any             # engine state
+    engine: str = ""       # the name of the engine that prepared ``state``
     note: str = ""         # what loading changed, for the user (a photo reduced to the working limit)
 
     @property
@@ -69,40 +75,35 @@ ANIMATE_MAX_SECONDS = 600.0  # preset animations: at most 10 minutes ...
 ANIMATE_MAX_FPS = 120.0      # ... at up to 120 frames per second
 
 
-def make_engine(name: str, model: FaceModel, weights: str | Path | None = None) -> Engine:
-    """The engine called ``name`` ("geometry" or "pwm") for ``model``; ``weights``: the pwm weights
-    (default: its search order).
-
-    ``pwm`` raises ``PWMWeightsError`` (a ``ValueError``) naming where it looked when there are no weights.
-    """
-    if name == "geometry":
-        from core.engines.geometry import GeometryEngine
-
-        return GeometryEngine(model)
-    if name == "pwm":
-        from core.engines.pwm import PWMEngine
-
-        return PWMEngine(model, weights=weights)
-    raise ValueError(f"unknown engine '{name}'; available: geometry, pwm")
-
-
 class Animator:
     """Fit, edit, reenact and frontalise one source portrait with a chosen engine.
 
     Args:
-        engine: ``"geometry"`` (training-free) or ``"pwm"`` (learned; needs weights), or an engine object.
-        model: a ``FaceModel`` or a kind for ``load_face_model`` (default the ICT model).
+        engine: a name of ``core.engines.registry`` (``geometry``, training-free; ``pwm``, learned, needs
+            weights; ``copy``) or an engine object.
+        model: a ``FaceModel`` or a kind for ``load_face_model`` (``ict``, the default, or ``flame``).
         size: working crop size (256 or 512).
+        weights: for engines that need weights, a folder or config file (default: their search order).
+        model_path: the face model's file (FLAME's ``generic_model.pkl``; ICT is found by ``core.assets``).
     """
 
-    def __init__(self, engine: str | Engine = "geometry", model: str | FaceModel = "ict", size: int = 256) -> None:
-        self.model = load_face_model(model) if isinstance(model, str) else model
+    def __init__(self, engine: str | Engine = "geometry", model: str | FaceModel = "ict", size: int = 256,
+                 weights: str | Path | None = None, model_path: str | Path | None = None) -> None:
+        self.model = load_face_model(model, model_path) if isinstance(model, str) else model
         self.size = size
-        self.engine = make_engine(engine, self.model) if isinstance(engine, str) else engine
-        self.source: Source | None = None
-        self.last_result: EngineResult | None = None  # for the studio's inspect tab
+        self.engine = make_engine(engine, self.model, weights) if isinstance(engine, str) else engine
+        self._source: Source | None = None
+
+    @property
+    def engine_name(self) -> str:
+        return str(getattr(self.engine, "name", type(self.engine).__name__))
 
     # ------------------------------------------------------------------ source
+    @property
+    def source(self) -> Source | None:
+        """The loaded source (None before ``load_source``)."""
+        return self._source
+
     def load_source(self, image: ImageInput) -> Any:
         """Decode, fit and prepare a source portrait; returns its ``FaceFit``. Photos above the working
         resolution (``core.io.image.working_pixels``, 24 MP) are reduced first (``source.note`` says so)."""
@@ -111,14 +112,42 @@ class Animator:
         original, note = load_working_image(image)
         name = str(image) if isinstance(image, (str, Path)) else None
         fit = fit_image(original, model=self.model, size=self.size, name=name)
-        state = self.engine.prepare(fit.crop_image, fit.params)
-        self.source = Source(original, fit, state, note)
+        self._source = self.prepare_source(original, fit, note)
         return fit
 
+    def prepare_source(self, original: np.ndarray, fit: Any, note: str = "") -> Source:
+        """A ``Source`` of an already fitted photo, prepared for this Animator's engine (no refit)."""
+        return Source(original, fit, self.engine.prepare(fit.crop_image, fit.params), self.engine_name, note)
+
+    def use_source(self, source: Source) -> None:
+        """Adopt a source prepared elsewhere (a cache); re-prepared if another engine prepared it."""
+        if source.engine != self.engine_name:
+            source = self.prepare_source(source.original, source.fit, source.note)
+        self._source = source
+
+    def switch_engine(self, engine: str | Engine, weights: str | Path | None = None) -> None:
+        """Use another engine; the loaded source is prepared for it (no refit). On an error (e.g. no
+        weights) the Animator keeps its engine."""
+        new = make_engine(engine, self.model, weights) if isinstance(engine, str) else engine
+        state = None
+        if self._source is not None:
+            state = new.prepare(self._source.fit.crop_image, self._source.fit.params)
+        self.engine = new
+        if self._source is not None:
+            self._source = Source(self._source.original, self._source.fit, state, self.engine_name,
+                                  self._source.note)
+
+    def fork(self) -> Animator:
+        """Another Animator on the same model, engine and source, for a long job (a video) that must not
+        hold this one: the source and engine are shared read-only."""
+        twin = Animator(engine=self.engine, model=self.model, size=self.size)
+        twin._source = self._source
+        return twin
+
     def _require_source(self) -> Source:
-        if self.source is None:
+        if self._source is None:
             raise RuntimeError("no source portrait: call load_source(image) first")
-        return self.source
+        return self._source
 
     def controls(self):
         return self.model.controls()
@@ -126,7 +155,7 @@ class Animator:
     # ------------------------------------------------------------------ parameters
     def params_for(self, edits: Edits | None = None) -> FaceParams:
         """The source's parameters with ``edits`` applied (absolute control values, checked by
-        ``FaceModel.check_edits``: an ``EditError`` names the control and its range)."""
+        ``FaceModel.check_edits``: an ``EditError`` names an unknown control or the valid range)."""
         return self.model.apply_edits(self._require_source().params, self.model.check_edits(edits or {}))
 
     def frontal_params(self) -> FaceParams:
@@ -142,7 +171,6 @@ class Animator:
         """Images for a batch of target parameters: crops ``(S, S, 3)`` or full photos."""
         src = self._require_source()
         result = self.engine.render(src.state, params, debug=debug)
-        self.last_result = result
         images = [self._compose(result, i) if full_resolution else result.images[i]
                   for i in range(len(result.images))]
         return images[0] if params.batch_size == 1 else images
@@ -162,6 +190,11 @@ class Animator:
         """One edited image: ``edits`` are control values (or a ``FaceParams`` of B = 1)."""
         params = edits if isinstance(edits, FaceParams) else self.params_for(edits)
         return self.render_params(params, full_resolution=full_resolution, debug=debug)
+
+    def inspect(self, edits: Edits | FaceParams | None = None) -> Inspection:
+        """One edited crop with the engine's debug layers (flows, coverage, per-level flows, codes)."""
+        params = edits if isinstance(edits, FaceParams) else self.params_for(edits)
+        return self.engine.inspect(self._require_source().state, params)
 
     def frontalize(self, full_resolution: bool = True) -> np.ndarray:
         return self.render_params(self.frontal_params(), full_resolution=full_resolution)
@@ -237,7 +270,7 @@ class Animator:
         from core.io.atomic import check_output_path
         from core.io.video import check_fps, probe_video
 
-        self._check_mode(mode)
+        check_mode(mode)
         audio = None
         if isinstance(driving, (str, Path)):  # streamed: decoded once to fit, never held whole
             fps, audio = check_fps(fps or probe_video(driving).fps), Path(driving)
@@ -252,26 +285,11 @@ class Animator:
         return self._emit(out_frames, out, fps or 25.0, audio)
 
     def motion_params(self, driving: FaceParams, mode: str = "relative") -> FaceParams:
-        """Target parameters (B = driving frames) from fitted driving parameters."""
-        self._check_mode(mode)
-        src = self.params_for()
-        n = driving.batch_size
-        target = src.expand(n)
-        if mode == "absolute":
-            for name in ("expression", "head", "neck", "jaw", "gaze"):
-                setattr(target, name, getattr(driving, name).clone())
-        else:
-            for name in ("expression", "head", "neck", "jaw", "gaze"):
-                delta = getattr(driving, name) - getattr(driving, name)[:1]
-                setattr(target, name, getattr(target, name) + delta)
+        """Target parameters (B = driving frames) from fitted driving parameters (``core.motion``)."""
+        target = transfer(self.params_for(), driving, mode)
         if self.model.kind == "ict":
-            target.expression.clamp_(0.0, 1.0)
+            target.expression.clamp_(0.0, 1.0)  # ICT blendshape weights live in [0, 1]
         return target
-
-    @staticmethod
-    def _check_mode(mode: str) -> None:
-        if mode not in ("relative", "absolute"):
-            raise ValueError(f"mode must be 'relative' or 'absolute', got '{mode}'")
 
     @staticmethod
     def _emit(frames: Iterable[np.ndarray], out: str | Path | None, fps: float,

@@ -1,11 +1,12 @@
-"""Find, fetch and convert the assets the project needs but does not ship (the ICT face model).
+"""Find, fetch and convert assets (the ICT face model, learned-engine weights).
 
-Search order for ``ict-facekit/ict_face_model.npz``:
-1. the folder named by the environment variable ``GDPW_ASSETS``;
-2. the repository's ``weights/`` folder, then the user cache (``$XDG_CACHE_HOME/gdpw`` or ``~/.cache/gdpw``);
-3. ``../shared/assets`` beside the checkout.
+The repository ships the converted ICT face model in ``weights/ict-facekit/`` (float16 bases,
+compressed), so a bare clone works. Search order for ``ict-facekit/ict_face_model.npz``:
+1. the repository's ``weights/`` folder (the shipped copy);
+2. the folder named by the environment variable ``GDPW_ASSETS``;
+3. the user cache (``$XDG_CACHE_HOME/gdpw`` or ``~/.cache/gdpw``).
 ``python -m core assets download`` fetches the FaceKit from its public GitHub origin and converts it into
-the user cache (or ``--dest``).
+the user cache (or ``--dest``), for installs that left ``weights/`` out.
 """
 
 from __future__ import annotations
@@ -42,10 +43,10 @@ def user_cache_dir() -> Path:
 
 def asset_roots() -> list[Path]:
     """Folders searched for assets, in order of preference."""
-    roots = []
+    roots = [REPO_ROOT / "weights"]
     if os.environ.get("GDPW_ASSETS"):
         roots.append(Path(os.environ["GDPW_ASSETS"]).expanduser())
-    roots += [REPO_ROOT / "weights", user_cache_dir(), REPO_ROOT.parent / "shared" / "assets"]
+    roots.append(user_cache_dir())
     return roots
 
 
@@ -60,13 +61,14 @@ def find_asset(relpath: str | Path, what: str, hint: str = DOWNLOAD_HINT) -> Pat
 
 
 def samples_dir() -> Path | None:
-    """Folder of sample portraits and clips (``$GDPW_SAMPLES``, else ``../shared/samples``); None if absent.
+    """Folder of sample portraits and clips named by ``$GDPW_SAMPLES``; None when unset or absent.
 
-    Samples are for tests, demos and evaluation only; they are never shipped.
+    Samples are for tests, demos and evaluation only; they are never shipped. The test suite and the
+    benchmarks point the variable at the development checkout's ``../shared/samples`` themselves.
     """
     env = os.environ.get("GDPW_SAMPLES")
-    path = Path(env).expanduser() if env else REPO_ROOT.parent / "shared" / "samples"
-    return path if path.is_dir() else None
+    path = Path(env).expanduser() if env else None
+    return path if path is not None and path.is_dir() else None
 
 
 def find_ict_model(path: str | Path | None = None) -> Path:
@@ -145,8 +147,11 @@ def _read_meshes(files: dict[str, str]) -> tuple[ObjMesh, dict[str, np.ndarray]]
     return neutral, positions
 
 
-def convert_facekit(folder: str | Path, out_path: str | Path) -> Path:
+def convert_facekit(folder: str | Path, out_path: str | Path, compact: bool = True) -> Path:
     """Convert the FaceKit's ``FaceXModel/`` OBJ files into the project's ``ict_face_model.npz``.
+
+    ``compact`` stores the identity and expression bases as float16 in a compressed archive (about
+    17 MB instead of 53 MB; the largest rounding error is 0.01 mm); the template stays float32.
 
     Identities are the ``identityNNN.obj`` files in order; expressions the names listed in
     ``vertex_indices.json`` ("fitting_expressions") when present, else every other OBJ, sorted.
@@ -181,8 +186,11 @@ def convert_facekit(folder: str | Path, out_path: str | Path) -> Path:
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_suffix(".tmp.npz")
-    np.savez(tmp, v_template=v, identity_basis=basis(identity_names),
-             identity_names=np.asarray(identity_names), expression_basis=basis(expression_names),
+    bases_dtype = np.float16 if compact else np.float32
+    save = np.savez_compressed if compact else np.savez
+    save(tmp, v_template=v, identity_basis=basis(identity_names).astype(bases_dtype),
+             identity_names=np.asarray(identity_names),
+             expression_basis=basis(expression_names).astype(bases_dtype),
              expression_names=np.asarray(expression_names), quads=neutral.quads, faces=faces,
              face_to_quad=face_to_quad, uv=neutral.uv, quads_uv=neutral.quads_uv,
              quad_material=neutral.quad_material, materials=np.asarray(neutral.materials),
@@ -202,9 +210,10 @@ def download_ict(dest_root: str | Path | None = None, url: str = ICT_ARCHIVE_URL
 
     dest = Path(dest_root).expanduser() if dest_root else user_cache_dir()
     target = dest / ICT_RELPATH
-    log.info("downloading %s", url)
     with urllib.request.urlopen(url, timeout=60) as resp:  # noqa: S310 (fixed https URL)
         total = int(resp.headers.get("Content-Length") or 0) or None
+        size = f"{total / 1e6:.1f} MB" if total else "size not announced by the server; a few hundred MB"
+        log.info("downloading the ICT-FaceKit archive from %s (%s) into %s", url, size, target.parent)
         buf = io.BytesIO()
         with tqdm(total=total, unit="B", unit_scale=True, desc="ICT-FaceKit") as bar:
             for chunk in iter(lambda: resp.read(1 << 20), b""):

@@ -41,7 +41,7 @@ def _cmd_assets(args: argparse.Namespace) -> int:
         if not args.source:
             raise SystemExit("error: assets convert needs --source FaceXModel_folder")
         out = Path(args.dest or ".") / "ict-facekit" / "ict_face_model.npz"
-        print(f"wrote {convert_facekit(args.source, out)}")
+        print(f"wrote {convert_facekit(args.source, out, compact=not args.full)}")
     else:
         try:
             print(find_ict_model())
@@ -56,6 +56,7 @@ def _add_assets(sub: argparse._SubParsersAction) -> None:
     p.add_argument("action", choices=["where", "download", "convert"], nargs="?", default="where")
     p.add_argument("--dest", help="root folder for the converted model (default: the user cache)")
     p.add_argument("--source", help="for convert: a local FaceXModel folder")
+    p.add_argument("--full", action="store_true", help="for convert: float32 bases, uncompressed (53 MB)")
     p.set_defaults(func=_cmd_assets)
 
 
@@ -71,10 +72,7 @@ def _cmd_mesh(args: argparse.Namespace) -> int:
         for c in model.controls().values():
             print(f"{c.name:24s} {c.group:10s} [{c.minimum:g}, {c.maximum:g}]")
         return 0
-    try:
-        params = model.apply_edits(model.neutral(), model.check_edits(parse_assignments(args.set)))
-    except KeyError as exc:
-        raise SystemExit(f"error: {exc.args[0]}") from None
+    params = model.apply_edits(model.neutral(), model.check_edits(parse_assignments(args.set)))
     check_output_path(args.out)
     with torch.no_grad():
         verts = model(params)[0]
@@ -88,8 +86,7 @@ def _cmd_mesh(args: argparse.Namespace) -> int:
 
 def _add_mesh(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("mesh", help="pose the face model with named controls and write an OBJ")
-    p.add_argument("--model", default="ict", choices=["ict", "flame"])
-    p.add_argument("--model-path", help="model file (default: found by core.assets for ICT)")
+    _add_model(p)
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="a control, e.g. yaw=20 or jawOpen=0.5 (repeatable; --list shows them)")
     p.add_argument("--list", action="store_true", help="list the controls and their ranges")
@@ -105,7 +102,8 @@ def _animator(args: argparse.Namespace, edits: dict[str, float] | None = None):
     from core.animator import Animator
 
     check_output_path(args.out, getattr(args, "out_suffixes", ()))
-    anim = Animator(engine=args.engine, model=args.model, size=args.size)
+    anim = Animator(engine=args.engine, model=args.model, size=args.size, weights=args.weights,
+                    model_path=args.model_path)
     if edits:
         anim.model.check_edits(edits)
     if args.source == DEFAULT_NAME:
@@ -115,10 +113,27 @@ def _animator(args: argparse.Namespace, edits: dict[str, float] | None = None):
     return anim
 
 
+def _add_model(p: argparse.ArgumentParser) -> None:
+    """``--model`` and ``--model-path``, the same for every command that builds a face model."""
+    p.add_argument("--model", default="ict", choices=["ict", "flame"],
+                   help="face model: ict (shipped, MIT) or flame (needs its licensed file)")
+    p.add_argument("--model-path", help="face model file (FLAME's generic_model.pkl, or $GDPW_FLAME; ICT is "
+                                        "found by core.assets)")
+
+
+def _add_engine(p: argparse.ArgumentParser, editing: bool = True) -> None:
+    from core.engines.registry import ENGINES, engine_names
+
+    names = engine_names(editing)
+    p.add_argument("--engine", default="geometry", choices=names,
+                   help="; ".join(f"{n}: {ENGINES[n].summary}" for n in names))
+    p.add_argument("--weights", type=Path, help="for engines with weights (pwm): a folder or its .json config")
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", help=f"source portrait (image file), or {DEFAULT_NAME} for the embedded example")
-    p.add_argument("--engine", default="geometry", choices=["geometry", "pwm"])
-    p.add_argument("--model", default="ict", choices=["ict", "flame"])
+    _add_engine(p)
+    _add_model(p)
     p.add_argument("--size", type=int, default=256, choices=[256, 512], help="working crop size")
     p.add_argument("--crop", action="store_true", help="write the face crop instead of the full photo")
 
@@ -134,11 +149,7 @@ def _save_still(args: argparse.Namespace, image) -> int:
 def _cmd_edit(args: argparse.Namespace) -> int:
     edits = parse_assignments(args.set)
     anim = _animator(args, edits)
-    try:
-        image = anim.render(edits, full_resolution=not args.crop)
-    except KeyError as exc:
-        raise SystemExit(f"error: {exc.args[0]}") from None
-    return _save_still(args, image)
+    return _save_still(args, anim.render(edits, full_resolution=not args.crop))
 
 
 def _cmd_frontalize(args: argparse.Namespace) -> int:
@@ -200,12 +211,12 @@ def _add_animation(sub: argparse._SubParsersAction) -> None:
 
 
 # ------------------------------------------------------------------------------------------ fit
-VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
     from core.face import load_face_model
     from core.fit import FitOptions, fit_image, fit_video
+    from core.io.video import VIDEO_SUFFIXES
 
     model = load_face_model(args.model, args.model_path)
     options = FitOptions(n_shape=min(args.n_shape, model.n_shape))
@@ -234,8 +245,7 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
     p.add_argument("input", help="an image or a video file")
     p.add_argument("--out", type=Path, default=Path("fit.npz"), help="npz with params, crop(s), landmarks, quality")
     p.add_argument("--size", type=int, default=256, choices=[256, 512], help="crop side in pixels")
-    p.add_argument("--model", default="ict", choices=["ict", "flame"])
-    p.add_argument("--model-path", help="model file (FLAME's generic_model.pkl; ICT found by core.assets)")
+    _add_model(p)
     p.add_argument("--embedding", help="landmark embedding (FLAME: mediapipe_landmark_embedding.npz)")
     p.add_argument("--n-shape", type=int, default=50, help="identity coefficients fitted")
     p.add_argument("--border", default="replicate", choices=["replicate", "zeros"],
@@ -309,7 +319,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         result = evaluate(args.clips, protocol=args.protocol, engine=args.engine, pairs=args.pairs, seed=args.seed,
                           frames_per_clip=args.frames_per_clip, max_clips=args.max_clips,
                           progress=not args.quiet, inception_weights=args.inception_weights,
-                          manifest=args.manifest, pwm_weights=args.pwm_weights)
+                          manifest=args.manifest, weights=args.weights)
     except MetricUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -331,8 +341,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="the paper's metrics over talking-head clips (an engine and the copy baseline)")
-    p.add_argument("--engine", default="geometry", choices=["copy", "geometry", "pwm"],
-                   help="engine to evaluate; the copy baseline (output = source) is always evaluated beside it")
+    _add_engine(p, editing=False)  # the copy baseline (output = source) is always evaluated beside it
     p.add_argument("--clips", required=True, type=Path, help="folder of talking-head videos")
     p.add_argument("--protocol", default="same-id", choices=["same-id", "cross-id"])
     p.add_argument("--pairs", type=int, default=20,
@@ -345,7 +354,6 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-clips", type=int, help="use at most this many clips (the first of the seeded order)")
     p.add_argument("--manifest", type=Path,
                    help="CSV with 'file' and 'identity' columns (default: MANIFEST.csv in the folder or its parent)")
-    p.add_argument("--pwm-weights", type=Path, help="for --engine pwm: a weights folder or pwm.json")
     p.add_argument("--inception-weights", type=Path,
                    help="pytorch-fid Inception-v3 weights for FID: a hook, unsupported in this version (FID is "
                         "reported as not available; fd_dlib is the distribution metric)")
@@ -363,7 +371,8 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="GDPW Studio command line")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="debug logging, third-party output included (or GDPW_LOG_LEVEL=DEBUG)")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in COMMANDS:
         add(sub)
@@ -388,9 +397,10 @@ def _interrupted(command: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from core.logs import setup_logging
+
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
+    setup_logging(args.verbose)
     from core.assets import AssetNotFoundError
 
     previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None

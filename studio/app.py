@@ -35,8 +35,9 @@ import gradio as gr
 import torch
 
 from core.animator import PRESETS
+from core.engines.registry import ENGINES, engine_names, find_engine_weights
 from core.io.video import VideoLimits
-from studio.controls import SECTIONS, ZOOM, SliderSpec
+from studio.controls import SECTIONS, ZOOM, SliderSpec, union_specs
 from studio.examples import ExampleStore
 from studio.session import EditSession, LoadInfo, SessionStore, Shared, weights_available
 from studio import views
@@ -151,9 +152,10 @@ class Studio:
         self.shared = shared or Shared()
         self.examples = examples or ExampleStore(samples=samples)
         self.store = SessionStore(self.shared, capacity=capacity)
-        self.specs: list[SliderSpec] = self.shared.book.specs
+        self.specs: list[SliderSpec] = union_specs([kit.book for kit in self.shared.kits.values()])
         self.names = [s.name for s in self.specs]
         self.sliders: dict[str, gr.Slider] = {}
+        self.accordions: dict[str, gr.Accordion] = {}
         self.weights = weights_available()
         self.limits = VideoLimits.from_env()  # clip length limit (frames and seconds), before any work
 
@@ -183,79 +185,98 @@ class Studio:
 
     def _edit_tab(self) -> None:
         with gr.Row(equal_height=False):
-            with gr.Column(scale=3, min_width=280):
-                self.source_img = gr.Image(label="Source photo", type="filepath", sources=["upload", "clipboard"],
-                                           height=340, elem_id="gdpw-source", buttons=["fullscreen"])
-                self.gallery = gr.Dataset(components=[gr.Image(visible=False, render=False)],
-                                          samples=[[str(p)] for p in self.examples.thumbnail_files()],
-                                          type="index", label="Examples (click one to load it)",
-                                          samples_per_page=12, elem_id="gdpw-examples")
-                self.fit_md = gr.Markdown(elem_classes="gdpw-small")
-                engines = ["geometry"] + (["pwm"] if self.weights else [])
-                note = ("the learned `pwm` engine needs trained weights (`pwm.json` + `pwm.safetensors` in "
-                        "`weights/`): none found" if not self.weights else
-                        "geometry: training-free warp; pwm: the learned generator "
-                        f"({self.weights[0].parent.name}/{self.weights[0].name})")
-                self.engine_radio = gr.Radio(engines, value="geometry", label="Engine", info=note,
-                                             interactive=len(engines) > 1, elem_id="gdpw-engine")
-            with gr.Column(scale=4, min_width=300):
-                with gr.Tabs(elem_id="gdpw-views", overflow_behavior="wrap"):
-                    with gr.Tab("Result", id="result") as self.tab_result:
-                        self.result_img = gr.Image(label="Edited (256 px face crop)", format="png", height=340,
-                                                   interactive=False, elem_id="gdpw-result",
-                                                   buttons=["download", "fullscreen"])
-                    with gr.Tab("Full photo", id="full") as self.tab_full:
-                        self.full_btn = gr.Button("Render into the full photo", variant="primary")
-                        self.full_img = gr.Image(label="Edit pasted into the original photo", height=300,
-                                                 interactive=False, buttons=["fullscreen"])
-                        self.download_btn = gr.DownloadButton("Download PNG", visible=False)
-                    with gr.Tab("3D", id="mesh") as self.tab_mesh:
-                        self.plot = gr.Plot(label="Fitted 3D face with your edits (drag to orbit)",
-                                            elem_id="gdpw-mesh")
-                    with gr.Tab("Landmarks", id="landmarks") as self.tab_landmarks:
-                        self.landmarks_img = gr.Image(label="Detected (green) and fitted (orange) landmarks",
-                                                      height=340, interactive=False)
-                    with gr.Tab("Inspect", id="inspect") as self.tab_inspect:
-                        with gr.Row():
-                            self.flow_img = gr.Image(label="Flow (colour wheel)", interactive=False, height=220,
-                                                     min_width=140)
-                            self.layers_img = gr.Image(label="Mesh / person layer",
-                                                       interactive=False, height=220, min_width=140)
-                            self.codes_img = gr.Image(label="Codes (PCA)", interactive=False, height=220,
-                                                      min_width=140)
-                        self.levels_img = gr.Image(label="Flow per pyramid level (learned engine)",
-                                                   interactive=False, height=150)
-                        self.inspect_md = gr.Markdown(elem_classes="gdpw-small")
-                self.status = gr.Markdown(elem_id="gdpw-status")
-                with gr.Row():
-                    self.reset_btn = gr.Button("Reset", size="sm")
-                    self.random_btn = gr.Button("Randomise", size="sm")
-                with gr.Accordion("Animate a preset", open=False):
+            self._source_column()
+            self._views_column()
+            self._controls_column()
+
+    def _source_column(self) -> None:
+        """The photo, the examples, the fit summary and the engine and face-model choices."""
+        with gr.Column(scale=3, min_width=280):
+            self.source_img = gr.Image(label="Source photo", type="filepath", sources=["upload", "clipboard"],
+                                       height=340, elem_id="gdpw-source", buttons=["fullscreen"])
+            self.gallery = gr.Dataset(components=[gr.Image(visible=False, render=False)],
+                                      samples=[[str(p)] for p in self.examples.thumbnail_files()],
+                                      type="index", label="Examples (click one to load it)",
+                                      samples_per_page=12, elem_id="gdpw-examples")
+            self.fit_md = gr.Markdown(elem_classes="gdpw-small")
+            engines = [n for n in engine_names(editing=True) if not ENGINES[n].needs_weights
+                       or (self.weights if n == "pwm" else find_engine_weights(n))]
+            note = ("the learned `pwm` engine needs trained weights (`pwm.json` + `pwm.safetensors` in "
+                    "`weights/`): none found" if not self.weights else
+                    "geometry: training-free warp; pwm: the learned generator "
+                    f"({self.weights[0].parent.name}/{self.weights[0].name})")
+            self.engine_radio = gr.Radio(engines, value="geometry", label="Engine", info=note,
+                                         interactive=len(engines) > 1, elem_id="gdpw-engine")
+            kinds = list(self.shared.kits)
+            self.model_radio = gr.Radio(kinds, value=self.shared.default_kind, label="Face model",
+                                        info="ict: ICT Face Model Light (MIT); flame: FLAME 2020, its own "
+                                             "shape and expression components (the portrait is refitted)",
+                                        visible=len(kinds) > 1, elem_id="gdpw-model")
+    def _views_column(self) -> None:
+        """Result, full photo, 3D, landmarks and inspect views; status, reset/randomise and presets."""
+        with gr.Column(scale=4, min_width=300):
+            with gr.Tabs(elem_id="gdpw-views", overflow_behavior="wrap"):
+                with gr.Tab("Result", id="result") as self.tab_result:
+                    self.result_img = gr.Image(label="Edited (256 px face crop)", format="png", height=340,
+                                               interactive=False, elem_id="gdpw-result",
+                                               buttons=["download", "fullscreen"])
+                with gr.Tab("Full photo", id="full") as self.tab_full:
+                    self.full_btn = gr.Button("Render into the full photo", variant="primary")
+                    self.full_img = gr.Image(label="Edit pasted into the original photo", height=300,
+                                             interactive=False, buttons=["fullscreen"])
+                    self.download_btn = gr.DownloadButton("Download PNG", visible=False)
+                with gr.Tab("3D", id="mesh") as self.tab_mesh:
+                    self.plot = gr.Plot(label="Fitted 3D face with your edits (drag to orbit)",
+                                        elem_id="gdpw-mesh")
+                with gr.Tab("Landmarks", id="landmarks") as self.tab_landmarks:
+                    self.landmarks_img = gr.Image(label="Detected (green) and fitted (orange) landmarks",
+                                                  height=340, interactive=False)
+                with gr.Tab("Inspect", id="inspect") as self.tab_inspect:
                     with gr.Row():
-                        self.preset = gr.Dropdown(list(PRESETS), value="talk", label="Preset", min_width=120)
-                        self.seconds = gr.Slider(1, 6, value=3, step=0.5, label="Seconds", min_width=120)
-                    self.animate_btn = gr.Button("Render preset video")
-                    self.anim_video = gr.Video(label="Preset", interactive=False, height=260)
-                    gr.Markdown("Presets move around the portrait's own pose (slider edits are not applied).",
-                                elem_classes="gdpw-small")
-            with gr.Column(scale=4, min_width=320, elem_id="gdpw-controls"):
-                self.link = gr.Checkbox(True, label="Link L/R (moving a left control moves the right too)",
-                                        elem_id="gdpw-link")
-                for key, (title, is_open, help_text) in SECTIONS.items():
-                    specs = [s for s in self.specs if s.section == key]
-                    if not specs:
-                        continue
-                    with gr.Accordion(title, open=is_open):
-                        if help_text:
-                            gr.Markdown(help_text, elem_classes="gdpw-small")
-                        for spec in specs:
-                            info = "camera scale (1 = as fitted)" if spec.name == ZOOM else None
-                            self.sliders[spec.name] = gr.Slider(
-                                spec.minimum, spec.maximum, value=spec.display(0.0 if spec.name != ZOOM else 1.0),
-                                step=spec.step, label=spec.label, info=info, elem_id=f"ctl-{spec.name}",
-                                min_width=200)
-                gr.Markdown("L/R = the subject's left/right.", elem_classes="gdpw-small")
-                self.apply_all = gr.Button("Apply all sliders", visible=False)
+                        self.flow_img = gr.Image(label="Flow (colour wheel)", interactive=False, height=220,
+                                                 min_width=140)
+                        self.layers_img = gr.Image(label="Mesh / person layer",
+                                                   interactive=False, height=220, min_width=140)
+                        self.codes_img = gr.Image(label="Codes (PCA)", interactive=False, height=220,
+                                                  min_width=140)
+                    self.levels_img = gr.Image(label="Flow per pyramid level (learned engine)",
+                                               interactive=False, height=150)
+                    self.inspect_md = gr.Markdown(elem_classes="gdpw-small")
+            self.status = gr.Markdown(elem_id="gdpw-status")
+            with gr.Row():
+                self.reset_btn = gr.Button("Reset", size="sm")
+                self.random_btn = gr.Button("Randomise", size="sm")
+            with gr.Accordion("Animate a preset", open=False):
+                with gr.Row():
+                    self.preset = gr.Dropdown(list(PRESETS), value="talk", label="Preset", min_width=120)
+                    self.seconds = gr.Slider(1, 6, value=3, step=0.5, label="Seconds", min_width=120)
+                self.animate_btn = gr.Button("Render preset video")
+                self.anim_video = gr.Video(label="Preset", interactive=False, height=260)
+                gr.Markdown("Presets move around the portrait's own pose (slider edits are not applied).",
+                            elem_classes="gdpw-small")
+    def _controls_column(self) -> None:
+        """One slider per control of every offered face model (the session's model's are shown)."""
+        with gr.Column(scale=4, min_width=320, elem_id="gdpw-controls"):
+            self.link = gr.Checkbox(True, label="Link L/R (moving a left control moves the right too)",
+                                    elem_id="gdpw-link")
+            shown = self.shared.book.by_name  # the default model's sliders; another model's are hidden
+            for key, (title, is_open, help_text) in SECTIONS.items():
+                specs = [s for s in self.specs if s.section == key]
+                if not specs:
+                    continue
+                with gr.Accordion(title, open=is_open,
+                                  visible=any(s.name in shown for s in specs)) as self.accordions[key]:
+                    if help_text:
+                        gr.Markdown(help_text, elem_classes="gdpw-small")
+                    for spec in specs:
+                        spec = shown.get(spec.name, spec)
+                        info = "camera scale (1 = as fitted)" if spec.name == ZOOM else None
+                        self.sliders[spec.name] = gr.Slider(
+                            spec.minimum, spec.maximum, value=spec.display(0.0 if spec.name != ZOOM else 1.0),
+                            step=spec.step, label=spec.label, info=info, elem_id=f"ctl-{spec.name}",
+                            min_width=200, visible=spec.name in shown)
+            gr.Markdown("L/R = the subject's left/right.", elem_classes="gdpw-small")
+            self.apply_all = gr.Button("Apply all sliders", visible=False)
 
     def _reenact_tab(self) -> None:
         with gr.Row(equal_height=False):
@@ -301,6 +322,11 @@ class Studio:
         return [self.source_img, self.fit_md, self.landmarks_img, self.full_img, self.download_btn,
                 *self.edit_outputs]
 
+    @property
+    def model_outputs(self) -> list[gr.components.Component]:
+        """A face-model switch: everything a load updates, the sliders' ranges and which accordions show."""
+        return [self.model_radio, *self.load_outputs, *self.accordions.values()]
+
     def _session(self, request: gr.Request | None) -> EditSession:
         return self.store.get(getattr(request, "session_hash", None) if request is not None else None)
 
@@ -313,48 +339,58 @@ class Studio:
         else:
             out[self.result_img] = s.render()
         if s.view == "mesh":
-            out[self.plot] = views.mesh_figure(s.mesh_positions(), self.shared.mesh)
+            out[self.plot] = views.mesh_figure(s.mesh_positions(), s.kit.mesh)
         ms = 1000 * (time.perf_counter() - t0)
         out[self.status] = note or f"Rendered in {ms:.0f} ms."
         for name in sliders or []:
-            out[self.sliders[name]] = s.values[name]
+            if name in s.values:  # the union of all models' sliders: only this model's have values
+                out[self.sliders[name]] = s.values[name]
+        return out
+
+    def _slider_layout(self, s: EditSession) -> dict:
+        """Sliders and accordions for the session's face model: its sliders shown with their ranges and
+        values, the others hidden."""
+        book = s.kit.book
+        out: dict[Any, Any] = {}
+        for name in self.names:
+            spec = book.by_name.get(name)
+            out[self.sliders[name]] = (gr.Slider(visible=False) if spec is None else gr.Slider(
+                minimum=spec.minimum, maximum=spec.maximum, step=spec.step, label=spec.label,
+                value=s.values.get(name), visible=True))
+        for key, accordion in self.accordions.items():
+            out[accordion] = gr.Accordion(visible=any(sp.section == key for sp in book.specs))
+        out[self.model_radio] = s.model_kind
         return out
 
     def _inspect_update(self, s: EditSession) -> dict:
         data = s.inspect()
-        dbg = data["debug"]
-        learned = s.engine_name != "geometry"
-        out: dict[Any, Any] = {self.result_img: data["image"]}
+        out: dict[Any, Any] = {self.result_img: data.image}
         notes = []
-        if data.get("flow") is not None:
-            flow = data["flow"][:1].float().cpu()
-            size = data["image"].shape[0]
+        if data.flow is not None:
+            flow = data.flow[:1].float().cpu()
+            size = data.image.shape[0]
             if flow.shape[-1] != size:  # normalised units survive resizing; pixels are then the crop's
                 flow = torch.nn.functional.interpolate(flow, size=(size, size), mode="bilinear", align_corners=False)
             wheel, scale = views.flow_wheel(flow)
             out[self.flow_img] = wheel
-            what = "the generator's final flow" if learned else "the displacement field"
-            notes.append(f"**Flow**: {what} (backward, target to source); hue = direction, saturation = "
-                         f"magnitude, full colour at {scale:.1f} px; legend wheel bottom right; white = still.")
-        other = dbg.get("person_layer", dbg.get("alpha"))
-        if "coverage" in dbg and other is not None:
-            out[self.layers_img] = views.layers_image(data["image"], dbg["coverage"][:1], other[:1])
-            notes.append("**Layers**: blue = covered by the target mesh; orange = "
-                         + ("pixels the generator synthesises (its blend mask)." if learned else
-                            "person pixels that follow the head beyond the mesh (hair, neck); the rest stays "
-                            "still."))
-        if "codes" in data:
-            out[self.codes_img] = views.codes_pca(data["codes"], data["code_mask"])
-            notes.append("**Neural codes**: 16-d per-vertex codes on the target mesh, first 3 principal "
-                         "components as RGB. "
-                         + ("The learned engine's trained codes." if data.get("codes_trained") else
-                            "*Untrained*: the geometry engine does not use codes; this is their random "
-                            "initialisation, shown for the mesh's parameterisation."))
-        elif learned:
+            notes.append(f"**Flow**: {data.flow_label} (backward, target to source); hue = direction, "
+                         f"saturation = magnitude, full colour at {scale:.1f} px; legend wheel bottom right; "
+                         "white = still.")
+        if data.coverage is not None and data.layer is not None:
+            out[self.layers_img] = views.layers_image(data.image, data.coverage[:1], data.layer[:1])
+            notes.append(f"**Layers**: blue = covered by the target mesh; orange = {data.layer_label}.")
+        if data.codes is not None:
+            out[self.codes_img] = views.codes_pca(data.codes, data.code_mask)
+            notes.append(f"**Neural codes**: {data.codes.shape[1]}-d per-vertex codes on the target mesh, first 3 "
+                         "principal components as RGB. "
+                         + ("The learned engine's trained codes." if data.codes_trained else
+                            "*Untrained*: their initial random table."))
+        else:
             out[self.codes_img] = None
-            notes.append("**Neural codes**: this learned model's variant uses no codes (geometric guidance only).")
-        if isinstance(dbg.get("flows"), dict) and dbg["flows"]:
-            montage, scale = views.levels_montage(dbg["flows"])
+            notes.append(f"**Neural codes**: none with the `{s.engine_name}` engine"
+                         + (" (choose `pwm` under Engine)." if self.weights and s.engine_name != "pwm" else "."))
+        if data.level_flows:
+            montage, scale = views.levels_montage(data.level_flows)
             out[self.levels_img] = montage
             notes.append(f"**Pyramid**: the flow at each level, coarse to fine (same colours as above, full "
                          f"colour at {scale:.1f} px).")
@@ -363,14 +399,13 @@ class Studio:
             notes.append("**Pyramid**: per-level flows exist only with the learned engine"
                          + (" (choose `pwm` under Engine)." if self.weights else
                             " (no trained weights found: see the README, *Learned engine*)."))
-        out[self.inspect_md] = "\n\n".join(notes)
+        out[self.inspect_md] = "\n\n".join(notes + [f"*{n}*" for n in data.notes])
         return out
 
-    def _load_update(self, s: EditSession, info, note: str = "") -> dict:
+    def _load_update(self, s: EditSession, info: LoadInfo, note: str = "") -> dict:
         q = info.quality
         h, w = info.original_size
-        fit_s = float(q.get("detect_s", 0.0)) + float(q.get("fit_s", 0.0))
-        parts = [f"**{info.label}** · {w}×{h} px · fitted in {fit_s:.1f} s",
+        parts = [f"**{info.label}** · {w}×{h} px · fitted in {info.fit_seconds:.1f} s",
                  f"yaw {q.get('yaw', 0):+.1f}°, pitch {q.get('pitch', 0):+.1f}°, roll {q.get('roll', 0):+.1f}°",
                  f"landmark error {100 * q.get('landmark_error', 0):.1f} % of the eye distance"]
         warn = []
@@ -429,14 +464,8 @@ class Studio:
     def on_start(self, request: gr.Request) -> dict:
         s = self._session(request)
         note = self._ensure_source(s)
-        info = self._info(s)
+        info = s.info()
         return self._load_update(s, info, note=(note + " " if note else "") + "Ready: move a slider.")
-
-    @staticmethod
-    def _info(s: EditSession) -> LoadInfo:
-        fit = s.source.fit
-        return LoadInfo(s.label, float(fit.quality.get("detect_s", 0) + fit.quality.get("fit_s", 0)),
-                        dict(fit.quality), tuple(s.source.original.shape[:2]))
 
     def on_upload(self, payload: Any, request: gr.Request) -> dict:
         if not payload:
@@ -477,8 +506,16 @@ class Studio:
         info = s.load(ex.path, ex.label)
         return self._load_update(s, info, note=f"Loaded {ex.label}.")
 
+    def _related(self, name: str) -> list[str]:
+        """Sliders that can move with ``name`` under any of the offered face models."""
+        out: list[str] = []
+        for kit in self.shared.kits.values():
+            if name in kit.book.by_name:
+                out += [n for n in kit.book.related(name) if n not in out]
+        return out
+
     def _slide_handler(self, name: str) -> Callable[..., dict]:
-        related = set(self.shared.book.related(name))
+        related = set(self._related(name))
 
         def on_slide_one(request: gr.Request, link: bool, value: float) -> dict:
             s = self._session(request)
@@ -496,7 +533,7 @@ class Studio:
         s = self._session(request)
         note = self._ensure_source(s)
         if note:  # a fresh session: the page's values belong to another portrait
-            info = self._info(s)
+            info = s.info()
             return self._load_update(s, info, note=note + " Your session had expired.")
         updates = s.apply(dict(zip(self.names, values)), bool(link))
         return self._edit_update(s, updates)
@@ -511,8 +548,25 @@ class Studio:
         s = self._session(request)
         self._ensure_source(s)
         edits = s.randomise()
-        labels = ", ".join(self.shared.book.by_name[n].label for n in list(edits)[:6])
+        labels = ", ".join(s.kit.book.by_name[n].label for n in list(edits)[:6])
         return self._edit_update(s, self.names, note=f"Random edit: {labels}.")
+
+    def on_model(self, kind: str, request: gr.Request) -> dict:
+        """Switch the session's face model: the portrait is refitted and the sliders become the model's."""
+        s = self._session(request)
+        self._ensure_source(s)
+        try:
+            info = s.set_model(kind)
+        except ValueError as exc:
+            msg = _message(exc)
+            gr.Warning(f"The {kind} face model could not be used: {msg}")
+            out = self._edit_update(s, [], note=f"⚠ The {kind} face model could not be used ({msg}).")
+            out.update(self._slider_layout(s))
+            return out
+        out = self._load_update(s, info, note=f"Face model: {kind} (the portrait was refitted; edits start "
+                                               "afresh).")
+        out.update(self._slider_layout(s))
+        return out
 
     def on_full(self, request: gr.Request) -> dict:
         s = self._session(request)
@@ -605,7 +659,7 @@ class Studio:
         # one light event per slider (2 inputs; outputs: the views and the sliders it can move)
         for spec in self.specs:
             slider = self.sliders[spec.name]
-            related = [self.sliders[n] for n in self.shared.book.related(spec.name)]
+            related = [self.sliders[n] for n in self._related(spec.name)]
             gr.on([slider.input, slider.release], g(status)(self._slide_handler(spec.name)),
                   inputs=[self.link, slider], outputs=[*self.view_outputs, *related], trigger_mode="always_last",
                   show_progress="hidden", api_name=f"slide_{spec.name}", api_visibility="undocumented",
@@ -639,6 +693,9 @@ class Studio:
                                     api_visibility="private", queue=False)
         self.engine_radio.input(g(status)(self.on_engine), inputs=[self.engine_radio],
                                 outputs=[self.engine_radio, *self.edit_outputs], api_visibility="private", **fit)
+        self.model_radio.input(g(status)(self.on_model), inputs=[self.model_radio], outputs=self.model_outputs,
+                               api_name="model", show_progress="minimal", show_progress_on=[self.result_img],
+                               **fit)
         demo.unload(self.on_unload)
 
     # ================================================================== warm-up
@@ -659,12 +716,14 @@ class Studio:
         return thread
 
 
-def slider_names(model=None) -> list[str]:
-    """The ``/render`` API's slider order (after the link checkbox) for ``model`` (default ICT)."""
+def slider_names(*models) -> list[str]:
+    """The ``/render`` API's slider order (after the link checkbox) for a studio offering ``models`` (default
+    ICT alone): one slider per name over all the models."""
     from core.face import load_face_model
-    from studio.controls import build_specs
+    from studio.controls import ControlBook, build_specs
 
-    return [s.name for s in build_specs(model if model is not None else load_face_model("ict"))]
+    models = models or (load_face_model("ict"),)
+    return [s.name for s in union_specs([ControlBook(m, build_specs(m)) for m in models])]
 
 
 def build_app(samples: bool | None = None, warm: bool = True, shared: Shared | None = None) -> StudioBlocks:

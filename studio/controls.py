@@ -36,6 +36,8 @@ SECTIONS: dict[str, tuple[str, bool, str]] = {
     "brows": ("Brows", False, ""),
     "cheeks": ("Cheeks", False, ""),
     "nose": ("Nose", False, ""),
+    "expression": ("Expression components", True, "The face model's expression components (FLAME), in "
+                                                 "standard deviations."),
     "shape": ("Face shape (identity)", False, "The first identity components of the 3D model, in standard "
                                              "deviations."),
     "more": ("More", False, ""),
@@ -43,7 +45,7 @@ SECTIONS: dict[str, tuple[str, bool, str]] = {
 
 _GROUP_SECTION = {"head": "pose", "neck": "pose", "jaw": "jaw", "gaze": "gaze", "smile": "smile",
                   "mouth": "mouth", "eyes": "eyes", "brows": "brows", "cheeks": "cheeks", "nose": "nose",
-                  "shape": "shape"}
+                  "shape": "shape", "expression": "expression"}
 _PREFIXES = ("mouth", "brow", "eye", "cheek", "nose")
 
 
@@ -128,6 +130,17 @@ def build_specs(model: FaceModel, n_shape: int = N_SHAPE_SLIDERS) -> list[Slider
                                 _step(float(c.minimum), float(c.maximum), section), section))
     order = list(SECTIONS)
     return sorted(specs, key=lambda s: order.index(s.section))  # stable: model order within a section
+
+
+def union_specs(books: Iterable[ControlBook]) -> list[SliderSpec]:
+    """Every slider of several face models once (the first model's spec for a shared name), in section
+    order: the studio builds one slider per name and shows those of the session's model."""
+    seen: dict[str, SliderSpec] = {}
+    for book in books:
+        for spec in book.specs:
+            seen.setdefault(spec.name, spec)
+    order = list(SECTIONS)
+    return sorted(seen.values(), key=lambda s: order.index(s.section))
 
 
 def link_partner(name: str, names: Iterable[str]) -> str | None:

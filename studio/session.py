@@ -1,9 +1,10 @@
 """Per-browser-session state of the studio, and the heavy objects all sessions share.
 
-- ``Shared``: the face model, the engine (its per-source state lives in each ``Source``), the slider book,
-  the mesh subset of the 3D view and a small cache of prepared sources (keyed by the photo's bytes,
-  so the default portrait or an example is fitted once per process). Read-only after construction,
-  apart from the cache, which has its own lock.
+- ``Shared``: per face model offered (ICT, and FLAME when its file is given) a ``ModelKit``: the model,
+  its engines (their per-source state lives in each ``Source``), the slider book, the mesh subset of the
+  3D view and a small cache of prepared sources (keyed by the photo's bytes, so the default portrait or an
+  example is fitted once per process). Read-only after construction, apart from the caches, which have
+  their own locks.
 - ``EditSession``: one user's ``Animator`` (sharing the model and engine), the current edit as
   ``FaceParams``, the slider values the page shows, and their output files. Every method takes the
   session's lock, so two requests of one user never interleave.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -30,7 +32,8 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
-from core.animator import PRESETS, Animator, Source, make_engine
+from core.animator import PRESETS, Animator, Source
+from core.engines import Inspection, make_engine
 from core.face import FaceModel, FaceParams, load_face_model
 from core.io.image import limit_size, save_image
 from core.io.video import VideoLimits
@@ -47,12 +50,10 @@ CACHE_MAX_PIXELS = 16_000_000  # sources larger than this are not kept in the sh
 def weights_available() -> list[Path]:
     """The learned engine's weights config (``pwm.json`` beside ``pwm.safetensors``) where
     ``core.engines.pwm`` looks for it (``$GDPW_PWM_WEIGHTS``, ``weights/``, the user cache), or []."""
-    from core.engines.pwm import PWMWeightsError, find_weights
+    from core.engines.registry import find_engine_weights
 
-    try:
-        return [find_weights()]
-    except PWMWeightsError:
-        return []
+    found = find_engine_weights("pwm")
+    return [found] if found is not None else []
 
 
 class SourceCache:
@@ -80,20 +81,19 @@ class SourceCache:
                 self._items.popitem(last=False)
 
 
-class Shared:
-    """Objects every session uses read-only."""
+class ModelKit:
+    """What sessions share for one face model: the model, its slider book, its engines (built on first
+    use), a cache of prepared sources and the 3D view's mesh subset."""
 
-    def __init__(self, model: str | FaceModel = "ict", size: int = 256, engine: str = "geometry") -> None:
-        self.model = load_face_model(model) if isinstance(model, str) else model
+    def __init__(self, model: FaceModel, size: int) -> None:
+        self.model = model
+        self.kind = model.kind
         self.size = size
-        self.engine_name = engine
-        self._engine_lock = threading.Lock()
-        self.engines = {engine: make_engine(engine, self.model)}
-        self.book = ControlBook(self.model, build_specs(self.model))
+        self.book = ControlBook(model, build_specs(model))
         self.sources = SourceCache()
-        self.fit_lock = threading.Lock()
+        self.engines: dict[str, Any] = {}
+        self._engine_lock = threading.Lock()
         self._mesh: MeshView | None = None
-        self._codes = None
 
     def engine(self, name: str):
         """The shared engine ``name``, built on first use (``ValueError`` when it cannot be)."""
@@ -108,19 +108,8 @@ class Shared:
             self._mesh = mesh_view(self.model)
         return self._mesh
 
-    @property
-    def codes(self):
-        """Per-vertex neural codes for the inspect view. With the geometry engine they are the untrained
-        initialisation (uniform random, fixed seed): nothing has learned them."""
-        if self._codes is None:
-            from core.render.guidance import NeuralCodes
-
-            with torch.random.fork_rng():
-                torch.manual_seed(0)
-                self._codes = NeuralCodes(self.model.n_vertices, 16).eval()
-        return self._codes
-
-    def prepared_source(self, image: str | Path | bytes | np.ndarray, engine: str) -> Source:
+    def prepared_source(self, image: str | Path | bytes | np.ndarray, engine: str,
+                        fit_lock: threading.Lock) -> Source:
         """The fitted and prepared ``Source`` of ``image`` (cached by content). Raises
         ``core.io.image.ImageError`` / ``core.fit.NoFaceError`` (both ``ValueError``)."""
         if isinstance(image, bytes):
@@ -131,7 +120,7 @@ class Shared:
         source = self.sources.get(key)
         if source is not None:
             return source
-        with self.fit_lock:
+        with fit_lock:
             source = self.sources.get(key)
             if source is None:
                 anim = Animator(engine=self.engine(engine), model=self.model, size=self.size)
@@ -141,12 +130,70 @@ class Shared:
         return source
 
 
+def _face_model(spec: str | Path | FaceModel) -> FaceModel:
+    """A model from a kind (``ict``, ``flame``: FLAME's file from ``$GDPW_FLAME``), a FLAME file, or as is."""
+    if isinstance(spec, FaceModel):
+        return spec
+    if str(spec) in ("ict", "flame"):
+        return load_face_model(str(spec))
+    return load_face_model("flame", spec)
+
+
+class Shared:
+    """Objects every session uses read-only: one ``ModelKit`` per face model offered (the first is the
+    default; FLAME joins ICT when ``$GDPW_FLAME`` names its file, or when given), the crop size, the default
+    engine and the lock that lets one fit run at a time."""
+
+    def __init__(self, model: str | FaceModel = "ict", size: int = 256, engine: str = "geometry",
+                 extra_models: list[str | Path | FaceModel] | None = None) -> None:
+        self.size = size
+        self.engine_name = engine
+        self.fit_lock = threading.Lock()
+        first = _face_model(model)
+        self.kits: dict[str, ModelKit] = {first.kind: ModelKit(first, size)}
+        if extra_models is None:
+            extra_models = ["flame"] if first.kind != "flame" and os.environ.get("GDPW_FLAME") else []
+        for spec in extra_models:
+            try:
+                extra = _face_model(spec)
+            except (OSError, ValueError) as exc:  # a bad FLAME file must not stop the studio
+                log.warning("studio: face model %s not offered: %s", spec, exc)
+                continue
+            self.kits.setdefault(extra.kind, ModelKit(extra, size))
+        self.default_kind = first.kind
+        self.kit(self.default_kind).engine(engine)  # fail early when the default engine cannot be built
+
+    def kit(self, kind: str | None = None) -> ModelKit:
+        return self.kits[kind or self.default_kind]
+
+    @property
+    def model(self) -> FaceModel:
+        """The default face model."""
+        return self.kit().model
+
+    @property
+    def book(self) -> ControlBook:
+        """The default face model's slider book."""
+        return self.kit().book
+
+    def engine(self, name: str, kind: str | None = None):
+        return self.kit(kind).engine(name)
+
+    def prepared_source(self, image: str | Path | bytes | np.ndarray, engine: str, kind: str | None = None) -> Source:
+        return self.kit(kind).prepared_source(image, engine, self.fit_lock)
+
+
 @dataclass
 class LoadInfo:
+    """What the page says about the loaded portrait."""
+
     label: str
-    seconds: float
     quality: dict[str, Any]
     original_size: tuple[int, int]
+
+    @property
+    def fit_seconds(self) -> float:
+        return float(self.quality.get("detect_s", 0.0)) + float(self.quality.get("fit_s", 0.0))
 
 
 @dataclass
@@ -156,6 +203,7 @@ class EditSession:
     shared: Shared
     key: str = "local"
     engine_name: str = "geometry"
+    model_kind: str = ""
     lock: threading.RLock = field(default_factory=threading.RLock)
     animator: Animator | None = None
     params: FaceParams | None = None
@@ -171,8 +219,14 @@ class EditSession:
 
     def __post_init__(self) -> None:
         self.engine_name = self.shared.engine_name
-        self.animator = Animator(engine=self.shared.engine(self.engine_name), model=self.shared.model,
+        self.model_kind = self.shared.default_kind
+        self.animator = Animator(engine=self.kit.engine(self.engine_name), model=self.kit.model,
                                  size=self.shared.size)
+
+    @property
+    def kit(self) -> ModelKit:
+        """The face model this session edits with, and what goes with it."""
+        return self.shared.kit(self.model_kind)
 
     # ------------------------------------------------------------------ source
     @property
@@ -183,56 +237,76 @@ class EditSession:
     def source(self) -> Source:
         return self.animator.source
 
+    def info(self) -> LoadInfo:
+        source = self.source
+        return LoadInfo(self.label, dict(source.fit.quality), tuple(source.original.shape[:2]))
+
     def load(self, image: str | Path | bytes | np.ndarray, label: str) -> LoadInfo:
         """Fit and prepare a new portrait. On any error the previous portrait and edits stay."""
+        source = self.shared.prepared_source(image, self.engine_name, self.model_kind)
+        with self.lock:
+            return self._adopt(source, label)
+
+    def _adopt(self, source: Source, label: str) -> LoadInfo:
         from studio.views import landmarks_image
 
-        t0 = time.perf_counter()
-        source = self.shared.prepared_source(image, self.engine_name)
-        with self.lock:
-            self.animator.source = source
-            self.animator.last_result = None
-            self.params = source.params.clone()
-            self.values = self.shared.book.read(self.params, source.params)
-            self.label = label
-            self.preview = limit_size(source.original, PREVIEW_SIDE)[0]
-            fit = source.fit
-            self.landmarks = landmarks_image(fit.crop_image, fit.landmarks, fit.fitted_landmarks)
-            self.touch()
-        return LoadInfo(label, time.perf_counter() - t0, dict(source.fit.quality),
-                        tuple(source.original.shape[:2]))
+        self.animator.use_source(source)
+        self.params = source.params.clone()
+        self.values = self.kit.book.read(self.params, source.params)
+        self.label = label
+        self.preview = limit_size(source.original, PREVIEW_SIDE)[0]
+        fit = source.fit
+        self.landmarks = landmarks_image(fit.crop_image, fit.landmarks, fit.fitted_landmarks)
+        self.touch()
+        return self.info()
 
     def set_engine(self, name: str) -> None:
         """Switch engine, preparing the current portrait for it (no refit; the edits stay). Raises
         ``ValueError`` if the engine cannot be built; the session keeps its engine then."""
-        engine = self.shared.engine(name)
+        engine = self.kit.engine(name)
         with self.lock:
-            old = self.source if self.loaded else None
-            state = engine.prepare(old.fit.crop_image, old.fit.params) if old is not None else None
+            self.animator.switch_engine(engine)
             self.engine_name = name
-            self.animator = Animator(engine=engine, model=self.shared.model, size=self.shared.size)
-            if old is not None:
-                self.animator.source = Source(old.original, old.fit, state)
+
+    def set_model(self, kind: str) -> LoadInfo | None:
+        """Edit with another face model: the current portrait is fitted with it (its edits start afresh,
+        as the controls differ). Returns the new fit's info (None before any portrait). On an error the
+        session keeps its model, portrait and edits."""
+        if kind not in self.shared.kits:
+            raise ValueError(f"face model '{kind}' is not offered here; available: {', '.join(self.shared.kits)}")
+        with self.lock:
+            if kind == self.model_kind:
+                return self.info() if self.loaded else None
+            kit = self.shared.kit(kind)
+            animator = Animator(engine=kit.engine(self.engine_name), model=kit.model, size=self.shared.size)
+            source = None
+            if self.loaded:
+                source = self.shared.prepared_source(self.source.original, self.engine_name, kind)
+            self.model_kind, self.animator = kind, animator
+            return self._adopt(source, self.label) if source is not None else None
 
     # ------------------------------------------------------------------ edits
     def apply(self, new_values: Mapping[str, float], link: bool) -> list[str]:
         """Apply the sliders that moved; returns the sliders whose shown value the page must update."""
         with self.lock:
-            self.params, self.values, updates = self.shared.book.apply(
-                self.params, self.source.params, self.values, new_values, link)
+            book = self.kit.book
+            new_values = {k: v for k, v in new_values.items() if k in book.by_name}  # another model's sliders
+            self.params, self.values, updates = book.apply(self.params, self.source.params, self.values,
+                                                           new_values, link)
             self.touch()
             return updates
 
     def reset(self) -> None:
         with self.lock:
             self.params = self.source.params.clone()
-            self.values = self.shared.book.read(self.params, self.source.params)
+            self.values = self.kit.book.read(self.params, self.source.params)
 
     def randomise(self) -> dict[str, float]:
         with self.lock:
-            edits = random_edits(self.shared.book, self.rng)
-            self.params = self.shared.book.set_values(self.source.params.clone(), self.source.params, edits)
-            self.values = self.shared.book.read(self.params, self.source.params)
+            book = self.kit.book
+            edits = random_edits(book, self.rng)
+            self.params = book.set_values(self.source.params.clone(), self.source.params, edits)
+            self.values = book.read(self.params, self.source.params)
             return edits
 
     def render(self, debug: bool = False) -> np.ndarray:
@@ -254,9 +328,7 @@ class EditSession:
         """An ``Animator`` on this session's portrait for long jobs (videos), so that the slider loop stays
         free while they run (the prepared source is shared read-only)."""
         with self.lock:
-            anim = Animator(engine=self.animator.engine, model=self.shared.model, size=self.shared.size)
-            anim.source = self.source
-            return anim
+            return self.animator.fork()
 
     def animate(self, preset: str, seconds: float, fps: float = 25.0, limits: VideoLimits | None = None) -> Path:
         """A preset video; ``limits`` (frames and seconds) are checked before any work."""
@@ -294,34 +366,13 @@ class EditSession:
     def mesh_positions(self) -> np.ndarray:
         with self.lock:
             with torch.no_grad():
-                verts = self.shared.model(self.params)[0].cpu().numpy()
-        return self.shared.mesh.positions(verts)
+                verts = self.kit.model(self.params)[0].cpu().numpy()
+        return self.kit.mesh.positions(verts)
 
-    def inspect(self) -> dict[str, Any]:
-        """Guidance maps of the current edit: the rendered crop, the flow it was made with, the engine's
-        debug maps (geometry: mesh flow, coverage, person layer; pwm: per-level flows, coverage, blend
-        mask) and the neural codes rasterised on the target mesh (``codes_trained`` says whose)."""
-        from core.render.raster import rasterize
-
+    def inspect(self) -> Inspection:
+        """The current edit with the engine's debug layers (``core.engines.Inspection``)."""
         with self.lock:
-            image = self.animator.render(self.params, debug=True)
-            result = self.animator.last_result
-            engine = self.animator.engine
-            debug = dict(result.debug)
-            flow = result.flow if result.flow is not None else debug.get("flow")
-            out = {"image": image, "flow": flow, "debug": debug}
-            generator = getattr(engine, "generator", None)
-            learned = getattr(generator, "embeds", None)
-            codes = learned if learned is not None else (None if generator is not None else self.shared.codes)
-            if codes is not None and hasattr(engine, "project"):
-                faces = getattr(engine, "faces", self.shared.model.render_faces)
-                with torch.no_grad():
-                    proj = engine.project(self.params)
-                    frags = rasterize(proj, faces.to(proj.device), (self.shared.size, self.shared.size))
-                    out["codes"] = codes(fragments=frags).detach().cpu()
-                    out["code_mask"] = frags.mask.cpu()
-                    out["codes_trained"] = learned is not None
-        return out
+            return self.animator.inspect(self.params)
 
     # ------------------------------------------------------------------ files
     def new_file(self, kind: str, ext: str, stem: str = "output") -> Path:
@@ -398,6 +449,10 @@ class SessionStore:
             session = self._sessions.pop(key or "local", None)
         if session is not None:
             session.close()
+
+    def keys(self) -> list[str]:
+        with self._lock:
+            return list(self._sessions)
 
     def __len__(self) -> int:
         return len(self._sessions)

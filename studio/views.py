@@ -14,20 +14,9 @@ import torch
 from PIL import Image, ImageDraw
 
 from core.coords import flow_to_pixels
+from core.render.flowviz import flow_colours
 
 # ----------------------------------------------------------------------------------------------- colour
-
-
-def hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Vectorised HSV (each in [0, 1]) to RGB float ``(..., 3)`` in [0, 1]."""
-    h = (h % 1.0) * 6.0
-    i = np.floor(h).astype(int) % 6
-    f = h - np.floor(h)
-    p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
-    r = np.choose(i, [v, q, p, p, t, v])
-    g = np.choose(i, [t, v, v, q, p, p])
-    b = np.choose(i, [p, p, t, v, v, q])
-    return np.stack([r, g, b], -1)
 
 
 def _to_u8(x: np.ndarray) -> np.ndarray:
@@ -41,15 +30,6 @@ def _upscale(image: np.ndarray, size: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------- flow
-def flow_colours(flow_px: np.ndarray, scale: float) -> np.ndarray:
-    """``(2, H, W)`` pixel flow to RGB uint8: hue = direction, saturation = magnitude / ``scale``."""
-    fx, fy = flow_px[0], flow_px[1]
-    mag = np.hypot(fx, fy)
-    hue = (np.arctan2(fy, fx) + math.pi) / (2.0 * math.pi)
-    sat = np.clip(mag / max(scale, 1e-6), 0.0, 1.0)
-    return _to_u8(hsv_to_rgb(hue, sat, np.ones_like(sat)))
-
-
 def flow_legend(size: int = 96) -> np.ndarray:
     """The colour wheel: the colour of a flow pointing from the centre to that spot, full saturation at
     the rim (``scale`` of ``flow_wheel``); outside the disc white."""

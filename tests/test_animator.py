@@ -134,3 +134,45 @@ def test_6000_by_4000_photo(samples, ict_model):
     ys, xs = np.nonzero(changed)
     assert changed.sum() > 10000
     assert ys.min() >= 700 and ys.max() <= 3300 and xs.min() >= 1700 and xs.max() <= 4300  # only the face region
+
+
+def test_user_values_are_checked(animator):
+    from core.face import EditError
+
+    for edits, match in (({"yaw": float("nan")}, "finite"), ({"yaw": 1e9}, r"\[-45, 45\]"),
+                         ({"jawOpen": 2.0}, r"\[0, 1\]"), ({"yawn": 1.0}, "unknown control"),
+                         ({"yaw": "left"}, "number")):
+        with pytest.raises(EditError, match=match):
+            animator.render(edits)
+    assert animator.model.check_edits({"yaw": -45, "jawOpen": 1}) == {"yaw": -45.0, "jawOpen": 1.0}
+    assert animator.model.check_edits({"yaw": 80}, offset=True) == {"yaw": 80.0}  # a change, up to the width
+
+
+def test_engine_switch_fork_and_shared_sources(animator, ict_model):
+    """The studio's needs through public methods: adopt a prepared source, switch engine, fork for a job."""
+    from core.animator import Source
+
+    other = Animator(engine="copy", model=ict_model)
+    other.use_source(animator.source)  # prepared by geometry: re-prepared for copy, no refit
+    assert other.source.engine == "copy" and other.source.fit is animator.source.fit
+    assert np.array_equal(other.render({"yaw": 20}), animator.source.fit.crop_image)
+    other.switch_engine("geometry")
+    assert other.source.engine == "geometry"
+    assert np.abs(other.render({"yaw": 20}).astype(int) - animator.render({"yaw": 20})).max() <= 1
+    twin = other.fork()
+    assert twin.source is other.source and twin.engine is other.engine
+    with pytest.raises(ValueError, match="unknown engine"):
+        other.switch_engine("nope")
+    assert other.engine_name == "geometry"  # kept after the failed switch
+    with pytest.raises(AttributeError):
+        other.source.state = None  # sources are read-only once made (the studio shares them)
+    assert isinstance(other.source, Source)
+
+
+def test_inspect_gives_typed_layers(animator):
+    data = animator.inspect({"yaw": 15})
+    s = animator.size
+    assert data.image.shape == (s, s, 3) and data.flow.shape == (1, 2, s, s)
+    assert data.coverage.shape == (1, 1, s, s) and data.layer.shape == (1, 1, s, s)
+    assert data.level_flows == {} and data.codes is None  # the training-free engine has neither
+    assert np.abs(data.image.astype(int) - animator.render({"yaw": 15})).max() == 0

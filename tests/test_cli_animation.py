@@ -34,6 +34,7 @@ def test_edit_and_frontalize_write_full_photos(portrait, tmp_path, capsys):
 def test_edit_reports_bad_input(portrait, tmp_path, capsys):
     assert main(["edit", str(portrait), "--set", "yawn=15", "--out", str(tmp_path / "x.png")]) == 2
     assert "did you mean yaw" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
     text = tmp_path / "photo.jpg"
     text.write_text("hello")
     assert main(["edit", str(text), "--out", str(tmp_path / "y.png")]) == 2

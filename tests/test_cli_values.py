@@ -42,11 +42,12 @@ def test_a_folder_as_out_is_refused(ict_model, tmp_path, capsys, command):
 
 
 def test_api_refuses_nan_and_out_of_range_edits(ict_model):
-    from core.animator import Animator
+    from core.animator import Animator, Source
     from core.face import EditError
 
     anim = Animator(model=ict_model)
-    anim.source = SimpleNamespace(params=ict_model.neutral())  # params_for needs only the fitted params
+    fit = SimpleNamespace(params=ict_model.neutral())  # params_for needs only the fitted params
+    anim.use_source(Source(np.zeros((8, 8, 3), np.uint8), fit, None, anim.engine_name))
     for edits in ({"yaw": float("nan")}, {"jawOpen": 1e9}, {"yaw": "left"}):
         with pytest.raises(EditError):
             anim.params_for(edits)

@@ -1,8 +1,9 @@
-"""The engine interface shared by the training-free ``geometry`` engine and the learned ``pwm`` engine.
+"""The engine interface: what the ``Animator``, the studio, evaluation and the notebooks may call.
 
 An engine works on the square face crop. ``prepare`` runs once per source photo (segmentation,
 encoding); ``render`` runs for every new set of target parameters (a slider move, a video frame) and
-takes a batch of targets at once.
+takes a batch of targets at once; ``inspect`` renders one target and returns its typed debug layers.
+Engines are listed in ``core.engines.registry``; a new engine is one module there plus one registry line.
 """
 
 from __future__ import annotations
@@ -34,7 +35,32 @@ class EngineResult:
     debug: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class Inspection:
+    """Typed debug layers of one render (B = 1), for the studio's Inspect tab and the notebooks.
+
+    Flows are backward (target pixel to source pixel) in normalised crop units (``core.coords``); masks are
+    in [0, 1]. Layers an engine does not have stay None (or empty).
+    """
+
+    image: np.ndarray                                   # (S, S, 3) uint8, the rendered crop
+    flow: torch.Tensor | None = None                    # (1, 2, S, S) the flow the image was made with
+    flow_label: str = "flow"                            # what ``flow`` is, in words
+    mesh_flow: torch.Tensor | None = None               # (1, 2, S, S) the flow of the meshes alone
+    coverage: torch.Tensor | None = None                # (1, 1, S, S) pixels covered by the target mesh
+    layer: torch.Tensor | None = None                   # (1, 1, S, S) the engine's second layer ...
+    layer_label: str = ""                               # ... and what it is
+    level_flows: dict[int, torch.Tensor] = field(default_factory=dict)  # {stride: (1, 2, h, w)}
+    codes: torch.Tensor | None = None                   # (1, C, S, S) neural codes on the target mesh
+    code_mask: torch.Tensor | None = None               # (1, 1, S, S) where ``codes`` are defined
+    codes_trained: bool = False                         # learned codes (True) or an initial table
+    warped_source: torch.Tensor | None = None           # (1, 3, S, S) the source warped by ``flow``
+    notes: list[str] = field(default_factory=list)      # engine-specific remarks
+
+
 class Engine(Protocol):
+    """What every engine offers (``core.engines.registry`` builds them)."""
+
     name: str
 
     def prepare(self, crop_image: np.ndarray, params: FaceParams) -> Any:
@@ -42,6 +68,9 @@ class Engine(Protocol):
 
     def render(self, state: Any, target: FaceParams, debug: bool = False) -> EngineResult:
         """Images for a batch of target parameters (``target.batch_size`` = B)."""
+
+    def inspect(self, state: Any, target: FaceParams) -> Inspection:
+        """The image for one target (B = 1) with the engine's debug layers."""
 
 
 def check_source(crop_image: np.ndarray, params: FaceParams) -> int:

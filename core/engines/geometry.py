@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from core.coords import pixel_grid
-from core.engines.base import EngineResult, check_source, image_to_tensor, tensor_to_images
+from core.engines.base import Inspection, EngineResult, check_source, image_to_tensor, tensor_to_images
 from core.engines.fill import harmonic_fill
 from core.engines.person import PersonSegmenter
 from core.face.base import FaceModel
@@ -180,6 +180,16 @@ class GeometryEngine:
             result.debug = {"mesh_flow": mesh_flow, "coverage": frags.mask, "person_layer": layer,
                             "face_id": frags.face_id}
         return result
+
+    def inspect(self, state: GeometryState, target: FaceParams) -> Inspection:
+        result = self.render(state, target[:1] if target.batch_size > 1 else target, debug=True)
+        dbg = result.debug
+        return Inspection(
+            image=result.images[0], flow=result.flow[:1], flow_label="the displacement field, extended "
+            "beyond the mesh", mesh_flow=dbg["mesh_flow"][:1], coverage=dbg["coverage"][:1],
+            layer=dbg["person_layer"][:1], layer_label="person pixels that follow the head beyond the mesh "
+            "(hair, neck); the rest stays still",
+            notes=["the geometry engine is training-free: it uses no neural codes and has no pyramid"])
 
     def _fill_mouth(self, out: torch.Tensor, state: GeometryState, frags: Fragments,
                     grid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

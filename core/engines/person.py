@@ -7,6 +7,8 @@ import threading
 
 import numpy as np
 
+from core.logs import quiet_native
+
 log = logging.getLogger(__name__)
 
 
@@ -23,7 +25,7 @@ class PersonSegmenter:
         self._lock = threading.Lock()
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
-        with self._lock:
+        with self._lock, quiet_native():
             if self._impl is None:
                 from mediapipe.python.solutions import selfie_segmentation
 
@@ -36,7 +38,7 @@ class PersonSegmenter:
         return np.clip(mask.astype(np.float32), 0.0, 1.0)
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, quiet_native():
             if self._impl is not None:
                 self._impl.close()
                 self._impl = None

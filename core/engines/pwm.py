@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.engines.base import EngineResult, check_source, image_to_tensor, tensor_to_images
+from core.engines.base import EngineResult, Inspection, check_source, image_to_tensor, tensor_to_images
 from core.face.base import FaceModel
 from core.face.params import FaceParams
 
@@ -196,3 +196,23 @@ class PWMEngine:
                             "mesh_flow": cat("geom_flow"), "coverage": cat("mask"),
                             "warped_source": cat("warped_src"), "alpha": cat("alpha"), "variant": self.variant}
         return result
+
+    @torch.no_grad()
+    def inspect(self, state: PWMState, target: FaceParams) -> Inspection:
+        """The render with its per-level flows, blend mask and the learned codes on the target mesh."""
+        from core.render.raster import rasterize
+
+        target = target[:1] if target.batch_size > 1 else target
+        result = self.render(state, target, debug=True)
+        dbg = result.debug
+        out = Inspection(
+            image=result.images[0], flow=dbg["flow"], flow_label="the generator's final flow",
+            mesh_flow=dbg["mesh_flow"], coverage=dbg["coverage"], layer=dbg["alpha"],
+            layer_label="pixels the generator synthesises (its blend mask)", level_flows=dbg["flows"],
+            warped_source=dbg["warped_source"], notes=[f"learned model, variant {self.variant}"])
+        embeds = self.generator.embeds
+        if embeds is not None:
+            proj = self.project(target)
+            frags = rasterize(proj, self.generator.faces, (self.size, self.size))
+            out.codes, out.code_mask, out.codes_trained = embeds(fragments=frags).cpu(), frags.mask.cpu(), True
+        return out

@@ -10,7 +10,8 @@ SSIM against the ground truth; CSIM of output and ground truth; AKD, AED, APD ag
 **cross-id**: the source frame comes from one clip and the driving frame from a clip of another identity
 (MANIFEST.csv's ``identity`` column when the folder or its parent has one, else every file is its own
 identity). Each frame is cut with its own crop (the paper's demo, §10.2) and the target is the source's
-identity with the driving frame's expression, pose, jaw, gaze and camera (absolute motion). No ground
+identity and framing with the driving frame's expression, pose, jaw and gaze (absolute motion, as the
+``Animator``'s absolute mode: ``core.motion``). No ground
 truth: CSIM against the source, AED and APD against the driving frame.
 
 Both: frames are drawn from ``frames_per_clip`` candidates spread evenly over each clip; clips are visited in
@@ -36,20 +37,19 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from core.engines.base import EngineResult
+from core.engines.registry import make_engine
 from core.eval import metrics as M
 from core.eval.analysis import FrameAnalyser, FrameAnalysis, Timings
 from core.face.params import FaceParams
+from core.io.video import VIDEO_SUFFIXES
+from core.motion import absolute_motion
 
 log = logging.getLogger(__name__)
 
 PROTOCOLS = ("same-id", "cross-id")
-ENGINES = ("copy", "geometry", "pwm")
 METRICS = ("l1", "psnr", "ssim", "csim", "akd", "aed", "apd")
 EXTRA_METRICS = ("id_dist",)   # Euclidean distance of the dlib embeddings (dlib's own metric: < 0.6 same person)
 PROTOCOL_METRICS = {"same-id": METRICS + EXTRA_METRICS, "cross-id": ("csim", "aed", "apd") + EXTRA_METRICS}
-VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
-MOTION_FIELDS = ("expression", "head", "neck", "jaw", "gaze", "camera")
 
 
 # ------------------------------------------------------------------------------------------ clips
@@ -268,41 +268,13 @@ def prepare_frames(clip: Clip, indices: Iterable[int], crop_mode: str, model, si
     return {i: PreparedFrame(images[i], params[k], crops[i]) for k, i in enumerate(ids)}
 
 
-# ------------------------------------------------------------------------------------------ engines
-class CopyEngine:
-    """The baseline: every output is the source crop."""
-
-    name = "copy"
-
-    def prepare(self, crop_image: np.ndarray, params: FaceParams) -> np.ndarray:
-        return np.ascontiguousarray(crop_image)
-
-    def render(self, state: np.ndarray, target: FaceParams, debug: bool = False) -> EngineResult:
-        images = np.repeat(state[None], target.batch_size, axis=0)
-        return EngineResult(images, None, None)
-
-
-def make_engine(name: str, model, pwm_weights: str | Path | None = None):
-    """``copy``, or an engine of ``core.animator.make_engine`` (``pwm`` without weights: a clear
-    ``ValueError``)."""
-    if name == "copy":
-        return CopyEngine()
-    if name in ENGINES:
-        from core.animator import make_engine as make_animation_engine
-
-        return make_animation_engine(name, model, weights=pwm_weights)
-    raise ValueError(f"unknown engine '{name}'; choose from {', '.join(ENGINES)}")
-
-
+# ------------------------------------------------------------------------------------------ targets
 def target_params(source: FaceParams, driving: FaceParams, protocol: str) -> FaceParams:
-    """same-id: the driving fit (same clip, same identity, same crop). cross-id: the source identity with
-    the driving expression, pose, jaw, gaze and camera (absolute motion, §10.2)."""
+    """same-id: the driving fit (same clip, same identity, same crop). cross-id: the source identity and
+    framing with the driving expression, pose, jaw and gaze (absolute motion, ``core.motion``, §10.2)."""
     if protocol == "same-id":
         return driving.clone()
-    target = source.clone()
-    for name in MOTION_FIELDS:
-        setattr(target, name, getattr(driving, name).clone())
-    return target
+    return absolute_motion(source, driving)
 
 
 # ------------------------------------------------------------------------------------------ metrics
@@ -348,7 +320,7 @@ def evaluate(clips: str | Path | Sequence[Clip], protocol: str = "same-id", engi
              pairs: int = 20, seed: int = 0, frames_per_clip: int = 50, max_clips: int | None = None,
              model=None, size: int = 256, progress: bool = True, inception_weights: str | Path | None = None,
              manifest: str | Path | None = None, analyser: FrameAnalyser | None = None,
-             pwm_weights: str | Path | None = None, threads: int | None = 1) -> Evaluation:
+             weights: str | Path | None = None, threads: int | None = 1) -> Evaluation:
     """Run a protocol on a folder of clips (or ``Clip`` objects) with an engine and the copy baseline:
     ``sample_pairs`` then ``evaluate_pairs`` (see there for ``threads`` and the errors)."""
     from core.fit.api import default_model
@@ -356,7 +328,7 @@ def evaluate(clips: str | Path | Sequence[Clip], protocol: str = "same-id", engi
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got '{protocol}'")
     model = model if model is not None else default_model()
-    engines = _engines(engine, model, pwm_weights)   # fails early for pwm without weights
+    engines = _engines(engine, model, weights)   # fails early for pwm without weights
     clip_list = find_clips(clips, manifest) if isinstance(clips, (str, Path)) else list(clips)
     t0 = time.perf_counter()
     pair_list = sample_pairs(clip_list, protocol, pairs, frames_per_clip, seed, max_clips)
@@ -372,16 +344,17 @@ def evaluate(clips: str | Path | Sequence[Clip], protocol: str = "same-id", engi
     return result
 
 
-def _engines(engine: str, model, pwm_weights=None) -> dict[str, Any]:
-    engines: dict[str, Any] = {"copy": CopyEngine()}
+def _engines(engine: str, model, weights=None) -> dict[str, Any]:
+    """The engine under test beside the ``copy`` baseline, from ``core.engines.registry``."""
+    engines: dict[str, Any] = {"copy": make_engine("copy", model)}
     if engine != "copy":
-        engines[engine] = make_engine(engine, model, pwm_weights)
+        engines[engine] = make_engine(engine, model, weights)
     return engines
 
 
 def evaluate_pairs(pairs: Sequence[Pair], protocol: str, engine: str | dict[str, Any] = "geometry", model=None,
                    size: int = 256, progress: bool = True, inception_weights: str | Path | None = None,
-                   analyser: FrameAnalyser | None = None, pwm_weights: str | Path | None = None,
+                   analyser: FrameAnalyser | None = None, weights: str | Path | None = None,
                    threads: int | None = 1) -> Evaluation:
     """Evaluate explicit (source, driving) pairs with an engine and the copy baseline.
 
@@ -398,7 +371,7 @@ def evaluate_pairs(pairs: Sequence[Pair], protocol: str, engine: str | dict[str,
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got '{protocol}'")
     model = model if model is not None else default_model()
-    engines = _engines(engine, model, pwm_weights) if isinstance(engine, str) else dict(engine)
+    engines = _engines(engine, model, weights) if isinstance(engine, str) else dict(engine)
     before = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
@@ -408,15 +381,14 @@ def evaluate_pairs(pairs: Sequence[Pair], protocol: str, engine: str | dict[str,
         torch.set_num_threads(before)
 
 
-def _run(pair_list: list[Pair], protocol: str, engines: dict[str, Any], model, size: int, progress: bool,
-         inception_weights, analyser: FrameAnalyser | None) -> Evaluation:
+def _prepare_pairs(pair_list: list[Pair], protocol: str, model, size: int, timings: Timings, progress: bool
+                   ) -> tuple[dict[FrameRef, PreparedFrame], set[Clip], list[Pair]]:
+    """Crop and fit every frame the pairs use, clip by clip; returns the frames, the clips and the usable pairs
+    (both frames with a face)."""
     from tqdm import tqdm
 
-    from core.eval.inception import inception_status
     from core.fit.landmarks import LandmarkDetector
 
-    timings = analyser.timings if analyser is not None else Timings()
-    t_start = time.perf_counter()
     needed: dict[Clip, set[int]] = {}
     for p in pair_list:
         for ref in (p.source, p.driving):
@@ -431,60 +403,87 @@ def _run(pair_list: list[Pair], protocol: str, engines: dict[str, Any], model, s
     if len(usable) < len(pair_list):
         log.warning("%d of %d pairs skipped (frames without a face or beyond the clip's end)",
                     len(pair_list) - len(usable), len(pair_list))
+    return prepared, set(needed), usable
 
-    own_analyser = analyser is None
-    analyser = analyser or FrameAnalyser(model, timings=timings, size=size)
-    rows: list[dict[str, Any]] = []
-    embeddings: dict[str, list[np.ndarray]] = {name: [] for name in engines}
-    reference: dict[FrameRef, np.ndarray] = {}
-    states: dict[tuple[str, FrameRef], Any] = {}
-    try:
-        for p in tqdm(usable, desc="pairs", unit="pair", disable=not progress):
-            src, drv = prepared[p.source], prepared[p.driving]
-            src_an = analyser.analyse(src.image, key=p.source, name=f"{p.source.clip.name}#{p.source.frame}")
-            drv_an = analyser.analyse(drv.image, key=p.driving, name=f"{p.driving.clip.name}#{p.driving.frame}")
-            ref_ref, ref_an = (p.driving, drv_an) if protocol == "same-id" else (p.source, src_an)
-            if ref_an.embedding is not None:
-                reference[ref_ref] = ref_an.embedding
-            target = target_params(src.params, drv.params, protocol)
-            for name, eng in engines.items():
-                if name == "copy":
-                    output, out_an = src.image, src_an
-                else:
-                    key = (name, p.source)
-                    with timings.span("prepare"):
-                        if key not in states:
-                            if len(states) >= 8:
-                                states.pop(next(iter(states)))
-                            states[key] = eng.prepare(src.image, src.params)
-                    with timings.span("render"):
-                        output = np.ascontiguousarray(eng.render(states[key], target).images[0])
-                    out_an = analyser.analyse(output, name=f"{name} output of pair {p.index} {p.direction}")
-                with timings.span("metrics"):
-                    values, notes = pair_metrics(protocol, output, out_an, src_an, drv.image, drv_an)
-                if out_an.embedding is not None:
-                    embeddings[name].append(out_an.embedding)
-                rows.append({
-                    "protocol": protocol, "engine": name, "pair": p.index, "direction": p.direction,
-                    "source_clip": p.source.clip.name, "source_frame": p.source.frame,
-                    "source_identity": p.source.clip.identity, "driving_clip": p.driving.clip.name,
-                    "driving_frame": p.driving.frame, "driving_identity": p.driving.clip.identity,
-                    **values, "box_output": out_an.box_source, "box_driving": drv_an.box_source,
-                    "notes": "; ".join(out_an.notes + notes),
-                })
-    finally:
-        if own_analyser:
-            analyser.close()
-    elapsed = time.perf_counter() - t_start
 
+@dataclass
+class _PairRunner:
+    """Renders each pair with every engine and measures the outputs (engine states of recent sources are
+    kept: a source frame is often used by several pairs)."""
+
+    protocol: str
+    engines: dict[str, Any]
+    analyser: FrameAnalyser
+    timings: Timings
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    embeddings: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    reference: dict[FrameRef, np.ndarray] = field(default_factory=dict)
+    states: dict[tuple[str, FrameRef], Any] = field(default_factory=dict)
+
+    def output(self, name: str, eng: Any, p: Pair, src: PreparedFrame, target: FaceParams) -> np.ndarray:
+        key = (name, p.source)
+        with self.timings.span("prepare"):
+            if key not in self.states:
+                if len(self.states) >= 8:
+                    self.states.pop(next(iter(self.states)))
+                self.states[key] = eng.prepare(src.image, src.params)
+        with self.timings.span("render"):
+            return np.ascontiguousarray(eng.render(self.states[key], target).images[0])
+
+    def run(self, p: Pair, src: PreparedFrame, drv: PreparedFrame) -> None:
+        an = self.analyser
+        src_an = an.analyse(src.image, key=p.source, name=f"{p.source.clip.name}#{p.source.frame}")
+        drv_an = an.analyse(drv.image, key=p.driving, name=f"{p.driving.clip.name}#{p.driving.frame}")
+        ref_ref, ref_an = (p.driving, drv_an) if self.protocol == "same-id" else (p.source, src_an)
+        if ref_an.embedding is not None:
+            self.reference[ref_ref] = ref_an.embedding
+        target = target_params(src.params, drv.params, self.protocol)
+        for name, eng in self.engines.items():
+            if name == "copy":
+                output, out_an = src.image, src_an
+            else:
+                output = self.output(name, eng, p, src, target)
+                out_an = an.analyse(output, name=f"{name} output of pair {p.index} {p.direction}")
+            with self.timings.span("metrics"):
+                values, notes = pair_metrics(self.protocol, output, out_an, src_an, drv.image, drv_an)
+            if out_an.embedding is not None:
+                self.embeddings.setdefault(name, []).append(out_an.embedding)
+            self.rows.append({
+                "protocol": self.protocol, "engine": name, "pair": p.index, "direction": p.direction,
+                "source_clip": p.source.clip.name, "source_frame": p.source.frame,
+                "source_identity": p.source.clip.identity, "driving_clip": p.driving.clip.name,
+                "driving_frame": p.driving.frame, "driving_identity": p.driving.clip.identity,
+                **values, "box_output": out_an.box_source, "box_driving": drv_an.box_source,
+                "notes": "; ".join(out_an.notes + notes),
+            })
+
+
+def _run(pair_list: list[Pair], protocol: str, engines: dict[str, Any], model, size: int, progress: bool,
+         inception_weights, analyser: FrameAnalyser | None) -> Evaluation:
+    from tqdm import tqdm
+
+    from core.eval.inception import inception_status
     from core.eval.report import summarise
 
+    timings = analyser.timings if analyser is not None else Timings()
+    t_start = time.perf_counter()
+    prepared, clips, usable = _prepare_pairs(pair_list, protocol, model, size, timings, progress)
+    own_analyser = analyser is None
+    runner = _PairRunner(protocol, engines, analyser or FrameAnalyser(model, timings=timings, size=size), timings,
+                         embeddings={name: [] for name in engines})
+    try:
+        for p in tqdm(usable, desc="pairs", unit="pair", disable=not progress):
+            runner.run(p, prepared[p.source], prepared[p.driving])
+    finally:
+        if own_analyser:
+            runner.analyser.close()
+    elapsed = time.perf_counter() - t_start
     _, fid_line = inception_status(inception_weights)
-    summary = summarise(rows, protocol, list(engines), embeddings, list(reference.values()))
+    summary = summarise(runner.rows, protocol, list(engines), runner.embeddings, list(runner.reference.values()))
     summary.update(
         engine=next((n for n in engines if n != "copy"), "copy"), pairs_requested=len(pair_list),
-        pairs_evaluated=len(usable), pairs_skipped=len(pair_list) - len(usable), clips=len(needed),
-        identities=len({c.identity for c in needed}), size=size, fid_inception=None, fid_status=fid_line,
+        pairs_evaluated=len(usable), pairs_skipped=len(pair_list) - len(usable), clips=len(clips),
+        identities=len({c.identity for c in clips}), size=size, fid_inception=None, fid_status=fid_line,
         timings={k: round(v, 3) for k, v in timings.items()}, seconds=round(elapsed, 2),
         seconds_per_pair=round(elapsed / max(1, len(usable)), 3))
-    return Evaluation(rows, summary, timings)
+    return Evaluation(runner.rows, summary, timings)

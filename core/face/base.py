@@ -103,6 +103,27 @@ class FaceModel(nn.Module):
     def _add_control(self, control: Control) -> None:
         self._controls[control.name] = control
 
+    def _add_pose_controls(self) -> None:
+        """Head and neck rotations in degrees (``yaw``, ``pitch``, ``roll``, ``neck_*``): every model's."""
+        for i, (name, lo, hi) in enumerate((("yaw", -45, 45), ("pitch", -30, 30), ("roll", -30, 30))):
+            self._add_control(Control(name, "head", lo, hi, (("head", (i,)),), label=f"head {name}"))
+        for i, name in enumerate(("yaw", "pitch", "roll")):
+            self._add_control(Control(f"neck_{name}", "neck", -20, 20, (("neck", (i,)),), label=f"neck {name}"))
+
+    def _add_gaze_controls(self) -> None:
+        """Gaze in degrees for both eyes (``gaze_yaw``, ``gaze_pitch``) and for each (``gaze_left_yaw``, ...)."""
+        add = self._add_control
+        add(Control("gaze_yaw", "gaze", -30, 30, (("gaze", (0, 0)), ("gaze", (1, 0))), label="gaze yaw"))
+        add(Control("gaze_pitch", "gaze", -25, 25, (("gaze", (0, 1)), ("gaze", (1, 1))), label="gaze pitch"))
+        for e, side in enumerate(("left", "right")):
+            add(Control(f"gaze_{side}_yaw", "gaze", -30, 30, (("gaze", (e, 0)),), label=f"{side} eye yaw"))
+            add(Control(f"gaze_{side}_pitch", "gaze", -25, 25, (("gaze", (e, 1)),), label=f"{side} eye pitch"))
+
+    def _add_shape_controls(self) -> None:
+        """Identity components ``shape000``... in standard deviations."""
+        for i in range(self.n_shape):
+            self._add_control(Control(f"shape{i:03d}", "shape", -3, 3, (("shape", (i,)),), label=f"shape {i}"))
+
     def check_edits(self, edits: Mapping[str, object], offset: bool = False) -> dict[str, float]:
         """Validated user control values: the one check for the CLI, the API, presets and the studio.
 

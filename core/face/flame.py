@@ -35,14 +35,15 @@ class FLAMEFaceModel(FaceModel):
 
     Args:
         path: the FLAME 2020 pickle.
-        n_shape: identity coefficients used (<= 300, default 100 as in DECA).
-        n_expression: expression coefficients used (<= 100, default 50 as in DECA).
+        n_shape: identity coefficients used (<= 300; default 100 as in DECA, or what the file has).
+        n_expression: expression coefficients used (<= 100; default 50 as in DECA, or what the file has).
     """
 
     kind = "flame"
 
-    def __init__(self, path: str | Path, n_shape: int = 100, n_expression: int = 50) -> None:
+    def __init__(self, path: str | Path, n_shape: int | None = None, n_expression: int | None = None) -> None:
         super().__init__()
+        self.source_path = Path(path)
         data = safe_load(path)
         if not isinstance(data, dict):
             raise ValueError(f"{path} is not a FLAME model file (expected a dict, got {type(data).__name__})")
@@ -54,6 +55,8 @@ class FLAMEFaceModel(FaceModel):
                                               "weights", "kintree_table", "f")}
         n_dirs = arr["shapedirs"].shape[2]
         n_shape_file = min(N_SHAPE_FLAME, n_dirs)
+        n_shape = min(100, n_shape_file) if n_shape is None else n_shape
+        n_expression = min(50, n_dirs - n_shape_file) if n_expression is None else n_expression
         if not 1 <= n_shape <= n_shape_file:
             raise ValueError(f"n_shape must be in 1..{n_shape_file}")
         if not 0 <= n_expression <= n_dirs - n_shape_file:
@@ -95,18 +98,13 @@ class FLAMEFaceModel(FaceModel):
 
     def _setup_controls(self) -> None:
         add = self._add_control
-        for i, (name, lo, hi) in enumerate((("yaw", -45, 45), ("pitch", -30, 30), ("roll", -30, 30))):
-            add(Control(name, "head", lo, hi, (("head", (i,)),), label=f"head {name}"))
-        for i, name in enumerate(("yaw", "pitch", "roll")):
-            add(Control(f"neck_{name}", "neck", -20, 20, (("neck", (i,)),), label=f"neck {name}"))
+        self._add_pose_controls()
         add(Control("jaw_open", "jaw", 0, 30, (("jaw", (0,)),), label="jaw open (deg)"))
         add(Control("jaw_sideways", "jaw", -10, 10, (("jaw", (1,)),), label="jaw sideways (deg)"))
-        add(Control("gaze_yaw", "gaze", -30, 30, (("gaze", (0, 0)), ("gaze", (1, 0))), label="gaze yaw"))
-        add(Control("gaze_pitch", "gaze", -25, 25, (("gaze", (0, 1)), ("gaze", (1, 1))), label="gaze pitch"))
+        self._add_gaze_controls()
         for i, name in enumerate(self.expression_names):
-            add(Control(name, "expression", -3, 3, (("expression", (i,)),)))
-        for i in range(self.n_shape):
-            add(Control(f"shape{i:03d}", "shape", -3, 3, (("shape", (i,)),)))
+            add(Control(name, "expression", -3, 3, (("expression", (i,)),), label=f"expression {i}"))
+        self._add_shape_controls()
 
     @property
     def n_vertices(self) -> int:

@@ -212,23 +212,15 @@ class ICTFaceModel(FaceModel):
 
     def _setup_controls(self) -> None:
         add = self._add_control
-        for i, (name, lo, hi) in enumerate((("yaw", -45, 45), ("pitch", -30, 30), ("roll", -30, 30))):
-            add(Control(name, "head", lo, hi, (("head", (i,)),), label=f"head {name}"))
-        for i, name in enumerate(("yaw", "pitch", "roll")):
-            add(Control(f"neck_{name}", "neck", -20, 20, (("neck", (i,)),), label=f"neck {name}"))
+        self._add_pose_controls()
         add(Control("jaw_open", "jaw", 0, 1, (("jaw", (0,)),), label="jaw open"))
         add(Control("jaw_sideways", "jaw", -1, 1, (("jaw", (1,)),), label="jaw sideways"))
-        add(Control("gaze_yaw", "gaze", -30, 30, (("gaze", (0, 0)), ("gaze", (1, 0))), label="gaze yaw"))
-        add(Control("gaze_pitch", "gaze", -25, 25, (("gaze", (0, 1)), ("gaze", (1, 1))), label="gaze pitch"))
-        for e, side in enumerate(("left", "right")):
-            add(Control(f"gaze_{side}_yaw", "gaze", -30, 30, (("gaze", (e, 0)),)))
-            add(Control(f"gaze_{side}_pitch", "gaze", -25, 25, (("gaze", (e, 1)),)))
+        self._add_gaze_controls()
         blink = tuple(("expression", (self.expression_names.index(c),)) for c in ("eyeBlink_L", "eyeBlink_R"))
         add(Control("blink", "eyes", 0, 1, blink, label="blink"))
         for i, name in enumerate(self.expression_names):
             add(Control(name, _expression_group(name), 0, 1, (("expression", (i,)),), label=name))
-        for i in range(self.n_shape):
-            add(Control(f"shape{i:03d}", "shape", -3, 3, (("shape", (i,)),), label=f"shape {i}"))
+        self._add_shape_controls()
 
     # ------------------------------------------------------------------ sizes
     @property

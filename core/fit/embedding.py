@@ -119,17 +119,21 @@ def load_flame_embedding(path: str | Path) -> LandmarkMap:
                        torch.from_numpy(_weights_from(groups, None)), torch.from_numpy(groups), str(path))
 
 
+FLAME_EMBEDDING_NAME = "mediapipe_landmark_embedding.npz"
+
+
 def default_landmark_map(model, path: str | Path | None = None) -> LandmarkMap:
-    """The map for ``model``: the ICT file for ICT, ``path`` (FLAME's file, or ``$GDPW_FLAME_MEDIAPIPE``) for
-    FLAME."""
+    """The map for ``model``: the ICT file for ICT; for FLAME, ``path``, else ``$GDPW_FLAME_MEDIAPIPE``, else
+    FLAME's ``mediapipe_landmark_embedding.npz`` beside the model file."""
     import os
 
     if model.kind == "ict":
         return load_ict_embedding(path)
     if model.kind == "flame":
-        path = path or os.environ.get("GDPW_FLAME_MEDIAPIPE")
+        beside = Path(getattr(model, "source_path", ".")).parent / FLAME_EMBEDDING_NAME
+        path = path or os.environ.get("GDPW_FLAME_MEDIAPIPE") or (beside if beside.is_file() else None)
         if not path:
-            raise FileNotFoundError("fitting FLAME needs FLAME's mediapipe_landmark_embedding.npz: pass "
-                                    "embedding=... or set GDPW_FLAME_MEDIAPIPE")
+            raise FileNotFoundError(f"fitting FLAME needs FLAME's {FLAME_EMBEDDING_NAME}: put it beside the "
+                                    "model file, pass embedding=..., or set GDPW_FLAME_MEDIAPIPE")
         return load_flame_embedding(path)
     raise ValueError(f"no MediaPipe landmark embedding known for the {model.kind} model")

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core.logs import quiet_native
+
 log = logging.getLogger(__name__)
 
 N_LANDMARKS = 478
@@ -107,20 +109,28 @@ class LandmarkDetector:
         self.video = video
         self.detect_side = detect_side
         self.refine_side = refine_side
-        self._mesh = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=not video, max_num_faces=max_faces, refine_landmarks=True,
-            min_detection_confidence=min_confidence, min_tracking_confidence=min_confidence)
-        self._single = None
-        if not video and refine_side:
-            self._single = mp.solutions.face_mesh.FaceMesh(
-                static_image_mode=True, max_num_faces=1, refine_landmarks=True,
-                min_detection_confidence=min_confidence)
+        with quiet_native():
+            self._mesh = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=not video, max_num_faces=max_faces, refine_landmarks=True,
+                min_detection_confidence=min_confidence, min_tracking_confidence=min_confidence)
+            self._single = None
+            if not video and refine_side:
+                self._single = mp.solutions.face_mesh.FaceMesh(
+                    static_image_mode=True, max_num_faces=1, refine_landmarks=True,
+                    min_detection_confidence=min_confidence)
+            # the graph opens its calculators in its own threads after construction; one blank frame
+            # waits for that, so their start-up warnings land inside this quiet block
+            blank = np.zeros((32, 32, 3), np.uint8)
+            for mesh in (self._mesh, self._single):
+                if mesh is not None:
+                    mesh.process(blank)
 
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:
-        for mesh in (self._mesh, self._single):
-            if mesh is not None:
-                mesh.close()
+        with quiet_native():  # closing the graph flushes its calculators' warnings too
+            for mesh in (self._mesh, self._single):
+                if mesh is not None:
+                    mesh.close()
 
     def __enter__(self) -> LandmarkDetector:
         return self
@@ -130,7 +140,8 @@ class LandmarkDetector:
 
     # ------------------------------------------------------------------ detection
     def _run(self, mesh, image: np.ndarray) -> list[np.ndarray]:
-        result = mesh.process(np.ascontiguousarray(image))
+        with quiet_native():  # MediaPipe's C++ warnings on the first frames
+            result = mesh.process(np.ascontiguousarray(image))
         faces = result.multi_face_landmarks or []
         h, w = image.shape[:2]
         return [_mesh_to_points(f, w, h) for f in faces]

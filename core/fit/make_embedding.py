@@ -1,7 +1,10 @@
 """Make ``core/fit/data/ict_mediapipe_embedding.npz``: where MediaPipe's 478 landmarks sit on the ICT mesh.
 
-Run ``python -m core.fit.make_embedding [--debug DIR]``. Reproducible: no randomness, the same renders
-and MediaPipe's deterministic CPU inference give the same file.
+Run ``python -m core.fit.make_embedding --model-path FULL_PRECISION.npz [--debug DIR]``. Reproducible: no
+randomness, the same renders and MediaPipe's deterministic CPU inference give the same file. The committed file
+was made from the full-precision conversion of the FaceKit (``python -m core assets convert --full``); the
+compact float16 copy in ``weights/`` moves vertices by up to 0.01 mm, which changes a few rendered pixels and so
+MediaPipe's detections: it gives an equivalent embedding, not the same bytes.
 
 Method:
 1. Render the neutral ICT mesh with the project's rasteriser (``core.render.raster``) at 512 x 512 from
@@ -290,54 +293,81 @@ def iris_embedding(model, frontal: np.ndarray) -> dict[int, tuple[int, np.ndarra
 
 
 # ------------------------------------------------------------------------------------------ main
-def build(debug: Path | None = None) -> dict[str, np.ndarray]:
-    """Render, detect, lift and combine; returns the arrays of the embedding file."""
-    from core.face import load_face_model
+@dataclass
+class _Lifting:
+    """What lifting a detection onto the mesh needs: the render subset, its map into the full face list,
+    the rest-pose vertices and which render faces lie on the skin."""
+
+    faces: np.ndarray
+    render_faces: np.ndarray
+    to_full: np.ndarray
+    rest: np.ndarray
+    skin: np.ndarray
+    inner: np.ndarray
+
+    @classmethod
+    def of(cls, model) -> _Lifting:
+        faces = model.faces.numpy()
+        render_faces = model.render_faces.numpy()
+        # render face index -> index into model.faces (the embedding indexes the full face list)
+        lookup = {tuple(f): i for i, f in enumerate(faces.tolist())}
+        to_full = np.array([lookup[tuple(f)] for f in render_faces.tolist()])
+        inner = np.zeros(478, dtype=bool)
+        inner[list(INNER_LIPS)] = True
+        return cls(faces, render_faces, to_full, model.v_template.numpy().astype(np.float64),
+                   render_faces.max(1) <= REGION_RANGES["face"][1], inner)
+
+    def candidates(self, points: np.ndarray, render, view: View, cands: list) -> int:
+        """Append each visible landmark's (full face id, barycentrics, rest position); returns how many."""
+        tri, bary, nz = lift(points[:, :2], render, self.render_faces, self.skin)
+        n_ok = 0
+        for k in range(468):
+            if tri[k] < 0 or nz[k] < MIN_NORMAL_Z or (self.inner[k] and view.mouth_open == 0):
+                continue
+            full = self.to_full[tri[k]]
+            cands[k].append((int(full), bary[k], (self.rest[self.faces[full]] * bary[k][:, None]).sum(0)))
+            n_ok += 1
+        return n_ok
+
+
+def _detect_views(model, debug: Path | None) -> tuple[list, np.ndarray]:
+    """Render every view, detect MediaPipe's points and lift them: per landmark the candidates, and the
+    frontal detection (for the irises)."""
     from core.fit.landmarks import LandmarkDetector
 
-    model = load_face_model("ict")
     albedo, eyes = vertex_albedo(model)
     centres = model.eye_centres(model.neutral())[0].numpy().astype(np.float64)
-    faces = model.faces.numpy()
-    render_faces = model.render_faces.numpy()
-    # render face index -> index into model.faces (the embedding indexes the full face list)
-    lookup = {tuple(f): i for i, f in enumerate(faces.tolist())}
-    to_full = np.array([lookup[tuple(f)] for f in render_faces.tolist()])
-    rest = model.v_template.numpy().astype(np.float64)
-    skin = render_faces.max(1) <= REGION_RANGES["face"][1]      # render faces on the face skin
-    codes = group_codes()
-    inner = np.zeros(478, dtype=bool)
-    inner[list(INNER_LIPS)] = True
-
+    lifting = _Lifting.of(model)
     views = [View(y, p, m) for m in (0.0, MOUTH_OPEN) for p in PITCHES for y in YAWS]
     cands: list[list[tuple[int, np.ndarray, np.ndarray]]] = [[] for _ in range(478)]
     frontal = None
-    detector = LandmarkDetector(video=False, max_faces=1)
-    for view in views:
-        render = render_view(model, view, albedo, eyes, centres)
-        det = detector.detect(render.image)
-        if det is None:
-            log.warning("MediaPipe found no face in the render yaw=%g pitch=%g mouth=%g", view.yaw,
-                        view.pitch, view.mouth_open)
-            continue
-        if view.yaw == 0 and view.pitch == 0 and view.mouth_open == 0:
-            frontal = det.points
-        tri, bary, nz = lift(det.points[:, :2], render, render_faces, skin)
-        n_ok = 0
-        for k in range(468):
-            if tri[k] < 0 or nz[k] < MIN_NORMAL_Z or (inner[k] and view.mouth_open == 0):
+    with LandmarkDetector(video=False, max_faces=1) as detector:
+        for view in views:
+            render = render_view(model, view, albedo, eyes, centres)
+            det = detector.detect(render.image)
+            if det is None:
+                log.warning("MediaPipe found no face in the render yaw=%g pitch=%g mouth=%g", view.yaw,
+                            view.pitch, view.mouth_open)
                 continue
-            full = to_full[tri[k]]
-            cands[k].append((int(full), bary[k], (rest[faces[full]] * bary[k][:, None]).sum(0)))
-            n_ok += 1
-        log.info("view yaw=%+5.1f pitch=%+5.1f mouth=%.2f: %d of 468 points lifted", view.yaw, view.pitch,
-                 view.mouth_open, n_ok)
-        if debug is not None:
-            _save_debug(debug, view, render.image, det.points)
-    detector.close()
+            if view.yaw == 0 and view.pitch == 0 and view.mouth_open == 0:
+                frontal = det.points
+            n_ok = lifting.candidates(det.points, render, view, cands)
+            log.info("view yaw=%+5.1f pitch=%+5.1f mouth=%.2f: %d of 468 points lifted", view.yaw, view.pitch,
+                     view.mouth_open, n_ok)
+            if debug is not None:
+                _save_debug(debug, view, render.image, det.points)
     if frontal is None:
         raise RuntimeError("MediaPipe did not detect the frontal render; cannot place the iris points")
+    return cands, frontal
 
+
+def build(debug: Path | None = None, model_path: Path | None = None) -> dict[str, np.ndarray]:
+    """Render, detect, lift and combine; returns the arrays of the embedding file."""
+    from core.face import load_face_model
+
+    model = load_face_model("ict", model_path)
+    codes = group_codes()
+    cands, frontal = _detect_views(model, debug)
     face_ids = np.zeros(478, dtype=np.int64)
     bary_out = np.zeros((478, 3))
     spread = np.full(478, np.nan)
@@ -373,12 +403,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m core.fit.make_embedding", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ICT_EMBEDDING)
     parser.add_argument("--debug", type=Path, help="write the renders with the detected points here")
+    parser.add_argument("--model-path", type=Path, help="the ICT model file (default: the shipped compact copy)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    arrays = build(args.debug)
+    from core.logs import setup_logging
+
+    setup_logging()
+    arrays = build(args.debug, args.model_path)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, **arrays)
-    print(f"wrote {args.out}")
+    log.info("wrote %s", args.out)
     return 0
 
 

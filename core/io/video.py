@@ -32,6 +32,7 @@ from core.io.image import ImageError, array_to_rgb
 
 log = logging.getLogger(__name__)
 
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"})
 MAX_FRAMES = 20_000  # read_video only: ~11 minutes at 30 fps in a list; stream longer clips
 MAX_FPS = 1000.0     # frame rates accepted for writing (and reported by probe_video)
 DEFAULT_FPS = 25.0   # when a container states no frame rate at all

@@ -149,14 +149,10 @@ def _plan_buckets(hist: list[int]) -> dict[int, int]:
     return target
 
 
-def _setup(verts: torch.Tensor, faces_t: torch.Tensor, size: tuple[int, int]) -> _Setup:
-    """Boxes, plane equations and buckets of the G*F triangles of ``verts`` (G, N, 3).
-
-    ``faces_t`` is the transposed face list ``(3, F)``. Drops empty, degenerate and non-finite triangles.
-    Works on lists of 1-D tensors: 1-D ``index_select`` is the fast path and every temporary stays small.
-    """
-    h, w = size
-    g, n, f = verts.shape[0], verts.shape[1], faces_t.shape[1]
+def _corners(verts: torch.Tensor, faces_t: torch.Tensor, size: tuple[int, int]):
+    """Pixel u, pixel v and normalised depth of the three corners of all G*F triangles (lists of three
+    1-D tensors), and the float32 vertices."""
+    g, n = verts.shape[0], verts.shape[1]
     v = verts.detach()[..., :3].to(torch.float32)
     z = v[..., 2]
     # Min-max normalise depth per mesh (spec section 4) so the depth key spans the mesh's depth range.
@@ -164,24 +160,31 @@ def _setup(verts: torch.Tensor, faces_t: torch.Tensor, size: tuple[int, int]) ->
     uv = norm_to_pixel(v[..., :2], size)
     tables = [uv[..., 0].reshape(-1), uv[..., 1].reshape(-1), ((z - zmin) / (zmax - zmin + 1e-8)).reshape(-1)]
     corner = _corner_index(faces_t, g, n)
-    # xs[k], ys[k], zs[k]: pixel u, pixel v and normalised depth of corner k of all G*F triangles.
     xs, ys, zs = ([t.index_select(0, corner[k]) for k in range(3)] for t in tables)
-    (x0, x1, x2), (y0, y1, y2) = xs, ys
+    return v, xs, ys, zs
 
+
+def _boxes(xs, ys, zs, size: tuple[int, int]):
+    """Twice the signed area of each triangle, the box of integer pixel centres that may lie inside (clipped
+    to the image) and the indices of the triangles worth rasterising (non-empty, non-degenerate, finite)."""
+    h, w = size
+    (x0, x1, x2), (y0, y1, y2) = xs, ys
     area2 = (x1 - x0) * (y2 - y0) - (y1 - y0) * (x2 - x0)
-    # Box of integer pixel centres that may lie inside, clipped to the image (NaN boxes fail the test below).
     lox = torch.minimum(torch.minimum(x0, x1), x2).ceil_().clamp_(min=0)
     loy = torch.minimum(torch.minimum(y0, y1), y2).ceil_().clamp_(min=0)
     hix = torch.maximum(torch.maximum(x0, x1), x2).floor_().clamp_(max=w - 1)
     hiy = torch.maximum(torch.maximum(y0, y1), y2).floor_().clamp_(max=h - 1)
-    ok = (hix >= lox) & (hiy >= loy) & (area2.abs() > _MIN_AREA2) & torch.isfinite(area2)
+    ok = (hix >= lox) & (hiy >= loy) & (area2.abs() > _MIN_AREA2) & torch.isfinite(area2)  # NaN boxes fail
     ok &= torch.isfinite(zs[0] + zs[1] + zs[2])
-    keep = ok.nonzero().squeeze(1)
-    if keep.numel() == 0:
-        empty = keep.new_zeros(0)
-        return _Setup(gid=empty, origin=empty, plane=v.new_zeros(4, 3, 0), buckets=[])
+    return area2, (lox, loy, hix, hiy), ok.nonzero().squeeze(1)
 
-    # Bucket by box size class; sort so every bucket is one contiguous range.
+
+def _bucket(keep: torch.Tensor, box, size: tuple[int, int]):
+    """Sort the kept triangles by box size class so every bucket is one contiguous range. Returns the
+    reordered ``keep``, box origins ``lox, loy``, the buckets ``(start, stop, Sh, Sw)`` and each triangle's
+    window size ``(T, 2)``."""
+    h, w = size
+    lox, loy, hix, hiy = box
     lox, loy = lox.index_select(0, keep), loy.index_select(0, keep)
     bw = hix.index_select(0, keep) - lox + 1
     bh = hiy.index_select(0, keep) - loy + 1
@@ -202,18 +205,12 @@ def _setup(verts: torch.Tensor, faces_t: torch.Tensor, size: tuple[int, int]) ->
     counts = torch.tensor([b1 - b0 for b0, b1, _, _ in buckets], device=keep.device)
     win = torch.tensor([[sh, sw] for _, _, sh, sw in buckets], device=keep.device, dtype=torch.float32)
     win = win.repeat_interleave(counts, dim=0, output_size=keep.numel())  # (T, 2) window height, width
+    return keep, lox, loy, buckets, win
 
-    # Shift each box origin so that the whole (Sh, Sw) window lies inside the image: the extra pixels are
-    # outside the bounding box, hence outside the triangle, and never index past a row or image.
-    ox = torch.minimum(lox, w - win[:, 1])
-    oy = torch.minimum(loy, h - win[:, 0])
-    # Corners relative to the origin: exact in float32 (both are close multiples of the corner's ulp), so the
-    # float32 planes below are accurate to ~1e-7 of the barycentric range.
-    xs = [t.index_select(0, keep) - ox for t in xs]
-    ys = [t.index_select(0, keep) - oy for t in ys]
-    zs = [t.index_select(0, keep) for t in zs]
-    inv = 1.0 / area2.index_select(0, keep)  # scales edge functions to barycentrics
-    plane = torch.empty(4, 3, keep.numel(), device=v.device)
+
+def _planes(xs, ys, zs, inv: torch.Tensor) -> torch.Tensor:
+    """``(4, 3, T)`` plane equations: three barycentric edge functions and the depth, in window pixels."""
+    plane = torch.empty(4, 3, inv.numel(), device=inv.device)
     for k in range(3):  # edge k is opposite corner k: E_k(p) = (b - a) x (p - a), (a, b) = (k+1, k+2)
         a, b = (k + 1) % 3, (k + 2) % 3
         di, dj, e0 = plane[k]
@@ -221,7 +218,33 @@ def _setup(verts: torch.Tensor, faces_t: torch.Tensor, size: tuple[int, int]) ->
         torch.mul(xs[b] - xs[a], inv, out=dj)
         torch.mul(di, xs[a], out=e0).addcmul_(dj, ys[a]).neg_()
     torch.mul(plane[0], zs[0], out=plane[3]).addcmul_(plane[1], zs[1]).addcmul_(plane[2], zs[2])  # depth
+    return plane
 
+
+def _setup(verts: torch.Tensor, faces_t: torch.Tensor, size: tuple[int, int]) -> _Setup:
+    """Boxes, plane equations and buckets of the G*F triangles of ``verts`` (G, N, 3).
+
+    ``faces_t`` is the transposed face list ``(3, F)``. Drops empty, degenerate and non-finite triangles.
+    Works on lists of 1-D tensors: 1-D ``index_select`` is the fast path and every temporary stays small.
+    """
+    h, w = size
+    g, f = verts.shape[0], faces_t.shape[1]
+    v, xs, ys, zs = _corners(verts, faces_t, size)
+    area2, box, keep = _boxes(xs, ys, zs, size)
+    if keep.numel() == 0:
+        empty = keep.new_zeros(0)
+        return _Setup(gid=empty, origin=empty, plane=v.new_zeros(4, 3, 0), buckets=[])
+    keep, lox, loy, buckets, win = _bucket(keep, box, size)
+    # Shift each box origin so that the whole (Sh, Sw) window lies inside the image: the extra pixels are
+    # outside the bounding box, hence outside the triangle, and never index past a row or image.
+    ox = torch.minimum(lox, w - win[:, 1])
+    oy = torch.minimum(loy, h - win[:, 0])
+    # Corners relative to the origin: exact in float32 (both are close multiples of the corner's ulp), so the
+    # float32 planes are accurate to ~1e-7 of the barycentric range.
+    xs = [t.index_select(0, keep) - ox for t in xs]
+    ys = [t.index_select(0, keep) - oy for t in ys]
+    zs = [t.index_select(0, keep) for t in zs]
+    plane = _planes(xs, ys, zs, 1.0 / area2.index_select(0, keep))  # 1 / area scales edges to barycentrics
     batch = torch.div(keep, f, rounding_mode="floor")
     origin = batch * (h * w) + oy.long() * w + ox.long()
     logger.debug("rasterise %s px: %d of %d triangles in %d buckets (pixels evaluated: %d)", size, keep.numel(),

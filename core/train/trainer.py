@@ -38,9 +38,10 @@ from torch import nn
 from core.model.discriminator import Discriminator
 from core.model.generator import Generator
 from core.model.losses import GeneratorLoss, gan_d_loss
+from core.render.flowviz import flow_to_rgb
 from core.train.config import TrainConfig
 
-__all__ = ["Trainer", "DistEnv", "export_weights", "flow_to_rgb", "EXPORT_NAME"]
+__all__ = ["Trainer", "DistEnv", "export_weights", "EXPORT_NAME"]
 
 log = logging.getLogger(__name__)
 EXPORT_NAME = "pwm"
@@ -87,21 +88,6 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def flow_to_rgb(flow: torch.Tensor, max_mag: float | None = None) -> torch.Tensor:
-    """``(B, 2, H, W)`` flow to ``(B, 3, H, W)`` colours in [0, 1]: hue = direction, saturation = magnitude
-    (relative to ``max_mag``, default the batch maximum)."""
-    flow = flow.detach().float()
-    mag = flow.norm(dim=1, keepdim=True)
-    m = max_mag or float(mag.max().clamp(min=1e-6))
-    ang = torch.atan2(flow[:, 1:2], flow[:, 0:1])
-    hue = (ang / (2 * np.pi)) % 1.0
-    sat = (mag / m).clamp(0, 1)
-    k = torch.tensor([5.0, 3.0, 1.0], device=flow.device).view(1, 3, 1, 1)
-    kk = (k + hue * 6.0) % 6.0
-    rgb = 1.0 - sat * (torch.minimum(kk, 4.0 - kk).clamp(0, 1))
-    return rgb
-
-
 class DiscriminatorStep(nn.Module):
     """D loss of one iteration in a single module call (real, output and warped source passed separately so
     each gets its own BatchNorm statistics), so that DDP sees one forward per backward."""
@@ -125,28 +111,49 @@ class Trainer:
         self.cfg = cfg = config
         self.env = env or DistEnv()
         self.out_dir = Path(cfg.out_dir)
+        self.device = self._setup_device()
+        self._seed(cfg.seed + self.env.rank)   # the original seeds with 100 + rank
+        self.amp = cfg.amp == "bf16" and self.device.type == "cuda"
+        self._build_models(faces)
+        o = cfg.optim
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=o.lr_g, betas=tuple(o.betas))
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=o.lr_d, betas=tuple(o.betas))
+        self.step = 0
+        self._writer = None
+        self._dataset = None
+        if self.env.world > 1 and cfg.data.batch_size % self.env.world:
+            raise ValueError(f"global batch {cfg.data.batch_size} is not divisible by {self.env.world} ranks")
+        self.local_batch = max(1, cfg.data.batch_size // self.env.world)
+        self._maybe_resume()
+        if self.env.main:
+            log.info("PWM %s/%s: G %.2f M, D %.3f M parameters; perceptual loss: %s; device %s x %d",
+                     cfg.generator.preset, cfg.generator.variant, _count(self.G) / 1e6, _count(self.D) / 1e6,
+                     self.loss.perceptual.source, self.device, self.env.world)
+
+    def _setup_device(self) -> torch.device:
+        """The run's device, the process group under torchrun, threads and determinism."""
+        cfg = self.cfg
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        if cfg.device == "auto":
-            dev = "cuda" if torch.cuda.is_available() else "cpu"
-        else:
-            dev = cfg.device
+        dev = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
         if dev == "cuda":
             torch.cuda.set_device(self.env.local_rank)
-            self.device = torch.device("cuda", self.env.local_rank)
+            device = torch.device("cuda", self.env.local_rank)
         else:
-            self.device = torch.device(dev)
+            device = torch.device(dev)
         if self.env.distributed and not dist.is_initialized():
-            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         if cfg.deterministic:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
             torch.use_deterministic_algorithms(True)
             torch.backends.cudnn.benchmark = False
         else:
             torch.backends.cudnn.benchmark = True
-        self._seed(cfg.seed + self.env.rank)   # the original seeds with 100 + rank
-        self.amp = cfg.amp == "bf16" and self.device.type == "cuda"
+        return device
 
+    def _build_models(self, faces: torch.Tensor | None) -> None:
+        """Generator, discriminator and losses on the device, wrapped for DDP when distributed."""
+        cfg = self.cfg
         if faces is None:
             from core.face import load_face_model
 
@@ -169,20 +176,6 @@ class Trainer:
             self.d_ddp = DDP(self.d_step, device_ids=ids) if self.use_gan else self.d_step
         else:
             self.G_ddp, self.d_ddp = self.G, self.d_step
-        o = cfg.optim
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=o.lr_g, betas=tuple(o.betas))
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=o.lr_d, betas=tuple(o.betas))
-        self.step = 0
-        self._writer = None
-        self._dataset = None
-        if self.env.world > 1 and cfg.data.batch_size % self.env.world:
-            raise ValueError(f"global batch {cfg.data.batch_size} is not divisible by {self.env.world} ranks")
-        self.local_batch = max(1, cfg.data.batch_size // self.env.world)
-        self._maybe_resume()
-        if self.env.main:
-            log.info("PWM %s/%s: G %.2f M, D %.3f M parameters; perceptual loss: %s; device %s x %d",
-                     cfg.generator.preset, cfg.generator.variant, _count(self.G) / 1e6, _count(self.D) / 1e6,
-                     self.loss.perceptual.source, self.device, self.env.world)
 
     # ------------------------------------------------------------------ utilities
     @staticmethod

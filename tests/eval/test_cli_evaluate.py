@@ -45,7 +45,10 @@ def test_same_id(clip_dir, tmp_path, capsys):
         assert r["source_clip"] == r["driving_clip"] and all(r[c] != "" for c in COLUMNS), r
         assert r["box_output"] in ("dlib", "mediapipe")
     means = summary["means"]
-    assert means["geometry"]["akd"] < means["copy"]["akd"]     # the engine follows the driving frame
+    # the engine follows the driving frame's pose and expression (these near-static clips move too little for
+    # the 1-2 px AKD to separate the two: both sit at the detector's noise)
+    assert means["geometry"]["apd"] < means["copy"]["apd"] and means["geometry"]["aed"] < means["copy"]["aed"]
+    assert means["geometry"]["akd"] < 2.0
     assert means["copy"]["fd_dlib"] == pytest.approx(0.0, abs=1e-6)   # copies are real frames
     assert "not available" in summary["fid_status"] and summary["fid_inception"] is None
     assert "| engine | pairs | l1" in printed and "| geometry | 2 |" in printed and "FID (Inception-v3)" in printed
@@ -64,7 +67,7 @@ def test_cross_id(clip_dir, tmp_path, capsys):
 
 
 def test_pwm_is_a_clear_error(clip_dir, tmp_path, capsys):
-    rc = main(["evaluate", "--engine", "pwm", "--clips", str(clip_dir), "--pwm-weights", str(tmp_path),
+    rc = main(["evaluate", "--engine", "pwm", "--clips", str(clip_dir), "--weights", str(tmp_path),
                "--out", str(tmp_path / "r.csv")])
     assert rc == 2 and "pwm" in capsys.readouterr().err
     assert not (tmp_path / "r.csv").exists()

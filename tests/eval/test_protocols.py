@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from core.eval.protocols import (Clip, CopyEngine, candidate_frames, find_clips, make_engine, read_manifest,
+from core.engines.copy import CopyEngine
+from core.engines.registry import make_engine
+from core.eval.protocols import (Clip, candidate_frames, find_clips, read_manifest,
                                  sample_pairs, target_params)
 from core.face.params import FaceParams
 
@@ -87,8 +89,9 @@ def test_targets():
     assert torch.equal(same.shape, drv.shape) and torch.equal(same.head, drv.head)
     cross = target_params(src, drv, "cross-id")
     assert torch.equal(cross.shape, src.shape)   # the source's identity ...
-    for name in ("expression", "head", "neck", "jaw", "gaze", "camera"):   # ... moved like the driving frame
+    for name in ("expression", "head", "neck", "jaw", "gaze"):   # ... moved like the driving frame
         assert torch.equal(getattr(cross, name), getattr(drv, name))
+    assert torch.equal(cross.camera, src.camera)   # ... framed like the source (the Animator's absolute mode)
 
 
 def test_copy_engine_and_unknown_engines(tmp_path):
@@ -97,6 +100,6 @@ def test_copy_engine_and_unknown_engines(tmp_path):
     out = engine.render(engine.prepare(crop, _params(0.0)), FaceParams.cat([_params(0.0)] * 3)).images
     assert out.shape == (3, 32, 32, 3) and all(np.array_equal(o, crop) for o in out)
     with pytest.raises(ValueError, match="pwm"):
-        make_engine("pwm", None, pwm_weights=tmp_path)   # no weights there (or no pwm engine at all)
+        make_engine("pwm", None, weights=tmp_path)   # no weights there (or no pwm engine at all)
     with pytest.raises(ValueError, match="unknown engine"):
         make_engine("fomm", None)

@@ -4,7 +4,6 @@ A plain module (not conftest) so the tests can import it by a name no other test
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,11 +17,13 @@ ICT_KEEP_MATERIALS = ("M_Face", "M_BackHead", "M_ScleraLeft", "M_IrisLeft", "M_S
 
 
 def ict_path() -> Path:
-    """The ICT npz: $GDPW_ASSETS/ict-facekit/ict_face_model.npz, else the shared read-only copy."""
-    root = os.environ.get("GDPW_ASSETS")
-    if root:
-        return Path(root) / "ict-facekit" / "ict_face_model.npz"
-    return Path("/work/shared/assets/ict-facekit/ict_face_model.npz")
+    """The ICT npz the package finds (the copy shipped in weights/ first); a missing path when absent."""
+    from core.assets import AssetNotFoundError, find_ict_model
+
+    try:
+        return find_ict_model()
+    except AssetNotFoundError:
+        return Path("weights/ict-facekit/ict_face_model.npz (absent)")
 
 
 @dataclass

@@ -53,7 +53,7 @@ def test_no_weights_no_switch(ict_model, no_weights):
     out = studio.on_view("inspect", None)
     assert out[studio.levels_img] is None
     assert "no trained weights" in out[studio.inspect_md]
-    assert "Untrained" in out[studio.inspect_md]
+    assert "none with the `geometry` engine" in out[studio.inspect_md] and out[studio.codes_img] is None
 
 
 def test_engine_that_cannot_start_falls_back(ict_model, no_weights, monkeypatch, tmp_path):
