@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from studio_latency import served  # noqa: E402  (starts app.py on a free 127.0.0.1 port)
+from served import served  # noqa: E402  (starts app.py on a free 127.0.0.1 port)
 
 YAWS = [-14.0, -9.0, -4.0, 3.0, 8.0, 13.0, -6.0, 10.0, 0.0, -12.0, 5.0, 15.0]
 MATCH = 1.0   # mean absolute difference (grey levels) under which two answers are the same image

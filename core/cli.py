@@ -167,6 +167,9 @@ def _cmd_animate(args: argparse.Namespace) -> int:
 
 
 def _cmd_reenact(args: argparse.Namespace) -> int:
+    from core.io.video import probe_video
+
+    probe_video(args.driving)  # a missing or unreadable clip is reported before the portrait is fitted
     path = _animator(args).reenact(args.driving, mode=args.mode, out=args.out, full_resolution=not args.crop)
     print(json.dumps({"out": str(path), "mode": args.mode}))
     return 0

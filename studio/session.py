@@ -108,8 +108,8 @@ class ModelKit:
             self._mesh = mesh_view(self.model)
         return self._mesh
 
-    def prepared_source(self, image: str | Path | bytes | np.ndarray, engine: str, fit_lock: threading.Lock
-                        ) -> Source:
+    def prepared_source(self, image: str | Path | bytes | np.ndarray, engine: str,
+                        fit_lock: threading.Lock) -> Source:
         """The fitted and prepared ``Source`` of ``image`` (cached by content). Raises
         ``core.io.image.ImageError`` / ``core.fit.NoFaceError`` (both ``ValueError``)."""
         if isinstance(image, bytes):

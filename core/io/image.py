@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Union
 
@@ -77,37 +78,57 @@ def array_to_rgb(arr: np.ndarray, name: str = "<array>") -> np.ndarray:
 
 def load_image(src: ImageInput) -> np.ndarray:
     """Decode ``src`` to RGB uint8 ``(H, W, 3)``; raises ``ImageError`` with a clear message."""
+    return _decode(src, None)[0]
+
+
+def _open(src: ImageInput, name: str) -> Image.Image:
+    """The PIL image of a path, bytes or PIL image, header checked (size limit), not yet decoded."""
+    if isinstance(src, Image.Image):
+        return src
+    if isinstance(src, (str, Path)):
+        path = Path(src)
+        if not path.is_file():
+            raise ImageError(f"{name}: no such file")
+        if path.stat().st_size == 0:
+            raise ImageError(f"{name}: the file is empty")
+    try:
+        with warnings.catch_warnings():  # MAX_PIXELS below is the limit; PIL's warning is not for the user
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(src) if isinstance(src, bytes) else src)
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"{name}: image too large ({exc})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"{name}: not a readable image file ({type(exc).__name__}: {exc})") from None
+    w, h = img.size
+    if w * h > MAX_PIXELS:
+        raise ImageError(f"{name}: {w}x{h} pixels is more than the {MAX_PIXELS // 1_000_000} megapixels accepted")
+    return img
+
+
+def _decode(src: ImageInput, max_pixels: int | None) -> tuple[np.ndarray, tuple[int, int]]:
+    """RGB uint8 image and the original ``(W, H)``; above ``max_pixels`` a JPEG is decoded at a reduced
+    scale and 8-bit images are reduced before they become arrays (memory stays near the limit)."""
     name = _describe(src)
     if isinstance(src, np.ndarray):
-        return array_to_rgb(src, name)
-    if isinstance(src, Image.Image):
-        img = src
-    else:
-        if isinstance(src, (str, Path)):
-            path = Path(src)
-            if not path.is_file():
-                raise ImageError(f"{name}: no such file")
-            if path.stat().st_size == 0:
-                raise ImageError(f"{name}: the file is empty")
-            data: bytes | Path = path
-        else:
-            data = src
-        try:
-            img = Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)
-            w, h = img.size
-            if w * h > MAX_PIXELS:
-                raise ImageError(f"{name}: {w}x{h} pixels is more than the {MAX_PIXELS // 1_000_000} "
-                                 "megapixels accepted")
-            img.load()
-        except ImageError:
-            raise
-        except Image.DecompressionBombError as exc:
-            raise ImageError(f"{name}: image too large ({exc})") from None
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            raise ImageError(f"{name}: not a readable image file ({type(exc).__name__}: {exc})") from None
+        arr = array_to_rgb(src, name)
+        return arr, (arr.shape[1], arr.shape[0])
+    img = _open(src, name)
+    w, h = img.size
+    big = max_pixels is not None and w * h > max_pixels
+    try:
+        if big and img.format == "JPEG":
+            scale = (max_pixels / (w * h)) ** 0.5
+            img.draft("RGB", (int(w * scale) + 1, int(h * scale) + 1))
+        img.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise ImageError(f"{name}: not a readable image file ({type(exc).__name__}: {exc})") from None
     if img.size[0] < 8 or img.size[1] < 8:
         raise ImageError(f"{name}: image of {img.size[0]}x{img.size[1]} pixels is too small")
-    return _to_rgb_array(img)
+    if big and img.mode in ("RGB", "L", "RGBA", "LA") and img.size[0] * img.size[1] > max_pixels:
+        scale = (max_pixels / (img.size[0] * img.size[1])) ** 0.5
+        img = img.resize((max(8, int(img.size[0] * scale)), max(8, int(img.size[1] * scale))),
+                         Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return _to_rgb_array(img), (w, h)
 
 
 def working_pixels() -> int:
@@ -130,18 +151,19 @@ def load_working_image(src: ImageInput, max_pixels: int | None = None) -> tuple[
     Returns the RGB uint8 image ``(H', W', 3)`` and a note for the user ("" when nothing changed): the fit,
     the edits and the paste-back all work at the reduced size, so memory per photo is bounded.
     """
-    image = load_image(src)
     limit = working_pixels() if max_pixels is None else max_pixels
+    image, (w0, h0) = _decode(src, limit)
     h, w = image.shape[:2]
-    if h * w <= limit:
+    if h * w > limit:  # arrays and images of other modes: reduced here
+        scale = (limit / (h * w)) ** 0.5
+        size = (max(8, int(w * scale)), max(8, int(h * scale)))
+        image = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0))
+    if image.shape[0] * image.shape[1] >= w0 * h0:
         return image, ""
-    scale = (limit / (h * w)) ** 0.5
-    size = (max(8, int(w * scale)), max(8, int(h * scale)))
-    small = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0))
-    note = (f"The {w}x{h} photo was reduced to {size[0]}x{size[1]} pixels (the working limit is "
-            f"{limit / 1e6:g} megapixels).")
+    note = (f"The {w0}x{h0} photo was reduced to {image.shape[1]}x{image.shape[0]} pixels (the working limit "
+            f"is {limit / 1e6:g} megapixels).")
     log.info("%s: %s", _describe(src), note)
-    return small, note
+    return image, note
 
 
 def save_image(path: str | Path, image: np.ndarray) -> Path:

@@ -128,8 +128,10 @@ def _parse_probe(path: Path, text: str) -> VideoInfo:
     streams = [ln for ln in text.splitlines() if "Stream #" in ln]
     video = next((ln for ln in streams if "Video:" in ln), None)
     if video is None:
-        log.info("ffmpeg on %s:\n%s", path, text[-2000:])
-        raise VideoError(f"{path}: not a readable video (no video stream found)")
+        log.debug("ffmpeg on %s:\n%s", path, text[-2000:])
+        if streams:
+            raise VideoError(f"{path}: the file has no video stream (audio only?); use a video file")
+        raise VideoError(f"{path}: not a readable video (the file is damaged or not a video)")
     size = _SIZE.search(video)
     dur = _DURATION.search(text)
     duration = (int(dur.group(1)) * 3600 + int(dur.group(2)) * 60 + float(dur.group(3))) if dur else None
@@ -168,7 +170,7 @@ def _open_reader(path: Path):
     try:
         return iio.get_reader(path, "ffmpeg")
     except Exception as exc:  # imageio raises several types, with ffmpeg's banner in the text
-        log.info("ffmpeg could not open %s: %s: %s", path, type(exc).__name__, exc)
+        log.debug("ffmpeg could not open %s: %s: %s", path, type(exc).__name__, exc)
         raise VideoError(f"{path}: not a readable video (the file is damaged or not a video)") from None
 
 
@@ -187,7 +189,7 @@ def iter_frames(path: str | Path, max_frames: int | None = None) -> Iterator[np.
             except StopIteration:
                 break
             except (RuntimeError, OSError, ValueError) as exc:
-                log.info("ffmpeg failed on %s at frame %d: %s", path, i, exc)
+                log.debug("ffmpeg failed on %s at frame %d: %s", path, i, exc)
                 raise VideoError(f"{path}: the video is damaged after frame {i}") from None
             yield array_to_rgb(frame, f"{path} frame {i}")
             i += 1
@@ -257,7 +259,7 @@ def _mux_audio(silent: Path, audio_from: Path, out: Path) -> bool:
     proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
     if proc.returncode != 0:
         log.warning("could not copy the audio of %s; the video is silent", audio_from)
-        log.info("ffmpeg: %s", proc.stderr.strip()[-500:])
+        log.debug("ffmpeg: %s", proc.stderr.strip()[-500:])
     return proc.returncode == 0
 
 
