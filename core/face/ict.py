@@ -225,6 +225,8 @@ class ICTFaceModel(FaceModel):
             add(Control(f"gaze_{side}_pitch", "gaze", -25, 25, (("gaze", (e, 1)),)))
         blink = tuple(("expression", (self.expression_names.index(c),)) for c in ("eyeBlink_L", "eyeBlink_R"))
         add(Control("blink", "eyes", 0, 1, blink, label="blink"))
+        smile = tuple(("expression", (self.expression_names.index(c),)) for c in ("mouthSmile_L", "mouthSmile_R"))
+        add(Control("smile", "smile", 0, 1, smile, label="smile"))
         for i, name in enumerate(self.expression_names):
             add(Control(name, _expression_group(name), 0, 1, (("expression", (i,)),), label=name))
         for i in range(self.n_shape):

@@ -1,0 +1,34 @@
+"""Eyes on the camera: the per-eye gaze that cancels the head's (and neck's) rotation.
+
+The gaze angles rotate each eyeball in the head's frame (``core.face.rotation`` convention, degrees); the
+eye then looks along ``R_head R_neck R_gaze z``. Looking into the camera means that direction is the
+camera axis ``z``, so ``R_gaze z = (R_head R_neck)^T z``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from core.face.base import FaceModel
+from core.face.params import FaceParams
+from core.face.rotation import euler_to_matrix
+
+EYES = ("left", "right")
+
+
+def camera_gaze(model: FaceModel, params: FaceParams) -> dict[str, float]:
+    """Absolute per-eye gaze controls (``gaze_left_yaw`` ...) that put both eyes on the camera for the first
+    face of ``params``, clamped to the controls' ranges (a head turned further than the eyes can turn keeps
+    the eyes at their limit)."""
+    controls = model.controls()
+    rot = euler_to_matrix(params.head[:1].double()) @ euler_to_matrix(params.neck[:1].double())
+    d = rot[0].T @ torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)
+    yaw = float(torch.rad2deg(torch.atan2(d[0], d[2])))
+    pitch = float(torch.rad2deg(torch.asin(d[1].clamp(-1, 1))))
+    out = {}
+    for eye in EYES:
+        for name, value in ((f"gaze_{eye}_yaw", yaw), (f"gaze_{eye}_pitch", pitch)):
+            if name in controls:
+                c = controls[name]
+                out[name] = min(max(value, c.minimum), c.maximum)
+    return out
