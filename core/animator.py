@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from core.composite import paste_back, warp_original
+from core.composite import compose_result
 from core.engines.base import Engine, EngineResult
 from core.face import FaceModel, FaceParams, load_face_model
 from core.io.image import ImageInput, load_image
@@ -98,13 +98,14 @@ class Animator:
         self.last_result: EngineResult | None = None  # for the studio's inspect tab
 
     # ------------------------------------------------------------------ source
-    def load_source(self, image: ImageInput) -> Any:
-        """Decode, fit and prepare a source portrait; returns its ``FaceFit``."""
+    def load_source(self, image: ImageInput, face: int | None = None) -> Any:
+        """Decode, fit and prepare a source portrait; returns its ``FaceFit``. ``face``: which face when
+        there are several, by size (0 = the largest; default the largest plausible one)."""
         from core.fit import fit_image
 
         original = load_image(image)
         name = str(image) if isinstance(image, (str, Path)) else None
-        fit = fit_image(original, model=self.model, size=self.size, name=name)
+        fit = fit_image(original, model=self.model, size=self.size, name=name, face=face)
         state = self.engine.prepare(fit.crop_image, fit.params)
         self.source = Source(original, fit, state)
         return fit
@@ -142,13 +143,7 @@ class Animator:
 
     def _compose(self, result: EngineResult, i: int) -> np.ndarray:
         src = self._require_source()
-        crop_t = src.fit.crop
-        if result.flow is not None:
-            out = warp_original(src.original, result.flow[i:i + 1], crop_t)
-            if result.synthesised is not None and result.synthesised[i].max() > 0:
-                out = paste_back(out, result.images[i], crop_t, mask=result.synthesised[i], feather=0.004)
-            return out
-        return paste_back(src.original, result.images[i], crop_t)
+        return compose_result(src.original, result.images, result.flow, result.synthesised, i, src.fit.crop)
 
     def render(self, edits: Edits | FaceParams | None = None, full_resolution: bool = False,
                debug: bool = False) -> np.ndarray:
@@ -245,6 +240,27 @@ class Animator:
         if self.model.kind == "ict":
             target.expression.clamp_(0.0, 1.0)
         return target
+
+    # ------------------------------------------------------------------ video edits
+    def edit_video(self, video: str | Path | Sequence[np.ndarray], edits: Edits | None = None,
+                   mode: str = "offset", keys: Any = None, preset: Any = None, out: str | Path | None = None,
+                   full_resolution: bool = True, max_frames: int | None = None, fps: float | None = None,
+                   progress: bool = True):
+        """Edit every frame of a video (no source portrait needed: each frame is its own source).
+
+        The face is tracked (``fit_video``, smoothed) and each frame's fitted parameters are the base.
+        ``edits``: control values, offsets added to each frame's own values (``mode="offset"``, the default)
+        or absolute overrides (``mode="absolute"``); ``preset``: a ``gdpw-edits/1`` file, name or
+        ``EditPreset`` (its own mode); ``keys``: a keyframe file or ``Keyframes`` (``core.edits.keyframes``).
+        Everything is validated before any frame is read. Returns a ``core.edits.video.VideoEditResult``
+        (``out`` written with the input's size, frame count, fps and audio; or ``frames`` when ``out`` is None).
+        """
+        from core.edits import EditPlan
+        from core.edits.video import edit_video
+
+        plan = EditPlan.build(self.model, edits, mode=mode, preset=preset, keys=keys)
+        return edit_video(self.model, self.engine, video, plan, out=out, size=self.size,
+                          full_resolution=full_resolution, fps=fps, max_frames=max_frames, progress=progress)
 
     @staticmethod
     def _check_mode(mode: str) -> None:

@@ -124,13 +124,10 @@ def _save_still(args: argparse.Namespace, image) -> int:
 
 
 def _cmd_edit(args: argparse.Namespace) -> int:
-    anim = _animator(args)
-    try:
-        edits = parse_assignments(args.set)
-        image = anim.render(edits, full_resolution=not args.crop)
-    except KeyError as exc:
-        raise SystemExit(f"error: {exc.args[0]}") from None
-    return _save_still(args, image)
+    from core.animator import Animator
+    from core.cli_edits import cmd_edit
+
+    return cmd_edit(args, lambda: Animator(engine=args.engine, model=args.model, size=args.size))
 
 
 def _cmd_frontalize(args: argparse.Namespace) -> int:
@@ -152,12 +149,14 @@ def _cmd_reenact(args: argparse.Namespace) -> int:
 
 def _add_animation(sub: argparse._SubParsersAction) -> None:
     from core.animator import PRESETS
+    from core.cli_edits import add_edit_options
 
-    p = sub.add_parser("edit", help="edit a portrait with named controls")
+    p = sub.add_parser("edit", help="edit a portrait (or every photo of a folder) with named controls or a preset")
     _add_common(p)
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="a control, e.g. yaw=15 or jawOpen=0.4 (repeatable; 'mesh --list' shows them)")
-    p.add_argument("--out", type=Path, default=Path("edited.png"))
+    p.add_argument("--out", type=Path, default=Path("edited.png"), help="output image (a folder for a folder)")
+    add_edit_options(p)
     p.set_defaults(func=_cmd_edit)
 
     p = sub.add_parser("frontalize", help="turn the head to face the camera")
@@ -341,6 +340,15 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 # ------------------------------------------------------------------------------------------ entry
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_assets, _add_mesh, _add_fit, _add_animation, _add_preprocess, _add_train, _add_evaluate]
+
+
+def _add_edit_video(sub: argparse._SubParsersAction) -> None:
+    from core.cli_edits import add_edit_video
+
+    add_edit_video(sub)
+
+
+COMMANDS.insert(COMMANDS.index(_add_animation) + 1, _add_edit_video)
 
 
 def build_parser() -> argparse.ArgumentParser:

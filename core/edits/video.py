@@ -1,0 +1,141 @@
+"""Tracked video edits: each frame is its own source, edited by an ``EditPlan`` at that frame's time.
+
+Two passes over the clip, so that nothing here holds the whole clip in memory:
+
+1. ``fit_video`` (smoothed, one fixed crop for the clip): per-frame fitted parameters, the base;
+   ``plan.apply`` turns them into per-frame targets (offsets added, absolute values set, keyframes
+   evaluated at ``t = frame / fps``).
+2. The frames are read again (``core.io.video.iter_frames``); a frame with a face is cropped, prepared and
+   rendered towards its target, and the crop flow is applied to the full-resolution frame (only the face's
+   footprint changes, its flow fading to zero at the crop border: no seam, and one crop for the clip: no
+   seam flicker); frames without a detected face, and frames whose target equals their base, pass through
+   unchanged. Frames stream into ``write_video`` with the input's fps and audio.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from core.composite import compose_result
+from core.edits.plan import EditPlan
+from core.face.base import FaceModel
+from core.face.params import FIELD_NAMES, FaceParams
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class VideoEditResult:
+    """What ``edit_video`` did. ``frames``: the edited frames when no output path was given."""
+
+    out: Path | None
+    n_frames: int
+    faceless_frames: int
+    unchanged_frames: int
+    fps: float
+    size: tuple[int, int]
+    seconds: float
+    controls: list[str]
+    audio: bool = False
+    frames: list[np.ndarray] | None = field(default=None, repr=False)
+    fit_seconds: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready summary (the CLI prints it)."""
+        render_s = max(self.seconds - self.fit_seconds, 1e-9)
+        return {"out": str(self.out) if self.out else None, "frames": self.n_frames,
+                "faceless_frames": self.faceless_frames, "unchanged_frames": self.unchanged_frames,
+                "fps": round(self.fps, 3), "size": list(self.size), "audio": self.audio,
+                "controls": self.controls, "seconds": round(self.seconds, 2),
+                "fit_seconds": round(self.fit_seconds, 2), "render_fps": round(self.n_frames / render_s, 2)}
+
+
+def _same(a: FaceParams, b: FaceParams) -> bool:
+    return all(bool((getattr(a, n) == getattr(b, n)).all()) for n in FIELD_NAMES)
+
+
+def _frames(video: str | Path | Sequence[np.ndarray], max_frames: int | None) -> Iterator[np.ndarray]:
+    """Pass 2's frames: read again from the file, or the given list."""
+    if isinstance(video, (str, Path)):
+        from core.io.video import iter_frames
+
+        yield from iter_frames(video, max_frames)
+    else:
+        yield from (video if max_frames is None else video[:max_frames])
+
+
+class FrameEditor:
+    """Renders one frame of a fitted clip towards its target (pass 2's per-frame work)."""
+
+    def __init__(self, engine: Any, fit: Any, targets: FaceParams, full_resolution: bool = True) -> None:
+        self.engine, self.fit, self.targets = engine, fit, targets
+        self.full_resolution = full_resolution
+        self.faceless = 0
+        self.unchanged = 0
+
+    def __call__(self, t: int, frame: np.ndarray) -> np.ndarray:
+        fit = self.fit
+        if t >= len(fit) or not fit.detected[t]:
+            self.faceless += 1
+            return frame if self.full_resolution else fit.crop_frame(frame, min(t, len(fit) - 1))
+        base, target = fit.params[t:t + 1], self.targets[t:t + 1]
+        crop = fit.crop_frame(frame, t)
+        if _same(base, target):
+            self.unchanged += 1
+            return frame if self.full_resolution else crop
+        state = self.engine.prepare(crop, base)
+        result = self.engine.render(state, target)
+        if not self.full_resolution:
+            return result.images[0]
+        return compose_result(frame, result.images, result.flow, result.synthesised, 0, fit.crops[t])
+
+
+def edit_video(model: FaceModel, engine: Any, video: str | Path | Sequence[np.ndarray], plan: EditPlan,
+               out: str | Path | None = None, size: int = 256, full_resolution: bool = True,
+               fps: float | None = None, max_frames: int | None = None, progress: bool = True) -> VideoEditResult:
+    """Edit every frame of ``video`` (a path or RGB uint8 frames) with ``plan``; see the module docstring.
+
+    ``out``: the mp4 to write (keeps fps and audio), or None to return the frames. ``full_resolution``:
+    frames of the input's size (default) or the ``size`` px face crops. Raises ``NoFaceError`` when no frame
+    has a face, ``VideoError`` for an unreadable clip.
+    """
+    from tqdm import tqdm
+
+    from core.fit import fit_video
+
+    t0 = time.perf_counter()
+    fit = fit_video(video, model=model, size=size, fps=fps, max_frames=max_frames, progress=progress)
+    fps = fit.fps
+    targets = plan.apply(model, fit.params, np.arange(len(fit)) / fps)
+    t_fit = time.perf_counter() - t0
+    editor = FrameEditor(engine, fit, targets, full_resolution)
+    frames = tqdm(_frames(video, max_frames), total=len(fit), desc="editing", unit="frame", disable=not progress)
+    edited = (editor(t, frame) for t, frame in enumerate(frames))
+    audio_from = Path(video) if isinstance(video, (str, Path)) else None
+    if out is None:
+        result_frames, path = list(edited), None
+    else:
+        from core.io.video import write_video
+
+        result_frames, path = None, Path(write_video(out, edited, fps, audio_from=audio_from))
+    h, w = fit.original_size if full_resolution else (size, size)
+    result = VideoEditResult(path, len(fit), editor.faceless, editor.unchanged, fps, (h, w),
+                             time.perf_counter() - t0, plan.controls, audio=_has_audio(audio_from),
+                             frames=result_frames, fit_seconds=t_fit)
+    if editor.faceless:
+        log.info("%d of %d frames had no face and were passed through unchanged", editor.faceless, len(fit))
+    return result
+
+
+def _has_audio(path: Path | None) -> bool:
+    if path is None:
+        return False
+    from core.io.video import probe_video
+
+    return probe_video(path).has_audio
