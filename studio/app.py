@@ -33,6 +33,9 @@ import torch
 from core.animator import PRESETS
 from studio.controls import SECTIONS, ZOOM, SliderSpec
 from studio.examples import ExampleStore
+from studio.presets_panel import PresetsPanel
+from studio.video_tab import VideoTab
+from studio.webcam_tab import WebcamTab
 from studio.session import EditSession, LoadInfo, SessionStore, Shared, weights_available
 from studio import views
 
@@ -132,6 +135,12 @@ class Studio:
                     self._edit_tab()
                 with gr.Tab("Reenact", id="reenact") as self.tab_reenact:
                     self._reenact_tab()
+                with gr.Tab("Video", id="video"):
+                    self.video_tab = VideoTab(self)
+                    self.video_tab.build()
+                with gr.Tab("Webcam", id="webcam"):
+                    self.webcam_tab = WebcamTab(self)
+                    self.webcam_tab.build()
                 with gr.Tab("About", id="about"):
                     gr.Markdown(HELP)
             self._wire(demo)
@@ -195,6 +204,8 @@ class Studio:
                     self.anim_video = gr.Video(label="Preset", interactive=False, height=260)
                     gr.Markdown("Presets move around the portrait's own pose (slider edits are not applied).",
                                 elem_classes="gdpw-small")
+                self.presets_panel = PresetsPanel(self)
+                self.presets_panel.build()
             with gr.Column(scale=4, min_width=320, elem_id="gdpw-controls"):
                 self.link = gr.Checkbox(True, label="Link L/R (moving a left control moves the right too)",
                                         elem_id="gdpw-link")
@@ -599,6 +610,8 @@ class Studio:
                                     api_visibility="private", queue=False)
         self.engine_radio.input(g(status)(self.on_engine), inputs=[self.engine_radio],
                                 outputs=[self.engine_radio, *self.edit_outputs], api_visibility="private", **fit)
+        for part in (self.presets_panel, self.video_tab, self.webcam_tab):
+            part.wire()
         demo.unload(self.on_unload)
 
     # ================================================================== warm-up

@@ -34,6 +34,7 @@ from core.animator import PRESETS, Animator, Source, make_engine
 from core.face import FaceModel, FaceParams, load_face_model
 from core.io.image import limit_size, save_image
 from studio.controls import ControlBook, build_specs, random_edits
+from studio.history import History
 from studio.views import MeshView, mesh_view
 
 log = logging.getLogger(__name__)
@@ -119,11 +120,11 @@ class Shared:
                 self._codes = NeuralCodes(self.model.n_vertices, 16).eval()
         return self._codes
 
-    def prepared_source(self, image: str | Path | np.ndarray, engine: str) -> Source:
-        """The fitted and prepared ``Source`` of ``image`` (cached by content). Raises
-        ``core.io.image.ImageError`` / ``core.fit.NoFaceError`` (both ``ValueError``)."""
+    def prepared_source(self, image: str | Path | np.ndarray, engine: str, face: int | None = None) -> Source:
+        """The fitted and prepared ``Source`` of ``image`` (cached by content; ``face``: which face by size).
+        Raises ``core.io.image.ImageError`` / ``core.fit.NoFaceError`` (both ``ValueError``)."""
         data = Path(image).read_bytes() if isinstance(image, (str, Path)) else np.ascontiguousarray(image).tobytes()
-        key = (hashlib.sha1(data).hexdigest(), self.size, engine)
+        key = (hashlib.sha1(data).hexdigest(), self.size, engine, face)
         source = self.sources.get(key)
         if source is not None:
             return source
@@ -131,7 +132,7 @@ class Shared:
             source = self.sources.get(key)
             if source is None:
                 anim = Animator(engine=self.engine(engine), model=self.model, size=self.size)
-                anim.load_source(image)
+                anim.load_source(image, face=face)
                 source = anim.source
                 self.sources.put(key, source)
         return source
@@ -164,6 +165,8 @@ class EditSession:
     files: dict[str, Path] = field(default_factory=dict)
     last_used: float = field(default_factory=time.monotonic)
     rng: np.random.Generator = field(default_factory=np.random.default_rng)
+    history: History = field(default_factory=History)
+    image: str | Path | np.ndarray | None = None   # the loaded photo, to reload another of its faces
 
     def __post_init__(self) -> None:
         self.engine_name = self.shared.engine_name
@@ -179,13 +182,16 @@ class EditSession:
     def source(self) -> Source:
         return self.animator.source
 
-    def load(self, image: str | Path | np.ndarray, label: str) -> LoadInfo:
-        """Fit and prepare a new portrait. On any error the previous portrait and edits stay."""
+    def load(self, image: str | Path | np.ndarray, label: str, face: int | None = None) -> LoadInfo:
+        """Fit and prepare a new portrait (``face``: which face by size, 0 = the largest; default the largest
+        plausible one). On any error the previous portrait and edits stay."""
         from studio.views import landmarks_image
 
         t0 = time.perf_counter()
-        source = self.shared.prepared_source(image, self.engine_name)
+        source = self.shared.prepared_source(image, self.engine_name, face=face)
         with self.lock:
+            self.image = image
+            self.history.clear()
             self.animator.source = source
             self.animator.last_result = None
             self.params = source.params.clone()
@@ -214,6 +220,7 @@ class EditSession:
     def apply(self, new_values: Mapping[str, float], link: bool) -> list[str]:
         """Apply the sliders that moved; returns the sliders whose shown value the page must update."""
         with self.lock:
+            self.history.push(self.params, key=tuple(self.shared.book.changed(self.values, new_values)))
             self.params, self.values, updates = self.shared.book.apply(
                 self.params, self.source.params, self.values, new_values, link)
             self.touch()
@@ -221,15 +228,45 @@ class EditSession:
 
     def reset(self) -> None:
         with self.lock:
+            self.history.push(self.params)
             self.params = self.source.params.clone()
             self.values = self.shared.book.read(self.params, self.source.params)
 
     def randomise(self) -> dict[str, float]:
         with self.lock:
             edits = random_edits(self.shared.book, self.rng)
+            self.history.push(self.params)
             self.params = self.shared.book.set_values(self.source.params.clone(), self.source.params, edits)
             self.values = self.shared.book.read(self.params, self.source.params)
             return edits
+
+    def apply_plan(self, plan) -> None:
+        """Apply a ``core.edits.EditPlan`` (a preset, one-click edits) to the current edit, undoably."""
+        with self.lock:
+            self.history.push(self.params)
+            self.params = plan.apply(self.shared.model, self.params, np.zeros(1))
+            self.values = self.shared.book.read(self.params, self.source.params)
+
+    def step_history(self, undo: bool) -> bool:
+        """Undo (or redo) the last edit; False when there is nothing to undo (redo)."""
+        with self.lock:
+            params = self.history.undo(self.params) if undo else self.history.redo(self.params)
+            if params is None:
+                return False
+            self.params = params
+            self.values = self.shared.book.read(self.params, self.source.params)
+            return True
+
+    def current_controls(self) -> dict[str, float]:
+        """Absolute values of every model control that differs from the fitted portrait (for presets)."""
+        with self.lock:
+            controls = self.shared.model.controls()
+            out = {}
+            for name, c in controls.items():
+                now, fitted = float(c.read(self.params)[0]), float(c.read(self.source.params)[0])
+                if abs(now - fitted) > 1e-4:
+                    out[name] = round(now, 4)
+            return out
 
     def render(self, debug: bool = False) -> np.ndarray:
         """The edited crop ``(S, S, 3)`` uint8."""
@@ -253,6 +290,10 @@ class EditSession:
             anim = Animator(engine=self.animator.engine, model=self.shared.model, size=self.shared.size)
             anim.source = self.source
             return anim
+
+    def side_animator(self) -> Animator:
+        """An ``Animator`` on this session's portrait for long or live jobs (video, webcam)."""
+        return self._side_animator()
 
     def animate(self, preset: str, seconds: float, fps: float = 25.0) -> Path:
         if preset not in PRESETS:

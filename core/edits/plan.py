@@ -37,9 +37,10 @@ class EditPlan:
 
     @classmethod
     def build(cls, model: FaceModel, edits: Mapping[str, float] | None = None, mode: str = "offset",
-              preset: EditPreset | str | None = None, keys: Keyframes | str | None = None) -> EditPlan:
-        """Validate and gather edits: ``edits`` (``--set``, in ``mode``), a preset (its own mode) and a
-        keyframe file (its own mode, ``mode`` for the short form). Raises ``PresetError`` (a ``ValueError``)."""
+              preset: EditPreset | str | None = None, keys: Keyframes | str | list | None = None) -> EditPlan:
+        """Validate and gather edits: ``edits`` (``--set``, in ``mode``), a preset (its own mode) and
+        keyframes (a file, JSON, mapping or ``Keyframes``, or a list of them; each in its own mode, ``mode``
+        for the short form). Raises ``PresetError`` (a ``ValueError``)."""
         if mode not in MODES:
             raise PresetError(f"mode must be 'absolute' or 'offset', got {mode!r}")
         plan = cls()
@@ -48,8 +49,8 @@ class EditPlan:
             plan.add(p.controls, p.mode)
         if edits:
             plan.add(check_controls(model, dict(edits), mode == "offset", "--set"), mode)
-        if keys is not None:
-            plan.keyframes.append(keys if isinstance(keys, Keyframes) else load_keyframes(keys, model, mode))
+        for k in (keys if isinstance(keys, list) else [] if keys is None else [keys]):
+            plan.keyframes.append(k if isinstance(k, Keyframes) else load_keyframes(k, model, mode))
         return plan
 
     def add(self, controls: Mapping[str, float], mode: str) -> None:

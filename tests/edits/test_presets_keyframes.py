@@ -187,3 +187,16 @@ def test_camera_gaze_cancels_the_head_turn(ict_model):
     g = camera_gaze(ict_model, p)
     assert g["gaze_left_yaw"] == pytest.approx(-15, abs=0.5) and g["gaze_right_pitch"] == pytest.approx(-8, abs=0.5)
     assert camera_gaze(ict_model, ict_model.neutral())["gaze_left_yaw"] == pytest.approx(0, abs=1e-6)
+
+
+def test_jitter_is_zero_for_still_and_linear_motion_and_grows_with_shake():
+    from core.edits.jitter import landmark_jitter
+
+    t = np.arange(10, dtype=np.float64)[:, None, None]
+    still = np.zeros((10, 5, 2))
+    linear = still + 2.0 * t
+    shake = linear + np.where(np.arange(10) % 2 == 0, 1.0, -1.0)[:, None, None]
+    assert landmark_jitter(still) == 0 and landmark_jitter(linear) == pytest.approx(0, abs=1e-12)
+    assert landmark_jitter(shake) == pytest.approx(4 * np.sqrt(2))
+    shake[3] = np.nan   # a frame without a face drops the accelerations that need it
+    assert landmark_jitter(shake) == pytest.approx(4 * np.sqrt(2))
