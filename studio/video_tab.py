@@ -111,8 +111,8 @@ class VideoTab:
         s = self.studio._session(request)
         return s, self.studio.shared.engine(s.engine_name)
 
-    def on_preview(self, clip: str | None, preset: str, keys_file: str | None, rows: Any, seconds: float,
-                   *values: float, request: gr.Request) -> dict:
+    def on_preview(self, request: gr.Request, clip: str | None, preset: str, keys_file: str | None, rows: Any,
+                   seconds: float, *values: float) -> dict:
         if not clip:
             raise ValueError("choose a video first (upload one or pick an example)")
         from core.edits.video import edit_video
@@ -126,8 +126,9 @@ class VideoTab:
         return {self.preview_img: np.concatenate([before, after.frames[0]], axis=1),
                 self.summary: f"Preview of the first frame ({', '.join(plan.controls) or 'no edit'})."}
 
-    def on_render(self, clip: str | None, preset: str, keys_file: str | None, rows: Any, seconds: float,
-                  *values: float, request: gr.Request, progress=gr.Progress(track_tqdm=True)) -> dict:
+    def on_render(self, request: gr.Request, progress=gr.Progress(track_tqdm=True), clip: str | None = None,
+                  preset: str = NO_PRESET, keys_file: str | None = None, rows: Any = None, seconds: float = 4.0,
+                  *values: float) -> dict:
         if not clip:
             raise ValueError("choose a video first (upload one or pick an example)")
         from core.edits.video import edit_video
