@@ -44,9 +44,13 @@ class LiveDriver:
         animator: an ``Animator`` with a source loaded.
         smoothing: weight in [0, 1) of the previous frame's driving parameters (0: none).
         detect_side: webcam frames are scaled so that their longer side is at most this (pixels).
+        single_thread: run torch on one thread per frame (default): a 256 px frame is small work, and
+            several intra-op threads spin and wait when the server's CPUs are busy (measured on a loaded
+            2-core machine: ~90 ms per render on one thread against seconds on two).
     """
 
-    def __init__(self, animator: Any, smoothing: float = 0.4, detect_side: int = 480) -> None:
+    def __init__(self, animator: Any, smoothing: float = 0.4, detect_side: int = 480,
+                 single_thread: bool = True) -> None:
         from core.fit.api import get_fitter
         from core.fit.landmarks import LandmarkDetector
 
@@ -54,6 +58,7 @@ class LiveDriver:
         self.size = animator.size
         self.smoothing = smoothing
         self.detect_side = detect_side
+        self.single_thread = single_thread
         self.fitter = get_fitter(animator.model)
         self.ids = self.fitter.lmap.landmark_ids.numpy()
         self.detector = LandmarkDetector(video=True)
@@ -64,6 +69,7 @@ class LiveDriver:
         self.state = None
         self.reference: FaceParams | None = None
         self.driving: FaceParams | None = None
+        self.last_ms: dict[str, float] = {}
 
     def close(self) -> None:
         self.detector.close()
@@ -98,7 +104,18 @@ class LiveDriver:
         return params
 
     def step(self, frame: np.ndarray) -> LiveFrame:
-        """Drive the portrait with one RGB uint8 webcam frame ``(H, W, 3)``."""
+        """Drive the portrait with one RGB uint8 webcam frame ``(H, W, 3)``; ``last_ms`` keeps the timings."""
+        from core.fit.fitter import single_thread
+
+        if self.single_thread:
+            with single_thread():
+                result = self._step(frame)
+        else:
+            result = self._step(frame)
+        self.last_ms = result.ms
+        return result
+
+    def _step(self, frame: np.ndarray) -> LiveFrame:
         t0 = time.perf_counter()
         obs = self._observe(frame)
         t1 = time.perf_counter()

@@ -71,15 +71,29 @@ def _frames(video: str | Path | Sequence[np.ndarray], max_frames: int | None) ->
 
 
 class FrameEditor:
-    """Renders one frame of a fitted clip towards its target (pass 2's per-frame work)."""
+    """Renders one frame of a fitted clip towards its target (pass 2's per-frame work).
 
-    def __init__(self, engine: Any, fit: Any, targets: FaceParams, full_resolution: bool = True) -> None:
+    ``single_thread``: torch on one thread for each frame (default). One frame is small work; several
+    intra-op threads spin and wait when the CPUs are shared (the same finding as ``core.fit``'s fitter).
+    """
+
+    def __init__(self, engine: Any, fit: Any, targets: FaceParams, full_resolution: bool = True,
+                 single_thread: bool = True) -> None:
         self.engine, self.fit, self.targets = engine, fit, targets
         self.full_resolution = full_resolution
+        self.single_thread = single_thread
         self.faceless = 0
         self.unchanged = 0
 
     def __call__(self, t: int, frame: np.ndarray) -> np.ndarray:
+        if not self.single_thread:
+            return self._edit(t, frame)
+        from core.fit.fitter import single_thread
+
+        with single_thread():
+            return self._edit(t, frame)
+
+    def _edit(self, t: int, frame: np.ndarray) -> np.ndarray:
         fit = self.fit
         if t >= len(fit) or not fit.detected[t]:
             self.faceless += 1
