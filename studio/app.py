@@ -33,6 +33,7 @@ import torch
 from core.animator import PRESETS
 from studio.controls import SECTIONS, ZOOM, SliderSpec
 from studio.examples import ExampleStore
+from studio.face_picker import FacePicker
 from studio.presets_panel import PresetsPanel
 from studio.video_tab import VideoTab
 from studio.webcam_tab import WebcamTab
@@ -157,6 +158,8 @@ class Studio:
                                           type="index", label="Examples (click one to load it)",
                                           samples_per_page=12, elem_id="gdpw-examples")
                 self.fit_md = gr.Markdown(elem_classes="gdpw-small")
+                self.face_picker = FacePicker(self)
+                self.face_picker.build()
                 engines = ["geometry"] + (["pwm"] if self.weights else [])
                 note = ("the learned `pwm` engine needs trained weights (`pwm.json` + `pwm.safetensors` in "
                         "`weights/`): none found" if not self.weights else
@@ -343,7 +346,9 @@ class Studio:
                  f"landmark error {100 * q.get('landmark_error', 0):.1f} % of the eye distance"]
         warn = []
         if q.get("faces_found", 1) > 1:
-            warn.append(f"{q['faces_found']} faces found: editing the largest plausible one.")
+            which = f"face {q['face_rank']}" if q.get("face_rank") else "the largest plausible one"
+            warn.append(f"{q['faces_found']} faces found: editing {which}; click another face on the photo to "
+                        "edit it.")
         if q.get("landmark_error", 0) > 0.03:
             warn.append("The fit is loose (unusual face, occlusion or a drawing): edits may look off.")
         if abs(q.get("yaw", 0)) > 35:
@@ -610,7 +615,7 @@ class Studio:
                                     api_visibility="private", queue=False)
         self.engine_radio.input(g(status)(self.on_engine), inputs=[self.engine_radio],
                                 outputs=[self.engine_radio, *self.edit_outputs], api_visibility="private", **fit)
-        for part in (self.presets_panel, self.video_tab, self.webcam_tab):
+        for part in (self.presets_panel, self.video_tab, self.webcam_tab, self.face_picker):
             part.wire()
         demo.unload(self.on_unload)
 

@@ -2,7 +2,8 @@
 
 Two passes over the clip, so that nothing here holds the whole clip in memory:
 
-1. ``fit_video`` (smoothed, one fixed crop for the clip): per-frame fitted parameters, the base;
+1. ``fit_video`` (smoothed a little more than by default, see ``edit_smoothing``; one fixed crop for the
+   clip): per-frame fitted parameters, the base;
    ``plan.apply`` turns them into per-frame targets (offsets added, absolute values set, keyframes
    evaluated at ``t = frame / fps``).
 2. The frames are read again (``core.io.video.iter_frames``); a frame with a face is cropped, prepared and
@@ -15,6 +16,7 @@ Two passes over the clip, so that nothing here holds the whole clip in memory:
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +58,17 @@ class VideoEditResult:
                 "fit_seconds": round(self.fit_seconds, 2), "render_fps": round(self.n_frames / render_s, 2)}
 
 
+def edit_smoothing() -> dict:
+    """``fit_video`` smoothing for edits: its default one-euro settings with half the cutoff and speed
+    coefficient. The edit's displacement is computed from each frame's fitted base, so the base's own jitter
+    becomes jitter of the edited face; smoothing it more (zero-phase, so without lag) measured 1.25 -> 1.08
+    times the input's landmark acceleration for a smile + yaw offset (``bench/video_edit.py``)."""
+    from core.fit.tracking import DEFAULT_SMOOTHING, OneEuro
+
+    return {k: OneEuro(min_cutoff=0.5 * f.min_cutoff, beta=0.5 * f.beta, d_cutoff=f.d_cutoff, unit=f.unit)
+            for k, f in DEFAULT_SMOOTHING.items()}
+
+
 def _same(a: FaceParams, b: FaceParams) -> bool:
     return all(bool((getattr(a, n) == getattr(b, n)).all()) for n in FIELD_NAMES)
 
@@ -84,6 +97,7 @@ class FrameEditor:
         self.single_thread = single_thread
         self.faceless = 0
         self.unchanged = 0
+        self._lock = threading.Lock()   # frames may be edited from several threads
 
     def __call__(self, t: int, frame: np.ndarray) -> np.ndarray:
         if not self.single_thread:
@@ -96,12 +110,14 @@ class FrameEditor:
     def _edit(self, t: int, frame: np.ndarray) -> np.ndarray:
         fit = self.fit
         if t >= len(fit) or not fit.detected[t]:
-            self.faceless += 1
+            with self._lock:
+                self.faceless += 1
             return frame if self.full_resolution else fit.crop_frame(frame, min(t, len(fit) - 1))
         base, target = fit.params[t:t + 1], self.targets[t:t + 1]
         crop = fit.crop_frame(frame, t)
         if _same(base, target):
-            self.unchanged += 1
+            with self._lock:
+                self.unchanged += 1
             return frame if self.full_resolution else crop
         state = self.engine.prepare(crop, base)
         result = self.engine.render(state, target)
@@ -112,11 +128,14 @@ class FrameEditor:
 
 def edit_video(model: FaceModel, engine: Any, video: str | Path | Sequence[np.ndarray], plan: EditPlan,
                out: str | Path | None = None, size: int = 256, full_resolution: bool = True,
-               fps: float | None = None, max_frames: int | None = None, progress: bool = True) -> VideoEditResult:
+               fps: float | None = None, max_frames: int | None = None, progress: bool = True,
+               workers: int | None = None, smoothing: bool | dict | None = None) -> VideoEditResult:
     """Edit every frame of ``video`` (a path or RGB uint8 frames) with ``plan``; see the module docstring.
 
     ``out``: the mp4 to write (keeps fps and audio), or None to return the frames. ``full_resolution``:
-    frames of the input's size (default) or the ``size`` px face crops. Raises ``NoFaceError`` when no frame
+    frames of the input's size (default) or the ``size`` px face crops. ``workers``: frames edited at once
+    (default: one per CPU core, at most 4), each on one torch thread. ``smoothing``: ``fit_video``'s
+    temporal smoothing of the base (default ``edit_smoothing()``; True: ``fit_video``'s default). Raises ``NoFaceError`` when no frame
     has a face, ``VideoError`` for an unreadable clip.
     """
     from tqdm import tqdm
@@ -124,13 +143,15 @@ def edit_video(model: FaceModel, engine: Any, video: str | Path | Sequence[np.nd
     from core.fit import fit_video
 
     t0 = time.perf_counter()
-    fit = fit_video(video, model=model, size=size, fps=fps, max_frames=max_frames, progress=progress)
+    smoothing = edit_smoothing() if smoothing is None else smoothing
+    fit = fit_video(video, model=model, size=size, fps=fps, max_frames=max_frames, progress=progress,
+                    smoothing=smoothing)
     fps = fit.fps
     targets = plan.apply(model, fit.params, np.arange(len(fit)) / fps)
     t_fit = time.perf_counter() - t0
-    editor = FrameEditor(engine, fit, targets, full_resolution)
+    editor = FrameEditor(engine, fit, targets, full_resolution, single_thread=False)
     frames = tqdm(_frames(video, max_frames), total=len(fit), desc="editing", unit="frame", disable=not progress)
-    edited = (editor(t, frame) for t, frame in enumerate(frames))
+    edited = edit_frames(editor, frames, workers)
     audio_from = Path(video) if isinstance(video, (str, Path)) else None
     if out is None:
         result_frames, path = list(edited), None
@@ -145,6 +166,32 @@ def edit_video(model: FaceModel, engine: Any, video: str | Path | Sequence[np.nd
     if editor.faceless:
         log.info("%d of %d frames had no face and were passed through unchanged", editor.faceless, len(fit))
     return result
+
+
+def edit_frames(editor: FrameEditor, frames: Iterator[np.ndarray], workers: int | None = None
+                ) -> Iterator[np.ndarray]:
+    """The edited frames in order. Frames are edited ``workers`` at a time (a small batch read ahead, never
+    the whole clip), each on one torch thread: the engine's per-frame work is too small for intra-op
+    threads, and whole frames in parallel use every core."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+
+    workers = workers or max(1, min(4, os.cpu_count() or 1))
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gdpw-edit") as pool:
+            batch: list[tuple[int, np.ndarray]] = []
+            for t, frame in enumerate(frames):
+                batch.append((t, frame))
+                if len(batch) == 2 * workers:
+                    yield from pool.map(lambda item: editor(*item), batch)
+                    batch = []
+            yield from pool.map(lambda item: editor(*item), batch)
+    finally:
+        torch.set_num_threads(before)
 
 
 def _has_audio(path: Path | None) -> bool:

@@ -235,6 +235,8 @@ def fit_image(image, model=None, size: int = 256, options: FitOptions | None = N
         if face:
             det = _choose_face(img, det, int(face), detector, name)
         fit = _fit_points(img, det.points, model, size, options, border, embedding)
+        if face is not None:
+            fit.quality["face_rank"] = int(face) + 1
         if det.faces_found > 1 and face is None:
             fit = _pick_plausible(img, det, fit, detector, model, size, options, border, embedding, name)
     finally:

@@ -141,3 +141,25 @@ def test_webcam_frames_drive_the_portrait(studio_server, client, portrait, sampl
     Image.fromarray(np.full((120, 160, 3), 30, np.uint8)).save(blank)
     image, stats = client.predict(handle_file(str(blank)), api_name="/live_frame")
     assert "no face" in stats
+
+
+def test_click_picks_another_face(studio_server, client, samples, tmp_path):
+    from gradio_client import handle_file
+
+    from studio.face_picker import face_at
+
+    assert face_at([(0, 0, 100, 100), (150, 0, 200, 50)], 160, 20) == 1
+    assert face_at([(0, 0, 100, 100), (150, 0, 200, 50)], 120, 90) == 0
+    assert face_at([], 1, 1) == -1
+    studio = studio_server.studio
+    big = np.asarray(Image.open(samples / "images" / "samples__source_video__image__KristiNoem.png").convert("RGB"))
+    group = np.full((256, 480, 3), 90, np.uint8)
+    group[:, :256] = big
+    group[48:208, 300:460] = np.asarray(Image.fromarray(big).resize((160, 160)))
+    path = tmp_path / "two.png"
+    Image.fromarray(group).save(path)
+    idx = {c: i for i, c in enumerate(studio.load_outputs)}
+    out = client.predict(handle_file(str(path)), api_name="/upload")
+    assert "2 faces found" in out[idx[studio.fit_md]]
+    out = client.predict(380, 128, api_name="/pick_face")
+    assert "face 2 of 2" in out[idx[studio.status]] and "editing face 2" in out[idx[studio.fit_md]]
