@@ -31,7 +31,7 @@ def _plan(model, args: argparse.Namespace, mode: str):
 
     try:
         return EditPlan.build(model, parse_assignments(args.set), mode=mode, preset=args.preset,
-                              keys=getattr(args, "keys", None))
+                              keys=getattr(args, "keys", None), look_at_camera=args.look_at_camera)
     except PresetError as exc:
         raise SystemExit(f"error: {exc}") from None
 
@@ -66,6 +66,8 @@ def add_edit_video(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", help="a gdpw-edits/1 JSON file or a shipped preset name (it carries its own mode)")
     p.add_argument("--keys", help="keyframes JSON: control -> [[time_s, value], ...] (or the gdpw-keys/1 form with "
                                   "interpolation hold/linear/smooth and eased time ranges)")
+    p.add_argument("--look-at-camera", action="store_true",
+                   help="turn both eyes to the camera on every frame, whatever the head does")
     p.add_argument("--engine", default="geometry", choices=["geometry", "pwm"])
     p.add_argument("--model", default="ict", choices=["ict", "flame"])
     p.add_argument("--size", type=int, default=256, choices=[256, 512], help="working crop size")
@@ -140,4 +142,5 @@ def add_edit_options(p: argparse.ArgumentParser) -> None:
                    help="how --set values apply: 'absolute' (default for photos: yaw=15 sets 15 degrees) or "
                         "'offset' (added to the fitted value)")
     p.add_argument("--face", type=int, help="which face when there are several, by size (0 = the largest)")
+    p.add_argument("--look-at-camera", action="store_true", help="turn both eyes to the camera")
     p.add_argument("--quiet", action="store_true", help="no progress bar (folders)")

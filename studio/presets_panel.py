@@ -16,7 +16,6 @@ from typing import Any
 import gradio as gr
 
 from core.edits import EditPlan, EditPreset, load_preset, neutral_values, save_preset, shipped_names
-from core.edits.gaze import camera_gaze
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +58,8 @@ class PresetsPanel:
         return st._edit_update(s, st.names, note=note)
 
     def on_look(self, request: gr.Request) -> dict:
-        s = self.studio._session(request)
-        self.studio._ensure_source(s)
-        values = camera_gaze(self.model, s.params)
-        return self._apply(EditPlan(absolute=values), "Eyes on the camera (per-eye gaze set against the head "
-                                                      "pose).", request)
+        return self._apply(EditPlan(look_at_camera=True), "Eyes on the camera (per-eye gaze set against the "
+                                                          "head pose).", request)
 
     def on_neutral(self, request: gr.Request) -> dict:
         return self._apply(EditPlan(absolute=neutral_values(self.model)), "Neutral expression.", request)

@@ -7,7 +7,8 @@ batch of frames it turns each frame's fitted parameters (the base) into target p
 1. absolute values first, blended by their weight: ``x = x + w (v - x)`` (w = 1 for constants and keys,
    the eased weight inside a range; a later source overrides an earlier one);
 2. then every offset is added, ``x = x + w v``;
-3. every edited control is clamped to its range.
+3. every edited control is clamped to its range;
+4. with ``look_at_camera``, both eyes are turned to the camera against each frame's (edited) head pose.
 
 Each of a control's targets is edited on its own, so an offset on ``gaze_yaw`` turns both eyes by the
 same amount from where each was looking.
@@ -34,19 +35,22 @@ class EditPlan:
     absolute: dict[str, float] = field(default_factory=dict)
     offset: dict[str, float] = field(default_factory=dict)
     keyframes: list[Keyframes] = field(default_factory=list)
+    look_at_camera: bool = False
 
     @classmethod
     def build(cls, model: FaceModel, edits: Mapping[str, float] | None = None, mode: str = "offset",
-              preset: EditPreset | str | None = None, keys: Keyframes | str | list | None = None) -> EditPlan:
+              preset: EditPreset | str | None = None, keys: Keyframes | str | list | None = None,
+              look_at_camera: bool = False) -> EditPlan:
         """Validate and gather edits: ``edits`` (``--set``, in ``mode``), a preset (its own mode) and
         keyframes (a file, JSON, mapping or ``Keyframes``, or a list of them; each in its own mode, ``mode``
         for the short form). Raises ``PresetError`` (a ``ValueError``)."""
         if mode not in MODES:
             raise PresetError(f"mode must be 'absolute' or 'offset', got {mode!r}")
-        plan = cls()
+        plan = cls(look_at_camera=look_at_camera)
         if preset is not None:
             p = preset if isinstance(preset, EditPreset) else load_preset(preset, model)
             plan.add(p.controls, p.mode)
+            plan.look_at_camera |= p.look_at_camera
         if edits:
             plan.add(check_controls(model, dict(edits), mode == "offset", "--set"), mode)
         for k in (keys if isinstance(keys, list) else [] if keys is None else [keys]):
@@ -62,13 +66,16 @@ class EditPlan:
 
     @property
     def empty(self) -> bool:
-        return not (self.absolute or self.offset or self.keyframes)
+        return not (self.absolute or self.offset or self.keyframes or self.look_at_camera)
 
     @property
     def controls(self) -> list[str]:
         names = list(self.absolute) + [n for n in self.offset if n not in self.absolute]
         for k in self.keyframes:
             names += [n for n in k.controls if n not in names]
+        if self.look_at_camera:
+            names += [n for n in ("gaze_left_yaw", "gaze_left_pitch", "gaze_right_yaw", "gaze_right_pitch")
+                      if n not in names]
         return names
 
     def curves(self, times: np.ndarray) -> tuple[list[tuple[str, np.ndarray, np.ndarray]],
@@ -111,6 +118,12 @@ class EditPlan:
             for fld, index in controls[name].targets:
                 getattr(out, fld)[(slice(None), *index)] += d
             edited.add(name)
+        if self.look_at_camera:  # last: the eyes follow the (edited) head of each frame
+            from core.edits.gaze import camera_gaze_batch
+
+            for name, value in camera_gaze_batch(model, out).items():
+                for fld, index in controls[name].targets:
+                    getattr(out, fld)[(slice(None), *index)] = value
         for name in edited:
             c = controls[name]
             for fld, index in c.targets:

@@ -2,7 +2,8 @@
 
 A preset is a set of named control values (``model.controls()``), either absolute (``"smile": 0.6``
 means the smile is 0.6 whatever the photo had) or offsets added to the photo's (or the video frame's)
-own fitted values. Presets are plain JSON: they can be read, edited by hand and shared. Every value is
+own fitted values; ``"look_at_camera": true`` also turns both eyes to the camera, frame by frame,
+whatever the head pose (``core.edits.gaze``). Presets are plain JSON: they can be read, edited by hand and shared. Every value is
 checked with ``FaceModel.check_edits``; a bad file raises ``PresetError`` (an ``EditError``, so a
 ``ValueError``) naming the file, the problem, and the valid controls with their ranges.
 
@@ -82,6 +83,7 @@ class EditPreset:
     mode: str = "absolute"
     name: str = ""
     description: str = ""
+    look_at_camera: bool = False   # also turn the eyes to the camera, whatever the head pose (per frame)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"format": PRESET_FORMAT, "mode": self.mode}
@@ -89,6 +91,8 @@ class EditPreset:
             out["name"] = self.name
         if self.description:
             out["description"] = self.description
+        if self.look_at_camera:
+            out["look_at_camera"] = True
         out["controls"] = {k: round(float(v), 6) for k, v in self.controls.items()}
         return out
 
@@ -103,15 +107,18 @@ def parse_preset(data: Any, model: FaceModel, name: str = "<preset>") -> EditPre
     fmt = data.get("format")
     if fmt != PRESET_FORMAT:
         raise PresetError(f"{name}: 'format' must be \"{PRESET_FORMAT}\", got {fmt!r}")
-    unknown = sorted(set(data) - {"format", "mode", "controls", "name", "description"})
+    unknown = sorted(set(data) - {"format", "mode", "controls", "name", "description", "look_at_camera"})
     if unknown:
         raise PresetError(f"{name}: unknown entries {unknown}; a preset has format, mode, controls "
-                          "(and optionally name, description)")
+                          "(and optionally name, description, look_at_camera)")
+    look = data.get("look_at_camera", False)
+    if not isinstance(look, bool):
+        raise PresetError(f"{name}: 'look_at_camera' must be true or false, got {look!r}")
     mode = data.get("mode", "absolute")
     if mode not in MODES:
         raise PresetError(f"{name}: 'mode' must be 'absolute' or 'offset', got {mode!r}")
-    controls = check_controls(model, data.get("controls"), mode == "offset", name)
-    return EditPreset(controls, mode, str(data.get("name", "")), str(data.get("description", "")))
+    controls = check_controls(model, data.get("controls", {}), mode == "offset", name)
+    return EditPreset(controls, mode, str(data.get("name", "")), str(data.get("description", "")), look)
 
 
 def load_preset(source: str | Path | bytes | Mapping[str, Any], model: FaceModel) -> EditPreset:

@@ -40,6 +40,8 @@ def test_shipped_presets_load_and_round_trip(ict_model, tmp_path):
         assert data["format"] == "gdpw-edits/1" and data["mode"] in ("absolute", "offset")
         again = load_preset(path, ict_model)
         assert again.controls == preset.controls and again.mode == preset.mode
+        assert again.look_at_camera == preset.look_at_camera
+    assert presets["look_at_camera"].look_at_camera and not presets["smile"].look_at_camera
     assert presets["wink"].controls["eyeBlink_L"] == 1.0 and presets["wink"].controls["eyeBlink_R"] == 0.0
 
 
@@ -200,3 +202,14 @@ def test_jitter_is_zero_for_still_and_linear_motion_and_grows_with_shake():
     assert landmark_jitter(shake) == pytest.approx(4 * np.sqrt(2))
     shake[3] = np.nan   # a frame without a face drops the accelerations that need it
     assert landmark_jitter(shake) == pytest.approx(4 * np.sqrt(2))
+
+
+def test_look_at_camera_follows_each_frame_head(ict_model):
+    base = _base(ict_model, 5)                      # yaw from -10 to 10 degrees
+    plan = EditPlan.build(ict_model, {"yaw": 5}, mode="offset", preset="look_at_camera")
+    vals = plan.values_at(ict_model, base, np.zeros(5))
+    np.testing.assert_allclose(vals["gaze_left_yaw"], -(np.linspace(-10, 10, 5) + 5), atol=0.05)
+    np.testing.assert_allclose(vals["gaze_right_yaw"], vals["gaze_left_yaw"])
+    with pytest.raises(PresetError, match="look_at_camera"):
+        load_preset({"format": "gdpw-edits/1", "look_at_camera": "yes", "controls": {}}, ict_model)
+
