@@ -50,7 +50,7 @@ def main() -> int:
     args = ap.parse_args()
     clip = args.clip or samples_dir() / "videos" / "assets__examples__driving__d20.mp4"
     fps = probe_video(clip).fps
-    n = int(round(args.seconds * fps))
+    n = round(args.seconds * fps)
     anim = Animator()
     video_out = None if args.no_video else args.out.with_suffix(".mp4")
     result = anim.edit_video(clip, keys=KEYS, max_frames=n, out=video_out)

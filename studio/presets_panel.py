@@ -109,8 +109,8 @@ class PresetsPanel:
     def wire(self) -> None:
         st = self.studio
         guard = st._guard(lambda: st.status)
-        common = dict(outputs=st.edit_outputs, show_progress="hidden", concurrency_id="render",
-                      concurrency_limit=2)
+        common = {"outputs": st.edit_outputs, "show_progress": "hidden", "concurrency_id": "render",
+                  "concurrency_limit": 2}
         self.undo_btn.click(guard(self.on_undo), api_name="undo", **common)
         self.redo_btn.click(guard(self.on_redo), api_name="redo", **common)
         self.camera_btn.click(guard(self.on_look), api_name="look_at_camera", **common)

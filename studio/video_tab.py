@@ -141,7 +141,7 @@ class VideoTab:
         t0 = time.perf_counter()
         progress(0, desc="tracking the face")
         result = edit_video(self.model, engine, clip, plan, out=out, size=self.studio.shared.size,
-                            max_frames=int(round(float(seconds) * info.fps)))
+                            max_frames=round(float(seconds) * info.fps))
         r = result.summary()
         text = (f"Edited {r['frames']} frames ({r['size'][1]}×{r['size'][0]}, {r['fps']:g} fps"
                 f"{', audio kept' if r['audio'] else ''}) in {time.perf_counter() - t0:.1f} s; "

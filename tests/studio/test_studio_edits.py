@@ -60,7 +60,7 @@ def test_presets_one_click_and_undo_redo(studio_server, client, portrait):
     assert v["smile"] == 0 and v["jawOpen"] == 0 and v["yaw"] == pytest.approx(20.0)
 
     # save: a readable gdpw-edits/1 file with the absolute values of what differs from the fit
-    download, msg = client.predict(api_name="/save_preset")
+    download, _ = client.predict(api_name="/save_preset")
     path = download["value"] if isinstance(download, dict) else download
     data = json.loads(Path(path).read_text())
     assert data["format"] == "gdpw-edits/1" and data["mode"] == "absolute"
@@ -101,7 +101,7 @@ def test_video_tab_preview_and_render(studio_server, client, short_clip):
     info = probe_video(short_clip)
     assert img.shape[:2] == (info.size[0], 2 * info.size[1])
     assert "yaw" in msg and "smile" in msg
-    video, download, summary = client.predict(handle_file(str(short_clip)), "(none)", None, rows, 1, *offsets,
+    video, _, summary = client.predict(handle_file(str(short_clip)), "(none)", None, rows, 1, *offsets,
                                               api_name="/video_render")
     path = video["video"] if isinstance(video, dict) else video
     out = probe_video(path)
