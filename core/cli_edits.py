@@ -39,12 +39,15 @@ def _plan(model, args: argparse.Namespace, mode: str):
 # ------------------------------------------------------------------------------------------ edit-video
 def cmd_edit_video(args: argparse.Namespace) -> int:
     from core.animator import Animator
+    from core.edits.video import edit_video
+    from core.face import load_face_model
+    from core.fit.api import default_model
 
-    anim = Animator(engine=args.engine, model=args.model, size=args.size)
-    plan = _plan(anim.model, args, args.mode)
     if args.face:
         raise SystemExit("error: --face is for photos; a video's largest face is tracked")
-    from core.edits.video import edit_video
+    model = default_model() if args.model == "ict" else load_face_model(args.model)   # ICT: loaded once
+    plan = _plan(model, args, args.mode)  # everything checked before the engine is built or a frame read
+    anim = Animator(engine=args.engine, model=model, size=args.size)
 
     result = edit_video(anim.model, anim.engine, args.input, plan, out=args.out, size=args.size,
                         full_resolution=not args.crop, max_frames=args.max_frames, progress=not args.quiet)

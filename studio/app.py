@@ -74,6 +74,17 @@ paper needs trained weights (`weights/*.safetensors`).
 from its first frame to the portrait's own pose and expression; *absolute* copies the video's pose and
 expression. The result keeps the video's frame rate and audio. Slider edits are not applied to it.
 
+**Presets & history.** Undo/redo your slider edits, put the eyes on the camera or the face back to a
+neutral expression in one click, apply a shipped preset, or save your edit as a readable JSON preset (and
+load one). With several faces in a photo, click the one to edit.
+
+**Video.** Edits every frame of a clip: the face is tracked, the sliders are *offsets* on each frame's own
+values, the keyframe table changes them over time (hold, linear or smooth between keys). Preview the first
+frame, then render; the result keeps the clip's size, frame rate and audio.
+
+**Webcam.** Your webcam drives the loaded portrait live (relative motion from your first frame;
+*Re-centre* to take your current pose as the reference).
+
 Photos and videos stay on this server for your session only; they are cleared when you close the page
 (results) or within about two hours (uploads).
 """
