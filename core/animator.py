@@ -245,14 +245,15 @@ class Animator:
     def edit_video(self, video: str | Path | Sequence[np.ndarray], edits: Edits | None = None,
                    mode: str = "offset", keys: Any = None, preset: Any = None, out: str | Path | None = None,
                    full_resolution: bool = True, max_frames: int | None = None, fps: float | None = None,
-                   progress: bool = True, look_at_camera: bool = False):
+                   progress: bool = True, look_at_camera: bool = False, face: int | None = None):
         """Edit every frame of a video (no source portrait needed: each frame is its own source).
 
         The face is tracked (``fit_video``, smoothed) and each frame's fitted parameters are the base.
         ``edits``: control values, offsets added to each frame's own values (``mode="offset"``, the default)
         or absolute overrides (``mode="absolute"``); ``preset``: a ``gdpw-edits/1`` file, name or
         ``EditPreset`` (its own mode); ``keys``: a keyframe file or ``Keyframes`` (``core.edits.keyframes``).
-        ``look_at_camera``: both eyes on the camera on every frame. Everything is validated before any frame
+        ``look_at_camera``: both eyes on the camera on every frame; ``face``: which face by size in the first
+        frame (default the largest). Everything is validated before any frame
         is read. Returns a ``core.edits.video.VideoEditResult``
         (``out`` written with the input's size, frame count, fps and audio; or ``frames`` when ``out`` is None).
         """
@@ -261,7 +262,8 @@ class Animator:
 
         plan = EditPlan.build(self.model, edits, mode=mode, preset=preset, keys=keys, look_at_camera=look_at_camera)
         return edit_video(self.model, self.engine, video, plan, out=out, size=self.size,
-                          full_resolution=full_resolution, fps=fps, max_frames=max_frames, progress=progress)
+                          full_resolution=full_resolution, fps=fps, max_frames=max_frames, progress=progress,
+                          face=face)
 
     @staticmethod
     def _check_mode(mode: str) -> None:

@@ -3,6 +3,7 @@
     python -m core edit-video IN.mp4 --set smile=0.6 --keys keys.json --out OUT.mp4
     python -m core edit DIR --preset smile.json --out OUTDIR          # every photo of a folder
     python -m core edit group.jpg --face 1 --preset look_at_camera --out out.png
+    python -m core edit-video two_people.mp4 --face 1 --set smile=0.5 --out out.mp4
 
 Everything the user gave (``--set``, ``--preset``, ``--keys``) is validated before anything is read or
 written: a bad value or file exits with a message naming the valid controls and ranges, and no output.
@@ -43,14 +44,13 @@ def cmd_edit_video(args: argparse.Namespace) -> int:
     from core.face import load_face_model
     from core.fit.api import default_model
 
-    if args.face:
-        raise SystemExit("error: --face is for photos; a video's largest face is tracked")
     model = default_model() if args.model == "ict" else load_face_model(args.model)   # ICT: loaded once
     plan = _plan(model, args, args.mode)  # everything checked before the engine is built or a frame read
     anim = Animator(engine=args.engine, model=model, size=args.size)
 
     result = edit_video(anim.model, anim.engine, args.input, plan, out=args.out, size=args.size,
-                        full_resolution=not args.crop, max_frames=args.max_frames, progress=not args.quiet)
+                        full_resolution=not args.crop, max_frames=args.max_frames, progress=not args.quiet,
+                        face=args.face)
     print(json.dumps(result.summary()))
     return 0
 
@@ -75,7 +75,8 @@ def add_edit_video(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default="ict", choices=["ict", "flame"])
     p.add_argument("--size", type=int, default=256, choices=[256, 512], help="working crop size")
     p.add_argument("--crop", action="store_true", help="write the face crops instead of full frames")
-    p.add_argument("--face", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--face", type=int, help="which face to edit, by size in the first frame (0 = the largest, "
+                                            "the default); it is tracked within a region around where it starts")
     p.add_argument("--max-frames", type=int, help="edit only the first frames")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--out", type=Path, default=Path("edited.mp4"))

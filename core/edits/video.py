@@ -91,8 +91,9 @@ class FrameEditor:
     """
 
     def __init__(self, engine: Any, fit: Any, targets: FaceParams, full_resolution: bool = True,
-                 single_thread: bool = True) -> None:
+                 single_thread: bool = True, crops: np.ndarray | None = None) -> None:
         self.engine, self.fit, self.targets = engine, fit, targets
+        self.crops = fit.crops if crops is None else crops   # (T, 3, 3) crop <- frame pixels
         self.full_resolution = full_resolution
         self.single_thread = single_thread
         self.faceless = 0
@@ -112,9 +113,9 @@ class FrameEditor:
         if t >= len(fit) or not fit.detected[t]:
             with self._lock:
                 self.faceless += 1
-            return frame if self.full_resolution else fit.crop_frame(frame, min(t, len(fit) - 1))
+            return frame if self.full_resolution else self._crop(frame, min(t, len(fit) - 1))
         base, target = fit.params[t:t + 1], self.targets[t:t + 1]
-        crop = fit.crop_frame(frame, t)
+        crop = self._crop(frame, t)
         if _same(base, target):
             with self._lock:
                 self.unchanged += 1
@@ -123,19 +124,26 @@ class FrameEditor:
         result = self.engine.render(state, target)
         if not self.full_resolution:
             return result.images[0]
-        return compose_result(frame, result.images, result.flow, result.synthesised, 0, fit.crops[t])
+        return compose_result(frame, result.images, result.flow, result.synthesised, 0, self.crops[t])
+
+    def _crop(self, frame: np.ndarray, t: int) -> np.ndarray:
+        from core.fit.crop import warp_image
+
+        return warp_image(frame, self.crops[t], self.fit.size, "replicate")
 
 
 def edit_video(model: FaceModel, engine: Any, video: str | Path | Sequence[np.ndarray], plan: EditPlan,
                out: str | Path | None = None, size: int = 256, full_resolution: bool = True,
                fps: float | None = None, max_frames: int | None = None, progress: bool = True,
-               workers: int | None = None, smoothing: bool | dict | None = None) -> VideoEditResult:
+               workers: int | None = None, smoothing: bool | dict | None = None,
+               face: int | None = None) -> VideoEditResult:
     """Edit every frame of ``video`` (a path or RGB uint8 frames) with ``plan``; see the module docstring.
 
     ``out``: the mp4 to write (keeps fps and audio), or None to return the frames. ``full_resolution``:
     frames of the input's size (default) or the ``size`` px face crops. ``workers``: frames edited at once
     (default: one per CPU core, at most 4), each on one torch thread. ``smoothing``: ``fit_video``'s
-    temporal smoothing of the base (default ``edit_smoothing()``; True: ``fit_video``'s default). Raises ``NoFaceError`` when no frame
+    temporal smoothing of the base (default ``edit_smoothing()``; True: ``fit_video``'s default). ``face``:
+    which face by size in the first frame (0 or None: the largest; see ``face_region_frames``). Raises ``NoFaceError`` when no frame
     has a face, ``VideoError`` for an unreadable clip.
     """
     from tqdm import tqdm
@@ -144,12 +152,15 @@ def edit_video(model: FaceModel, engine: Any, video: str | Path | Sequence[np.nd
 
     t0 = time.perf_counter()
     smoothing = edit_smoothing() if smoothing is None else smoothing
-    fit = fit_video(video, model=model, size=size, fps=fps, max_frames=max_frames, progress=progress,
+    source, shift, full_size = video, np.eye(3), None
+    if face:
+        source, shift, fps, full_size = face_region_frames(video, int(face), max_frames, fps)
+    fit = fit_video(source, model=model, size=size, fps=fps, max_frames=max_frames, progress=progress,
                     smoothing=smoothing)
     fps = fit.fps
     targets = plan.apply(model, fit.params, np.arange(len(fit)) / fps)
     t_fit = time.perf_counter() - t0
-    editor = FrameEditor(engine, fit, targets, full_resolution, single_thread=False)
+    editor = FrameEditor(engine, fit, targets, full_resolution, single_thread=False, crops=fit.crops @ shift)
     frames = tqdm(_frames(video, max_frames), total=len(fit), desc="editing", unit="frame", disable=not progress)
     edited = edit_frames(editor, frames, workers)
     audio_from = Path(video) if isinstance(video, (str, Path)) else None
@@ -159,13 +170,43 @@ def edit_video(model: FaceModel, engine: Any, video: str | Path | Sequence[np.nd
         from core.io.video import write_video
 
         result_frames, path = None, Path(write_video(out, edited, fps, audio_from=audio_from))
-    h, w = fit.original_size if full_resolution else (size, size)
+    h, w = (full_size or fit.original_size) if full_resolution else (size, size)
     result = VideoEditResult(path, len(fit), editor.faceless, editor.unchanged, fps, (h, w),
                              time.perf_counter() - t0, plan.controls, audio=_has_audio(audio_from),
                              frames=result_frames, fit_seconds=t_fit)
     if editor.faceless:
         log.info("%d of %d frames had no face and were passed through unchanged", editor.faceless, len(fit))
     return result
+
+
+def face_region_frames(video: str | Path | Sequence[np.ndarray], face: int, max_frames: int | None,
+                       fps: float | None, margin: float = 1.0
+                       ) -> tuple[list[np.ndarray], np.ndarray, float, tuple[int, int]]:
+    """Frames cut to a fixed region around face number ``face`` (by size, 0 = the largest) of the first
+    frame, so that the tracker follows that face: the region is its landmark box grown by ``margin`` times
+    its size on every side (a face that leaves the region is lost). Returns the cut frames, the 3x3
+    transform region <- frame pixels, the frame rate and the frames' ``(H, W)``. ``NoFaceError`` if the first frame has no such face.
+    """
+    from core.fit.api import face_boxes
+    from core.fit.landmarks import NoFaceError
+
+    frames = _frames(video, max_frames)
+    first = next(frames)
+    boxes = face_boxes(first)
+    if not 0 <= face < len(boxes):
+        raise NoFaceError(f"face {face} asked for, but the first frame has {len(boxes)} face(s) "
+                          f"(0 = the largest, up to {len(boxes) - 1})")
+    l, t, r, b = boxes[face]
+    h, w = first.shape[:2]
+    x0, y0 = max(0, int(l - margin * (r - l))), max(0, int(t - margin * (b - t)))
+    x1, y1 = min(w, int(np.ceil(r + margin * (r - l)))), min(h, int(np.ceil(b + margin * (b - t))))
+    cut = [f[y0:y1, x0:x1] for f in (first, *frames)]
+    if isinstance(video, (str, Path)) and fps is None:
+        from core.io.video import probe_video
+
+        fps = probe_video(video).fps
+    log.info("tracking face %d of %d in the region x %d-%d, y %d-%d", face, len(boxes), x0, x1, y0, y1)
+    return cut, np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0], [0.0, 0.0, 1.0]]), fps or 25.0, (h, w)
 
 
 def edit_frames(editor: FrameEditor, frames: Iterator[np.ndarray], workers: int | None = None

@@ -165,3 +165,30 @@ def test_face_by_index(samples, ict_model):
     assert (np.linalg.inv(first.crop) @ np.array([127.5, 127.5, 1.0]))[0] < 256
     with pytest.raises(NoFaceError, match="face 2 asked for, but 2"):
         fit_image(group, model=ict_model, face=2)
+
+
+def test_video_face_by_index_edits_only_that_face(samples, ict_model):
+    from PIL import Image
+
+    from core.animator import Animator
+    from core.fit import NoFaceError
+    from core.io.video import iter_frames
+
+    big = list(iter_frames(samples / CLIP, 4))
+    small = [np.asarray(Image.fromarray(f).resize((150, 150))) for f in
+             iter_frames(samples / "videos" / "samples__source_video__video__Obama_clip1.mp4", 4)]
+    frames = []
+    for a, b in zip(big, small):
+        canvas = np.full((256, 480, 3), 100, np.uint8)
+        canvas[:, :256] = a
+        canvas[50:200, 310:460] = b
+        frames.append(canvas)
+    anim = Animator(model=ict_model)
+    result = anim.edit_video(frames, {"yaw": 12}, fps=10.0, face=1, progress=False)
+    out = np.stack(result.frames).astype(int)
+    src = np.stack(frames).astype(int)
+    assert result.faceless_frames == 0 and out.shape == src.shape
+    assert np.array_equal(out[:, :, :256], src[:, :, :256])          # the largest face is untouched
+    assert np.abs(out[:, 60:190, 320:450] - src[:, 60:190, 320:450]).mean() > 2.0   # the small one turned
+    with pytest.raises(NoFaceError, match="face 2 asked for"):
+        anim.edit_video(frames, {"yaw": 12}, fps=10.0, face=2, progress=False)
