@@ -84,6 +84,7 @@ def test_faceless_frames_are_passed_through_exactly(ict_model):
     class Fit:  # the part of a VideoFit the editor reads: frame 1 had no face
         detected = np.array([True, False])
         params = ict_model.neutral(2)
+        crops = np.stack([np.eye(3)] * 2)
 
         def __len__(self):
             return 2
