@@ -1,6 +1,6 @@
 """Video edit speed and jitter on the sample clips.
 
-    python bench/video_edit.py [--clips 2] [--frames 40] [--no-720p] [--no-jitter]
+    python bench/video_edit.py [--clips 2] [--frames 40] [--no-720p] [--no-jitter] [--workers N]
 
 For each clip (its first ``--frames`` frames), an offset edit (smile +0.4, yaw +8) is run:
 - at 256 px crop output: pass 2 (read, crop, prepare, render, encode) frames per second, against the aim
@@ -54,9 +54,11 @@ def to_720p(frames: list[np.ndarray]) -> list[np.ndarray]:
     return out
 
 
-def run(model, engine, path: Path, plan: EditPlan, crop: bool, tmp: Path) -> tuple[dict, Path]:
+def run(model, engine, path: Path, plan: EditPlan, crop: bool, tmp: Path, workers: int | None = None
+        ) -> tuple[dict, Path]:
     out = tmp / f"{path.stem}-{'crop' if crop else 'full'}.mp4"
-    result = edit_video(model, engine, path, plan, out=out, full_resolution=not crop, progress=False)
+    result = edit_video(model, engine, path, plan, out=out, full_resolution=not crop, progress=False,
+                        workers=workers)
     return result.summary(), out
 
 
@@ -66,6 +68,7 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=40)
     ap.add_argument("--no-720p", action="store_true")
     ap.add_argument("--no-jitter", action="store_true")
+    ap.add_argument("--workers", type=int, help="frames edited at once (default: one per core, at most 4)")
     args = ap.parse_args()
     model = load_face_model("ict")
     engine = GeometryEngine(model)
@@ -79,10 +82,10 @@ def main() -> int:
         for name in CLIPS[: args.clips]:
             frames = list(iter_frames(samples_dir() / "videos" / name, args.frames))
             short = write_video(tmp / name, frames, 30.0)
-            summary, _ = run(model, engine, short, plan, True, tmp)
+            summary, _ = run(model, engine, short, plan, True, tmp, args.workers)
             print(f"| {name[28:-4]} | 256 crop | {summary['fit_seconds']:.1f} | {summary['render_fps']:.2f} | "
                   f"{AIM_CROP_FPS:g} | {summary['render_fps'] / AIM_CROP_FPS:.2f} | | | |", flush=True)
-            summary, out = run(model, engine, short, plan, False, tmp)
+            summary, out = run(model, engine, short, plan, False, tmp, args.workers)
             j_in = j_out = float("nan")
             if not args.no_jitter:
                 j_in = landmark_jitter(landmark_tracks(frames))
@@ -91,7 +94,7 @@ def main() -> int:
                   f"{summary['render_fps']:.2f} | | | {j_in:.3f} | {j_out:.3f} | {j_out / j_in:.2f} |", flush=True)
             if not args.no_720p:
                 big = write_video(tmp / f"{name}-720p.mp4", to_720p(frames), 30.0)
-                summary, _ = run(model, engine, big, plan, False, tmp)
+                summary, _ = run(model, engine, big, plan, False, tmp, args.workers)
                 print(f"| {name[28:-4]} | full 1280x720 | {summary['fit_seconds']:.1f} | {summary['render_fps']:.2f} "
                       "| (report) | | | | |", flush=True)
     return 0

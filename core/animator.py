@@ -253,9 +253,9 @@ class Animator:
         or absolute overrides (``mode="absolute"``); ``preset``: a ``gdpw-edits/1`` file, name or
         ``EditPreset`` (its own mode); ``keys``: a keyframe file or ``Keyframes`` (``core.edits.keyframes``).
         ``look_at_camera``: both eyes on the camera on every frame; ``face``: which face by size in the first
-        frame (default the largest). Everything is validated before any frame
-        is read. Returns a ``core.edits.video.VideoEditResult``
-        (``out`` written with the input's size, frame count, fps and audio; or ``frames`` when ``out`` is None).
+        frame (default the largest). Everything is validated before any frame is read. Returns a
+        ``core.edits.video.VideoEditResult`` (``out`` written with the input's size, frame count, fps and
+        audio; or ``frames`` when ``out`` is None).
         """
         from core.edits import EditPlan
         from core.edits.video import edit_video
