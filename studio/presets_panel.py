@@ -77,7 +77,8 @@ class PresetsPanel:
             exc.args = (str(exc).replace(str(path), Path(path).name),)
             raise
         return self._apply(EditPlan.build(self.model, preset=preset),
-                           f"Loaded preset {Path(path).name} ({preset.mode}, {len(preset.controls)} controls).", request)
+                           f"Loaded preset {Path(path).name} ({preset.mode}, {len(preset.controls)} controls).",
+                           request)
 
     def on_save(self, request: gr.Request) -> dict:
         st = self.studio

@@ -145,7 +145,8 @@ class VideoTab:
         r = result.summary()
         text = (f"Edited {r['frames']} frames ({r['size'][1]}×{r['size'][0]}, {r['fps']:g} fps"
                 f"{', audio kept' if r['audio'] else ''}) in {time.perf_counter() - t0:.1f} s; "
-                f"{r['faceless_frames']} without a face passed through. Controls: {', '.join(r['controls']) or 'none'}.")
+                f"{r['faceless_frames']} without a face passed through. "
+                f"Controls: {', '.join(r['controls']) or 'none'}.")
         return {self.result: str(out), self.download: gr.DownloadButton(value=str(out), visible=True),
                 self.summary: text}
 

@@ -143,8 +143,8 @@ def edit_video(model: FaceModel, engine: Any, video: str | Path | Sequence[np.nd
     frames of the input's size (default) or the ``size`` px face crops. ``workers``: frames edited at once
     (default: one per CPU core, at most 4), each on one torch thread. ``smoothing``: ``fit_video``'s
     temporal smoothing of the base (default ``edit_smoothing()``; True: ``fit_video``'s default). ``face``:
-    which face by size in the first frame (0 or None: the largest; see ``face_region_frames``). Raises ``NoFaceError`` when no frame
-    has a face, ``VideoError`` for an unreadable clip.
+    which face by size in the first frame (0 or None: the largest; see ``face_region_frames``). Raises
+    ``NoFaceError`` when no frame has a face, ``VideoError`` for an unreadable clip.
     """
     from tqdm import tqdm
 
@@ -185,7 +185,8 @@ def face_region_frames(video: str | Path | Sequence[np.ndarray], face: int, max_
     """Frames cut to a fixed region around face number ``face`` (by size, 0 = the largest) of the first
     frame, so that the tracker follows that face: the region is its landmark box grown by ``margin`` times
     its size on every side (a face that leaves the region is lost). Returns the cut frames, the 3x3
-    transform region <- frame pixels, the frame rate and the frames' ``(H, W)``. ``NoFaceError`` if the first frame has no such face.
+    transform region <- frame pixels, the frame rate and the frames' ``(H, W)``. ``NoFaceError`` if the
+    first frame has no such face.
     """
     from core.fit.api import face_boxes
     from core.fit.landmarks import NoFaceError

@@ -52,7 +52,8 @@ def test_preset_by_name_and_from_text(ict_model):
 
 
 BAD_PRESETS = [
-    ({"format": "gdpw-edits/1", "mode": "absolute", "controls": {"smyle": 0.5}}, ["smyle", "valid controls", "smile [0, 1]"]),
+    ({"format": "gdpw-edits/1", "mode": "absolute", "controls": {"smyle": 0.5}},
+     ["smyle", "valid controls", "smile [0, 1]"]),
     ({"format": "gdpw-edits/1", "mode": "absolute", "controls": {"yaw": "left"}}, ["yaw", "needs a number"]),
     ({"format": "gdpw-edits/1", "mode": "absolute", "controls": {"yaw": float("nan")}}, ["yaw", "finite"]),
     ({"format": "gdpw-edits/1", "mode": "absolute", "controls": {"yaw": 90}}, ["yaw", "[-45, 45]"]),
