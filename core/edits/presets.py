@@ -4,9 +4,8 @@ A preset is a set of named control values (``model.controls()``), either absolut
 means the smile is 0.6 whatever the photo had) or offsets added to the photo's (or the video frame's)
 own fitted values; ``"look_at_camera": true`` also turns both eyes to the camera, frame by frame,
 whatever the head pose (``core.edits.gaze``). Presets are plain JSON: they can be read, edited by hand
-and shared. Every value is
-checked with ``FaceModel.check_edits``; a bad file raises ``PresetError`` (an ``EditError``, so a
-``ValueError``) naming the file, the problem, and the valid controls with their ranges.
+and shared. Every value is checked with ``FaceModel.check_edits``; a bad file raises ``PresetError`` (an
+``EditError``, so a ``ValueError``) naming the file, the problem, and the valid controls with their ranges.
 
 Shipped presets (``shipped_presets()``): ``neutral``, ``smile``, ``surprise``, ``sad``,
 ``look_at_camera``, ``wink`` (``core/edits/shipped/*.json``).
