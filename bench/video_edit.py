@@ -26,11 +26,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from core.animator import Animator  # noqa: E402
 from core.assets import samples_dir  # noqa: E402
 from core.edits import EditPlan  # noqa: E402
 from core.edits.jitter import landmark_jitter, landmark_tracks  # noqa: E402
 from core.edits.video import edit_video  # noqa: E402
-from core.engines.geometry import GeometryEngine  # noqa: E402
 from core.face import load_face_model  # noqa: E402
 from core.io.video import iter_frames, write_video  # noqa: E402
 
@@ -71,7 +71,7 @@ def main() -> int:
     ap.add_argument("--workers", type=int, help="frames edited at once (default: one per core, at most 4)")
     args = ap.parse_args()
     model = load_face_model("ict")
-    engine = GeometryEngine(model)
+    engine = Animator(engine="geometry", model=model).engine
     plan = EditPlan.build(model, {"smile": 0.4, "yaw": 8.0}, mode="offset")
     print(f"torch threads: {torch.get_num_threads()}, cpus: {os.cpu_count()}, load: "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}, frames per clip: {args.frames}")
