@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from core.composite import paste_back, warp_original
+from core.composite import compose_result
 from core.engines.base import Engine, EngineResult, Inspection
 from core.engines.registry import make_engine
 from core.face import FaceModel, FaceParams, load_face_model
@@ -104,14 +104,15 @@ class Animator:
         """The loaded source (None before ``load_source``)."""
         return self._source
 
-    def load_source(self, image: ImageInput) -> Any:
-        """Decode, fit and prepare a source portrait; returns its ``FaceFit``. Photos above the working
-        resolution (``core.io.image.working_pixels``, 24 MP) are reduced first (``source.note`` says so)."""
+    def load_source(self, image: ImageInput, face: int | None = None) -> Any:
+        """Decode, fit and prepare a source portrait; returns its ``FaceFit``. ``face``: which face when
+        there are several, by size (0 = the largest; default the largest plausible one). Photos above the
+        working resolution (``core.io.image.working_pixels``, 24 MP) are reduced first (``source.note`` says so)."""
         from core.fit import fit_image
 
         original, note = load_working_image(image)
         name = str(image) if isinstance(image, (str, Path)) else None
-        fit = fit_image(original, model=self.model, size=self.size, name=name)
+        fit = fit_image(original, model=self.model, size=self.size, name=name, face=face)
         self._source = self.prepare_source(original, fit, note)
         return fit
 
@@ -177,13 +178,7 @@ class Animator:
 
     def _compose(self, result: EngineResult, i: int) -> np.ndarray:
         src = self._require_source()
-        crop_t = src.fit.crop
-        if result.flow is not None:
-            out = warp_original(src.original, result.flow[i:i + 1], crop_t)
-            if result.synthesised is not None and result.synthesised[i].max() > 0:
-                out = paste_back(out, result.images[i], crop_t, mask=result.synthesised[i], feather=0.004)
-            return out
-        return paste_back(src.original, result.images[i], crop_t)
+        return compose_result(src.original, result.images, result.flow, result.synthesised, i, src.fit.crop)
 
     def render(self, edits: Edits | FaceParams | None = None, full_resolution: bool = False,
                debug: bool = False) -> np.ndarray:
@@ -290,6 +285,30 @@ class Animator:
         if self.model.kind == "ict":
             target.expression.clamp_(0.0, 1.0)  # ICT blendshape weights live in [0, 1]
         return target
+
+    # ------------------------------------------------------------------ video edits
+    def edit_video(self, video: str | Path | Sequence[np.ndarray], edits: Edits | None = None,
+                   mode: str = "offset", keys: Any = None, preset: Any = None, out: str | Path | None = None,
+                   full_resolution: bool = True, max_frames: int | None = None, fps: float | None = None,
+                   progress: bool = True, look_at_camera: bool = False, face: int | None = None):
+        """Edit every frame of a video (no source portrait needed: each frame is its own source).
+
+        The face is tracked (``fit_video``, smoothed) and each frame's fitted parameters are the base.
+        ``edits``: control values, offsets added to each frame's own values (``mode="offset"``, the default)
+        or absolute overrides (``mode="absolute"``); ``preset``: a ``gdpw-edits/1`` file, name or
+        ``EditPreset`` (its own mode); ``keys``: a keyframe file or ``Keyframes`` (``core.edits.keyframes``).
+        ``look_at_camera``: both eyes on the camera on every frame; ``face``: which face by size in the first
+        frame (default the largest). Everything is validated before any frame is read. Returns a
+        ``core.edits.video.VideoEditResult`` (``out`` written with the input's size, frame count, fps and
+        audio; or ``frames`` when ``out`` is None).
+        """
+        from core.edits import EditPlan
+        from core.edits.video import edit_video
+
+        plan = EditPlan.build(self.model, edits, mode=mode, preset=preset, keys=keys, look_at_camera=look_at_camera)
+        return edit_video(self.model, self.engine, video, plan, out=out, size=self.size,
+                          full_resolution=full_resolution, fps=fps, max_frames=max_frames, progress=progress,
+                          face=face)
 
     @staticmethod
     def _emit(frames: Iterable[np.ndarray], out: str | Path | None, fps: float,

@@ -86,7 +86,7 @@ def _cmd_mesh(args: argparse.Namespace) -> int:
 
 def _add_mesh(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("mesh", help="pose the face model with named controls and write an OBJ")
-    _add_model(p)
+    add_model_args(p)
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="a control, e.g. yaw=20 or jawOpen=0.5 (repeatable; --list shows them)")
     p.add_argument("--list", action="store_true", help="list the controls and their ranges")
@@ -113,7 +113,7 @@ def _animator(args: argparse.Namespace, edits: dict[str, float] | None = None):
     return anim
 
 
-def _add_model(p: argparse.ArgumentParser) -> None:
+def add_model_args(p: argparse.ArgumentParser) -> None:
     """``--model`` and ``--model-path``, the same for every command that builds a face model."""
     p.add_argument("--model", default="ict", choices=["ict", "flame"],
                    help="face model: ict (shipped, MIT) or flame (needs its licensed file)")
@@ -121,7 +121,7 @@ def _add_model(p: argparse.ArgumentParser) -> None:
                                         "found by core.assets)")
 
 
-def _add_engine(p: argparse.ArgumentParser, editing: bool = True) -> None:
+def add_engine_args(p: argparse.ArgumentParser, editing: bool = True) -> None:
     from core.engines.registry import ENGINES, engine_names
 
     names = engine_names(editing)
@@ -132,8 +132,8 @@ def _add_engine(p: argparse.ArgumentParser, editing: bool = True) -> None:
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", help=f"source portrait (image file), or {DEFAULT_NAME} for the embedded example")
-    _add_engine(p)
-    _add_model(p)
+    add_engine_args(p)
+    add_model_args(p)
     p.add_argument("--size", type=int, default=256, choices=[256, 512], help="working crop size")
     p.add_argument("--crop", action="store_true", help="write the face crop instead of the full photo")
 
@@ -147,9 +147,11 @@ def _save_still(args: argparse.Namespace, image) -> int:
 
 
 def _cmd_edit(args: argparse.Namespace) -> int:
-    edits = parse_assignments(args.set)
-    anim = _animator(args, edits)
-    return _save_still(args, anim.render(edits, full_resolution=not args.crop))
+    from core.animator import Animator
+    from core.cli_edits import cmd_edit
+
+    return cmd_edit(args, lambda: Animator(engine=args.engine, model=args.model, size=args.size, weights=args.weights,
+                                           model_path=args.model_path))
 
 
 def _cmd_frontalize(args: argparse.Namespace) -> int:
@@ -181,12 +183,14 @@ MOVIE_SUFFIXES = (".mp4", ".mov", ".mkv")
 
 def _add_animation(sub: argparse._SubParsersAction) -> None:
     from core.animator import PRESETS
+    from core.cli_edits import add_edit_options
 
-    p = sub.add_parser("edit", help="edit a portrait with named controls")
+    p = sub.add_parser("edit", help="edit a portrait (or every photo of a folder) with named controls or a preset")
     _add_common(p)
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="a control, e.g. yaw=15 or jawOpen=0.4 (repeatable; 'mesh --list' shows them)")
-    p.add_argument("--out", type=Path, default=Path("edited.png"))
+    p.add_argument("--out", type=Path, default=Path("edited.png"), help="output image (a folder for a folder)")
+    add_edit_options(p)
     p.set_defaults(func=_cmd_edit, out_suffixes=STILL_SUFFIXES)
 
     p = sub.add_parser("frontalize", help="turn the head to face the camera")
@@ -245,7 +249,7 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
     p.add_argument("input", help="an image or a video file")
     p.add_argument("--out", type=Path, default=Path("fit.npz"), help="npz with params, crop(s), landmarks, quality")
     p.add_argument("--size", type=int, default=256, choices=[256, 512], help="crop side in pixels")
-    _add_model(p)
+    add_model_args(p)
     p.add_argument("--embedding", help="landmark embedding (FLAME: mediapipe_landmark_embedding.npz)")
     p.add_argument("--n-shape", type=int, default=50, help="identity coefficients fitted")
     p.add_argument("--border", default="replicate", choices=["replicate", "zeros"],
@@ -370,7 +374,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="the paper's metrics over talking-head clips (an engine and the copy baseline)")
-    _add_engine(p, editing=False)  # the copy baseline (output = source) is always evaluated beside it
+    add_engine_args(p, editing=False)  # the copy baseline (output = source) is always evaluated beside it
     p.add_argument("--clips", type=Path, help="same-id, cross-id: folder of talking-head videos")
     p.add_argument("--protocol", default="same-id", choices=["same-id", "cross-id", "edit"],
                    help="edit: slider edits of portraits (--images), no ground truth (core/eval/edits.py)")
@@ -398,8 +402,14 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 # ------------------------------------------------------------------------------------------ entry
+def _add_edit_video(sub: argparse._SubParsersAction) -> None:
+    from core.cli_edits import add_edit_video
+
+    add_edit_video(sub)
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    _add_assets, _add_mesh, _add_fit, _add_animation, _add_preprocess, _add_train, _add_evaluate]
+    _add_assets, _add_mesh, _add_fit, _add_animation, _add_edit_video, _add_preprocess, _add_train, _add_evaluate]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -113,3 +113,16 @@ def paste_back(original: np.ndarray, crop_result: np.ndarray, crop_t: np.ndarray
     a = alpha[..., None]
     out[y0:y1, x0:x1] = (rgb.astype(np.float32) * a + region * (1.0 - a)).round().clip(0, 255).astype(np.uint8)
     return out
+
+
+def compose_result(original: np.ndarray, images: np.ndarray, flow: torch.Tensor | None,
+                   synthesised: np.ndarray | None, i: int, crop_t: np.ndarray) -> np.ndarray:
+    """Result ``i`` of an engine batch in the full-resolution ``original``: the crop flow ``(B, 2, S, S)``
+    resamples the original's own pixels and synthesised pixels ``(B, S, S)`` are pasted over them; an engine
+    without a flow has its crop ``images[i]`` pasted back whole."""
+    if flow is not None:
+        out = warp_original(original, flow[i:i + 1], crop_t)
+        if synthesised is not None and synthesised[i].max() > 0:
+            out = paste_back(out, images[i], crop_t, mask=synthesised[i], feather=0.004)
+        return out
+    return paste_back(original, images[i], crop_t)

@@ -39,6 +39,10 @@ from core.engines.registry import ENGINES, engine_names, find_engine_weights
 from core.io.video import VideoLimits
 from studio.controls import SECTIONS, ZOOM, SliderSpec, union_specs
 from studio.examples import ExampleStore
+from studio.face_picker import FacePicker
+from studio.presets_panel import PresetsPanel
+from studio.video_tab import VideoTab
+from studio.webcam_tab import WebcamTab
 from studio.session import EditSession, LoadInfo, SessionStore, Shared, weights_available
 from studio import views
 
@@ -75,6 +79,17 @@ paper needs trained weights (`weights/*.safetensors`).
 **Reenact.** Drives the loaded portrait with a talking-head video: *relative* adds the video's changes
 from its first frame to the portrait's own pose and expression; *absolute* copies the video's pose and
 expression. The result keeps the video's frame rate and audio. Slider edits are not applied to it.
+
+**Presets & history.** Undo/redo your slider edits, put the eyes on the camera or the face back to a
+neutral expression in one click, apply a shipped preset, or save your edit as a readable JSON preset (and
+load one). With several faces in a photo, click the one to edit.
+
+**Video.** Edits every frame of a clip: the face is tracked, the sliders are *offsets* on each frame's own
+values, the keyframe table changes them over time (hold, linear or smooth between keys). Preview the first
+frame, then render; the result keeps the clip's size, frame rate and audio.
+
+**Webcam.** Your webcam drives the loaded portrait live (relative motion from your first frame;
+*Re-centre* to take your current pose as the reference).
 
 Photos and videos stay on this server for your session only; they are cleared when you close the page
 (results) or within about two hours (uploads).
@@ -177,6 +192,12 @@ class Studio:
                     self._edit_tab()
                 with gr.Tab("Reenact", id="reenact") as self.tab_reenact:
                     self._reenact_tab()
+                with gr.Tab("Video", id="video"):
+                    self.video_tab = VideoTab(self)
+                    self.video_tab.build()
+                with gr.Tab("Webcam", id="webcam"):
+                    self.webcam_tab = WebcamTab(self)
+                    self.webcam_tab.build()
                 with gr.Tab("About", id="about"):
                     gr.Markdown(HELP)
             self._wire(demo)
@@ -199,6 +220,8 @@ class Studio:
                                       type="index", label="Examples (click one to load it)",
                                       samples_per_page=12, elem_id="gdpw-examples")
             self.fit_md = gr.Markdown(elem_classes="gdpw-small")
+            self.face_picker = FacePicker(self)
+            self.face_picker.build()
             engines = [n for n in engine_names(editing=True) if not ENGINES[n].needs_weights
                        or (self.weights if n == "pwm" else find_engine_weights(n))]
             note = ("the learned `pwm` engine needs trained weights (`pwm.json` + `pwm.safetensors` in "
@@ -212,6 +235,7 @@ class Studio:
                                         info="ict: ICT Face Model Light (MIT); flame: FLAME 2020, its own "
                                              "shape and expression components (the portrait is refitted)",
                                         visible=len(kinds) > 1, elem_id="gdpw-model")
+
     def _views_column(self) -> None:
         """Result, full photo, 3D, landmarks and inspect views; status, reset/randomise and presets."""
         with gr.Column(scale=4, min_width=300):
@@ -254,6 +278,9 @@ class Studio:
                 self.anim_video = gr.Video(label="Preset", interactive=False, height=260)
                 gr.Markdown("Presets move around the portrait's own pose (slider edits are not applied).",
                             elem_classes="gdpw-small")
+            self.presets_panel = PresetsPanel(self)
+            self.presets_panel.build()
+
     def _controls_column(self) -> None:
         """One slider per control of every offered face model (the session's model's are shown)."""
         with gr.Column(scale=4, min_width=320, elem_id="gdpw-controls"):
@@ -327,10 +354,10 @@ class Studio:
         """A face-model switch: everything a load updates, the sliders' ranges and which accordions show."""
         return [self.model_radio, *self.load_outputs, *self.accordions.values()]
 
-    def _session(self, request: gr.Request | None) -> EditSession:
+    def session_for(self, request: gr.Request | None) -> EditSession:
         return self.store.get(getattr(request, "session_hash", None) if request is not None else None)
 
-    def _edit_update(self, s: EditSession, sliders: list[str] | None, note: str = "") -> dict:
+    def edit_update(self, s: EditSession, sliders: list[str] | None, note: str = "") -> dict:
         """Render the current edit and the selected view; ``sliders``: which slider values to send."""
         t0 = time.perf_counter()
         out: dict[Any, Any] = {}
@@ -402,7 +429,7 @@ class Studio:
         out[self.inspect_md] = "\n\n".join(notes + [f"*{n}*" for n in data.notes])
         return out
 
-    def _load_update(self, s: EditSession, info: LoadInfo, note: str = "") -> dict:
+    def load_update(self, s: EditSession, info: LoadInfo, note: str = "") -> dict:
         q = info.quality
         h, w = info.original_size
         parts = [f"**{info.label}** · {w}×{h} px · fitted in {info.fit_seconds:.1f} s",
@@ -410,7 +437,9 @@ class Studio:
                  f"landmark error {100 * q.get('landmark_error', 0):.1f} % of the eye distance"]
         warn = []
         if q.get("faces_found", 1) > 1:
-            warn.append(f"{q['faces_found']} faces found: editing the largest plausible one.")
+            which = f"face {q['face_rank']}" if q.get("face_rank") else "the largest plausible one"
+            warn.append(f"{q['faces_found']} faces found: editing {which}; click another face on the photo to "
+                        "edit it.")
         if q.get("landmark_error", 0) > 0.03:
             warn.append("The fit is loose (unusual face, occlusion or a drawing): edits may look off.")
         if abs(q.get("yaw", 0)) > 35:
@@ -420,10 +449,10 @@ class Studio:
         fit_md = " · ".join(parts) + ("\n\n⚠ " + " ".join(warn) if warn else "")
         out = {self.source_img: s.preview, self.fit_md: fit_md, self.landmarks_img: s.landmarks,
                self.full_img: None, self.download_btn: gr.DownloadButton(value=None, visible=False)}
-        out.update(self._edit_update(s, self.names, note=note))
+        out.update(self.edit_update(s, self.names, note=note))
         return out
 
-    def _ensure_source(self, s: EditSession) -> str:
+    def ensure_source(self, s: EditSession) -> str:
         """Load the default portrait into a session that has none (a new API client, an expired session)."""
         if s.loaded:
             return ""
@@ -432,7 +461,7 @@ class Studio:
         return f"Loaded the default portrait ({ex.label})."
 
     # ================================================================== callbacks
-    def _guard(self, status: Callable[[], Any], restore_source: bool = False):
+    def guard(self, status: Callable[[], Any], restore_source: bool = False):
         """Decorator: expected errors become a warning toast and a status line; the session is untouched."""
 
         def wrap(fn):
@@ -451,7 +480,7 @@ class Studio:
                 if restore_source:
                     request = next((a for a in list(args) + list(kwargs.values())
                                     if isinstance(a, gr.Request)), None)
-                    s = self._session(request)
+                    s = self.session_for(request)
                     if s.loaded:
                         out[self.source_img] = s.preview
                         out[status()] = f"⚠ {msg} The previous portrait ({s.label}) and your edits are kept."
@@ -462,15 +491,15 @@ class Studio:
         return wrap
 
     def on_start(self, request: gr.Request) -> dict:
-        s = self._session(request)
-        note = self._ensure_source(s)
+        s = self.session_for(request)
+        note = self.ensure_source(s)
         info = s.info()
-        return self._load_update(s, info, note=(note + " " if note else "") + "Ready: move a slider.")
+        return self.load_update(s, info, note=(note + " " if note else "") + "Ready: move a slider.")
 
     def on_upload(self, payload: Any, request: gr.Request) -> dict:
         if not payload:
             return {self.status: gr.skip()}
-        s = self._session(request)
+        s = self.session_for(request)
         source, name = self._payload_source(payload)
         try:
             info = s.load(source, name)
@@ -478,7 +507,7 @@ class Studio:
             exc.args = (_message(exc, {str(source) if not isinstance(source, bytes) else "<bytes>": name}),)
             raise
         note = f"Loaded {name}." + (f" {s.source.note}" if getattr(s.source, "note", "") else "")
-        return self._load_update(s, info, note=note)
+        return self.load_update(s, info, note=note)
 
     @staticmethod
     def _payload_source(payload: Any) -> tuple[str | bytes, str]:
@@ -502,9 +531,9 @@ class Studio:
         if index is None or not 0 <= int(index) < len(self.examples.portraits):
             raise ValueError(f"no example number {index}")
         ex = self.examples.portraits[int(index)]
-        s = self._session(request)
+        s = self.session_for(request)
         info = s.load(ex.path, ex.label)
-        return self._load_update(s, info, note=f"Loaded {ex.label}.")
+        return self.load_update(s, info, note=f"Loaded {ex.label}.")
 
     def _related(self, name: str) -> list[str]:
         """Sliders that can move with ``name`` under any of the offered face models."""
@@ -518,59 +547,59 @@ class Studio:
         related = set(self._related(name))
 
         def on_slide_one(request: gr.Request, link: bool, value: float) -> dict:
-            s = self._session(request)
-            note = self._ensure_source(s)
+            s = self.session_for(request)
+            note = self.ensure_source(s)
             if note:  # a fresh session: the page's sliders belong to another portrait
-                return self._edit_update(s, [], note=note + " Your session had expired: press Reset to "
+                return self.edit_update(s, [], note=note + " Your session had expired: press Reset to "
                                                             "sync the sliders.")
             updates = s.apply({**s.values, name: value}, bool(link))
-            return self._edit_update(s, [n for n in updates if n in related])
+            return self.edit_update(s, [n for n in updates if n in related])
 
         on_slide_one.__name__ = f"on_slide_{name}"
         return on_slide_one
 
     def on_slide(self, request: gr.Request, link: bool, *values: float) -> dict:
-        s = self._session(request)
-        note = self._ensure_source(s)
+        s = self.session_for(request)
+        note = self.ensure_source(s)
         if note:  # a fresh session: the page's values belong to another portrait
             info = s.info()
-            return self._load_update(s, info, note=note + " Your session had expired.")
+            return self.load_update(s, info, note=note + " Your session had expired.")
         updates = s.apply(dict(zip(self.names, values)), bool(link))
-        return self._edit_update(s, updates)
+        return self.edit_update(s, updates)
 
     def on_reset(self, request: gr.Request) -> dict:
-        s = self._session(request)
-        self._ensure_source(s)
+        s = self.session_for(request)
+        self.ensure_source(s)
         s.reset()
-        return self._edit_update(s, self.names, note="Reset to the fitted values.")
+        return self.edit_update(s, self.names, note="Reset to the fitted values.")
 
     def on_randomise(self, request: gr.Request) -> dict:
-        s = self._session(request)
-        self._ensure_source(s)
+        s = self.session_for(request)
+        self.ensure_source(s)
         edits = s.randomise()
         labels = ", ".join(s.kit.book.by_name[n].label for n in list(edits)[:6])
-        return self._edit_update(s, self.names, note=f"Random edit: {labels}.")
+        return self.edit_update(s, self.names, note=f"Random edit: {labels}.")
 
     def on_model(self, kind: str, request: gr.Request) -> dict:
         """Switch the session's face model: the portrait is refitted and the sliders become the model's."""
-        s = self._session(request)
-        self._ensure_source(s)
+        s = self.session_for(request)
+        self.ensure_source(s)
         try:
             info = s.set_model(kind)
         except ValueError as exc:
             msg = _message(exc)
             gr.Warning(f"The {kind} face model could not be used: {msg}")
-            out = self._edit_update(s, [], note=f"⚠ The {kind} face model could not be used ({msg}).")
+            out = self.edit_update(s, [], note=f"⚠ The {kind} face model could not be used ({msg}).")
             out.update(self._slider_layout(s))
             return out
-        out = self._load_update(s, info, note=f"Face model: {kind} (the portrait was refitted; edits start "
+        out = self.load_update(s, info, note=f"Face model: {kind} (the portrait was refitted; edits start "
                                                "afresh).")
         out.update(self._slider_layout(s))
         return out
 
     def on_full(self, request: gr.Request) -> dict:
-        s = self._session(request)
-        self._ensure_source(s)
+        s = self.session_for(request)
+        self.ensure_source(s)
         t0 = time.perf_counter()
         preview, path = s.render_full()
         h, w = s.source.original.shape[:2]
@@ -578,11 +607,11 @@ class Studio:
                 self.status: f"Full photo ({w}×{h} px) in {time.perf_counter() - t0:.1f} s."}
 
     def on_view(self, view: str, request: gr.Request) -> dict:
-        s = self._session(request)
+        s = self.session_for(request)
         s.view = view
         if view not in ("mesh", "inspect"):
             return {self.status: gr.skip()}
-        return self._edit_update(s, [], note=self._ensure_source(s) or " ")
+        return self.edit_update(s, [], note=self.ensure_source(s) or " ")
 
     def _view_handler(self, view: str) -> Callable[[gr.Request], dict]:
         def on_view(request: gr.Request) -> dict:
@@ -593,8 +622,8 @@ class Studio:
 
     def on_animate(self, preset: str, seconds: float, request: gr.Request,
                    progress=gr.Progress(track_tqdm=True)) -> dict:
-        s = self._session(request)
-        self._ensure_source(s)
+        s = self.session_for(request)
+        self.ensure_source(s)
         t0 = time.perf_counter()
         path = s.animate(preset, float(seconds), limits=self.limits)
         return {self.anim_video: str(path), self.status: f"Preset '{preset}' in {time.perf_counter() - t0:.1f} s."}
@@ -603,8 +632,8 @@ class Studio:
                    request: gr.Request, progress=gr.Progress(track_tqdm=True)) -> dict:
         if not driving:
             raise ValueError("choose a driving video first (upload one or pick an example)")
-        s = self._session(request)
-        self._ensure_source(s)
+        s = self.session_for(request)
+        self.ensure_source(s)
         t0 = time.perf_counter()
         progress(0, desc="fitting the driving video")
         try:
@@ -616,7 +645,7 @@ class Studio:
                 self.reenact_md: f"Reenacted **{s.label}** ({mode} motion) in {time.perf_counter() - t0:.1f} s."}
 
     def on_reenact_tab(self, request: gr.Request) -> Any:
-        s = self._session(request)
+        s = self.session_for(request)
         return s.source.fit.crop_image if s.loaded else gr.skip()
 
     def on_clip(self, label: str | None) -> Any:
@@ -624,8 +653,8 @@ class Studio:
         return str(self.examples.staged(ex)) if ex else gr.skip()
 
     def on_engine(self, name: str, request: gr.Request) -> dict:
-        s = self._session(request)
-        self._ensure_source(s)
+        s = self.session_for(request)
+        self.ensure_source(s)
         try:
             s.set_engine(name)
         except ValueError as exc:
@@ -633,10 +662,10 @@ class Studio:
             gr.Warning(f"The {name} engine could not start: {msg} Staying with geometry.")
             if s.engine_name != "geometry":
                 s.set_engine("geometry")
-            out = self._edit_update(s, [], note=f"⚠ The {name} engine could not start ({msg}); using geometry.")
+            out = self.edit_update(s, [], note=f"⚠ The {name} engine could not start ({msg}); using geometry.")
             out[self.engine_radio] = "geometry"
             return out
-        return self._edit_update(s, [], note=f"Engine: {name}.")
+        return self.edit_update(s, [], note=f"Engine: {name}.")
 
     def on_unload(self, request: gr.Request) -> None:
         self.store.drop(getattr(request, "session_hash", None))
@@ -644,7 +673,7 @@ class Studio:
     # ================================================================== wiring
     def _wire(self, demo: gr.Blocks) -> None:
         status = lambda: self.status  # noqa: E731
-        g = self._guard
+        g = self.guard
         render = dict(concurrency_id="render", concurrency_limit=2)
         fit = dict(concurrency_id="fit", concurrency_limit=1)
         video = dict(concurrency_id="video", concurrency_limit=1)
@@ -696,6 +725,8 @@ class Studio:
         self.model_radio.input(g(status)(self.on_model), inputs=[self.model_radio], outputs=self.model_outputs,
                                api_name="model", show_progress="minimal", show_progress_on=[self.result_img],
                                **fit)
+        for part in (self.presets_panel, self.video_tab, self.webcam_tab, self.face_picker):
+            part.wire()
         demo.unload(self.on_unload)
 
     # ================================================================== warm-up

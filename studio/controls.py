@@ -101,12 +101,12 @@ def _step(minimum: float, maximum: float, section: str) -> float:
 def build_specs(model: FaceModel, n_shape: int = N_SHAPE_SLIDERS) -> list[SliderSpec]:
     """Sliders for ``model`` in display order (sections as in ``SECTIONS``), zoom first.
 
-    Left out, because another slider already drives the same thing: the per-eye gaze controls (the
-    both-eyes ones are shown), and with ICT ``jaw_open``/``jawLeft``/``jawRight`` (``jawOpen`` and
-    ``jaw_sideways`` are shown).
+    Left out, because another slider already drives the same thing: with ICT ``jaw_open``/``jawLeft``/
+    ``jawRight`` (``jawOpen`` and ``jaw_sideways`` are shown). The per-eye gaze controls are shown beside
+    the both-eyes ones (per-eye gaze).
     """
     controls = model.controls()
-    hidden = {n for n in controls if re.match(r"^gaze_(left|right)_", n)}
+    hidden: set[str] = set()
     if "jawOpen" in controls:
         hidden |= {"jaw_open"}
     if "jaw_sideways" in controls:

@@ -38,6 +38,7 @@ from core.face import FaceModel, FaceParams, load_face_model
 from core.io.image import limit_size, save_image
 from core.io.video import VideoLimits
 from studio.controls import ControlBook, build_specs, random_edits
+from studio.history import History
 from studio.views import MeshView, mesh_view
 
 log = logging.getLogger(__name__)
@@ -108,15 +109,15 @@ class ModelKit:
             self._mesh = mesh_view(self.model)
         return self._mesh
 
-    def prepared_source(self, image: str | Path | bytes | np.ndarray, engine: str,
-                        fit_lock: threading.Lock) -> Source:
-        """The fitted and prepared ``Source`` of ``image`` (cached by content). Raises
-        ``core.io.image.ImageError`` / ``core.fit.NoFaceError`` (both ``ValueError``)."""
+    def prepared_source(self, image: str | Path | bytes | np.ndarray, engine: str, fit_lock: threading.Lock,
+                        face: int | None = None) -> Source:
+        """The fitted and prepared ``Source`` of ``image`` (cached by content; ``face``: which face by size).
+        Raises ``core.io.image.ImageError`` / ``core.fit.NoFaceError`` (both ``ValueError``)."""
         if isinstance(image, bytes):
             data = image
         else:
             data = Path(image).read_bytes() if isinstance(image, (str, Path)) else np.ascontiguousarray(image).tobytes()
-        key = (hashlib.sha1(data).hexdigest(), self.size, engine)
+        key = (hashlib.sha1(data).hexdigest(), self.size, engine, face)
         source = self.sources.get(key)
         if source is not None:
             return source
@@ -124,7 +125,7 @@ class ModelKit:
             source = self.sources.get(key)
             if source is None:
                 anim = Animator(engine=self.engine(engine), model=self.model, size=self.size)
-                anim.load_source(image)
+                anim.load_source(image, face=face)
                 source = anim.source
                 self.sources.put(key, source)
         return source
@@ -179,9 +180,9 @@ class Shared:
     def engine(self, name: str, kind: str | None = None):
         return self.kit(kind).engine(name)
 
-    def prepared_source(self, image: str | Path | bytes | np.ndarray, engine: str, kind: str | None = None
-                        ) -> Source:
-        return self.kit(kind).prepared_source(image, engine, self.fit_lock)
+    def prepared_source(self, image: str | Path | bytes | np.ndarray, engine: str, kind: str | None = None,
+                        face: int | None = None) -> Source:
+        return self.kit(kind).prepared_source(image, engine, self.fit_lock, face=face)
 
 
 @dataclass
@@ -217,6 +218,8 @@ class EditSession:
     files: dict[str, Path] = field(default_factory=dict)
     last_used: float = field(default_factory=time.monotonic)
     rng: np.random.Generator = field(default_factory=np.random.default_rng)
+    history: History = field(default_factory=History)
+    image: str | Path | np.ndarray | None = None   # the loaded photo, to reload another of its faces
 
     def __post_init__(self) -> None:
         self.engine_name = self.shared.engine_name
@@ -242,10 +245,13 @@ class EditSession:
         source = self.source
         return LoadInfo(self.label, dict(source.fit.quality), tuple(source.original.shape[:2]))
 
-    def load(self, image: str | Path | bytes | np.ndarray, label: str) -> LoadInfo:
-        """Fit and prepare a new portrait. On any error the previous portrait and edits stay."""
-        source = self.shared.prepared_source(image, self.engine_name, self.model_kind)
+    def load(self, image: str | Path | bytes | np.ndarray, label: str, face: int | None = None) -> LoadInfo:
+        """Fit and prepare a new portrait (``face``: which face by size, 0 = the largest; default the largest
+        plausible one). On any error the previous portrait and edits stay."""
+        source = self.shared.prepared_source(image, self.engine_name, self.model_kind, face=face)
         with self.lock:
+            self.image = image
+            self.history.clear()
             return self._adopt(source, label)
 
     def _adopt(self, source: Source, label: str) -> LoadInfo:
@@ -284,6 +290,7 @@ class EditSession:
             if self.loaded:
                 source = self.shared.prepared_source(self.source.original, self.engine_name, kind)
             self.model_kind, self.animator = kind, animator
+            self.history.clear()  # another model's parameters
             return self._adopt(source, self.label) if source is not None else None
 
     # ------------------------------------------------------------------ edits
@@ -292,6 +299,7 @@ class EditSession:
         with self.lock:
             book = self.kit.book
             new_values = {k: v for k, v in new_values.items() if k in book.by_name}  # another model's sliders
+            self.history.push(self.params, key=tuple(book.changed(self.values, new_values)))
             self.params, self.values, updates = book.apply(self.params, self.source.params, self.values,
                                                            new_values, link)
             self.touch()
@@ -299,6 +307,7 @@ class EditSession:
 
     def reset(self) -> None:
         with self.lock:
+            self.history.push(self.params)
             self.params = self.source.params.clone()
             self.values = self.kit.book.read(self.params, self.source.params)
 
@@ -306,9 +315,38 @@ class EditSession:
         with self.lock:
             book = self.kit.book
             edits = random_edits(book, self.rng)
+            self.history.push(self.params)
             self.params = book.set_values(self.source.params.clone(), self.source.params, edits)
             self.values = book.read(self.params, self.source.params)
             return edits
+
+    def apply_plan(self, plan) -> None:
+        """Apply a ``core.edits.EditPlan`` (a preset, one-click edits) to the current edit, undoably."""
+        with self.lock:
+            self.history.push(self.params)
+            self.params = plan.apply(self.kit.model, self.params, np.zeros(1))
+            self.values = self.kit.book.read(self.params, self.source.params)
+
+    def step_history(self, undo: bool) -> bool:
+        """Undo (or redo) the last edit; False when there is nothing to undo (redo)."""
+        with self.lock:
+            params = self.history.undo(self.params) if undo else self.history.redo(self.params)
+            if params is None:
+                return False
+            self.params = params
+            self.values = self.kit.book.read(self.params, self.source.params)
+            return True
+
+    def current_controls(self) -> dict[str, float]:
+        """Absolute values of every model control that differs from the fitted portrait (for presets)."""
+        with self.lock:
+            controls = self.kit.model.controls()
+            out = {}
+            for name, c in controls.items():
+                now, fitted = float(c.read(self.params)[0]), float(c.read(self.source.params)[0])
+                if abs(now - fitted) > 1e-4:
+                    out[name] = round(now, 4)
+            return out
 
     def render(self, debug: bool = False) -> np.ndarray:
         """The edited crop ``(S, S, 3)`` uint8."""
@@ -325,7 +363,7 @@ class EditSession:
             save_image(path, full)
             return limit_size(full, FULL_PREVIEW_SIDE)[0], path
 
-    def _side_animator(self) -> Animator:
+    def side_animator(self) -> Animator:
         """An ``Animator`` on this session's portrait for long jobs (videos), so that the slider loop stays
         free while they run (the prepared source is shared read-only)."""
         with self.lock:
@@ -341,7 +379,7 @@ class EditSession:
             raise ValueError(f"at most {limits.max_seconds:g} seconds here, got {seconds:g}")
         if limits.max_frames is not None and n > limits.max_frames:
             raise ValueError(f"at most {limits.max_frames} frames here, got {n}")
-        anim = self._side_animator()
+        anim = self.side_animator()
         path = self.new_file("animate", "mp4", stem=f"gdpw-{preset}")
         return Path(anim.animate(preset, out=path, seconds=seconds, fps=fps))
 
@@ -360,7 +398,7 @@ class EditSession:
         used = max_frames if info.n_frames is None else min(max_frames or info.n_frames, info.n_frames)
         limits.check(info, frames=used, label=Path(driving).name)
         out = self.new_file("reenact", "mp4", stem=f"gdpw-reenact-{mode}")
-        anim = self._side_animator()
+        anim = self.side_animator()
         return Path(anim.reenact(driving, mode=mode, out=out, full_resolution=full_resolution, max_frames=max_frames))
 
     # ------------------------------------------------------------------ views

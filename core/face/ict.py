@@ -218,6 +218,8 @@ class ICTFaceModel(FaceModel):
         self._add_gaze_controls()
         blink = tuple(("expression", (self.expression_names.index(c),)) for c in ("eyeBlink_L", "eyeBlink_R"))
         add(Control("blink", "eyes", 0, 1, blink, label="blink"))
+        smile = tuple(("expression", (self.expression_names.index(c),)) for c in ("mouthSmile_L", "mouthSmile_R"))
+        add(Control("smile", "smile", 0, 1, smile, label="smile"))
         for i, name in enumerate(self.expression_names):
             add(Control(name, _expression_group(name), 0, 1, (("expression", (i,)),), label=name))
         self._add_shape_controls()

@@ -28,7 +28,7 @@ from core.fit.landmarks import Detection, LandmarkDetector, NoFaceError, detect_
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FaceFit", "fit_image", "fit_landmarks", "get_fitter", "default_model", "landmarks_to_crop",
+__all__ = ["FaceFit", "face_boxes", "fit_image", "fit_landmarks", "get_fitter", "default_model", "landmarks_to_crop",
            "crop_vertices", "NoFaceError"]
 
 
@@ -203,7 +203,7 @@ def fit_landmarks(landmarks_px: np.ndarray, size: int = 256, model=None, options
 
 def fit_image(image, model=None, size: int = 256, options: FitOptions | None = None,
               detector: LandmarkDetector | None = None, border: str = "replicate",
-              embedding: str | Path | None = None, name: str | None = None) -> FaceFit:
+              embedding: str | Path | None = None, name: str | None = None, face: int | None = None) -> FaceFit:
     """Fit the face model to the largest face of a portrait.
 
     Args:
@@ -215,6 +215,7 @@ def fit_image(image, model=None, size: int = 256, options: FitOptions | None = N
         border: how crop pixels outside the image are filled: ``"replicate"`` or ``"zeros"``.
         embedding: landmark embedding file (FLAME's ``mediapipe_landmark_embedding.npz`` for FLAME).
         name: how errors name the input (default: the path).
+        face: which face when there are several, by size (0 = the largest); None: the largest plausible one.
 
     Raises ``NoFaceError`` (a ``ValueError``) when there is no face, ``core.io.image.ImageError`` for an
     unreadable image.
@@ -230,8 +231,12 @@ def fit_image(image, model=None, size: int = 256, options: FitOptions | None = N
     try:
         det: Detection = detect_landmarks(img, name, detector)
         t1 = time.perf_counter()
+        if face:
+            det = _choose_face(img, det, int(face), detector, name)
         fit = _fit_points(img, det.points, model, size, options, border, embedding)
-        if det.faces_found > 1:
+        if face is not None:
+            fit.quality["face_rank"] = int(face) + 1
+        if det.faces_found > 1 and face is None:
             fit = _pick_plausible(img, det, fit, detector, model, size, options, border, embedding, name)
     finally:
         if own:
@@ -241,6 +246,35 @@ def fit_image(image, model=None, size: int = 256, options: FitOptions | None = N
     log.info("%s: yaw %.1f pitch %.1f roll %.1f, landmark error %.2f %% of the inter-ocular distance", name,
              q["yaw"], q["pitch"], q["roll"], 100 * q["landmark_error"])
     return fit
+
+
+def _choose_face(img: np.ndarray, det: Detection, face: int, detector: LandmarkDetector, name: str) -> Detection:
+    """The detection of face number ``face`` by size (0 = the largest), refined; ``NoFaceError`` if absent."""
+    if not 0 <= face < det.faces_found:
+        raise NoFaceError(f"{name}: face {face} asked for, but {det.faces_found} face(s) found "
+                          f"(0 = the largest, up to {det.faces_found - 1})")
+    points = detector.refine(img, det.others[face - 1])
+    others = [det.points] + [p for i, p in enumerate(det.others) if i != face - 1]
+    log.info("%s: using face %d of %d (by size)", name, face, det.faces_found)
+    return Detection(points, det.faces_found, others)
+
+
+def face_boxes(image, detector: LandmarkDetector | None = None) -> list[tuple[float, float, float, float]]:
+    """Landmark boxes ``(left, top, right, bottom)`` in pixels of every face of a still image, in the order
+    ``fit_image(face=i)`` numbers them (largest first); [] when there is none."""
+    from core.io.image import load_image
+
+    img = load_image(image)
+    own = detector is None
+    detector = detector or LandmarkDetector(video=False)
+    try:
+        det = detector.detect(img)
+    finally:
+        if own:
+            detector.close()
+    if det is None:
+        return []
+    return [Detection(p, 1).box for p in [det.points, *det.others]]
 
 
 # A real face fits MediaPipe's landmarks to about 1 % of the inter-ocular distance; false detections

@@ -29,9 +29,11 @@ def browser():
     from selenium.webdriver.chrome.service import Service
 
     profile = tempfile.mkdtemp(prefix="gdpw-chromium-")
+    camera = _fake_camera(Path(profile) / "camera.y4m")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in FLAGS + [f"--user-data-dir={profile}"]:
+    for flag in FLAGS + [f"--user-data-dir={profile}", "--use-fake-ui-for-media-stream",
+                         "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={camera}"]:
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(60)
@@ -40,6 +42,23 @@ def browser():
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def _fake_camera(path: Path) -> Path:
+    """A y4m file Chromium plays as its webcam: 3 s of a sample talking head (a grey frame without samples)."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    from core.assets import samples_dir
+
+    root = samples_dir()
+    clip = root / "videos" / "samples__source_video__video__KristiNoem.mp4" if root is not None else None
+    source = ["-i", str(clip)] if clip is not None and clip.is_file() else \
+        ["-f", "lavfi", "-i", "color=c=gray:size=320x240:rate=25"]
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", *source, "-t", "3", "-vf",
+                    "scale=320:240", "-pix_fmt", "yuv420p", str(path)], check=True)
+    return path
 
 
 def _wait(predicate, timeout: float, what: str):
@@ -130,3 +149,66 @@ def test_bad_upload_shows_a_message_and_examples_load(studio_server, browser, tm
     thumbs[1].click()
     _wait(lambda: status.text.startswith("Loaded"), 90, "the example to load")
     _wait(lambda: _result_src(driver) != first, 30, "the example's result")
+
+
+def _open_tab(driver, name: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    tab = _wait(lambda: [t for t in driver.find_elements(By.CSS_SELECTOR, "button[role=tab]")
+                         if t.text.strip() == name], 60, f"the {name} tab")[0]
+    tab.click()
+
+
+def test_video_tab_previews_and_renders_a_clip(studio_server, browser, tmp_path):
+    import subprocess
+
+    import imageio_ffmpeg
+    from selenium.webdriver.common.by import By
+
+    clip = tmp_path / "clip.mp4"  # 0.5 s of the fake camera's talking head
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "sine=frequency=440:duration=0.5", "-i", str(_fake_camera(tmp_path / "cam.y4m")), "-t", "0.5",
+                    "-map", "1:v", "-map", "0:a", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(clip)],
+                   check=True)
+    driver = browser
+    driver.get(studio_server.url)
+    _wait(lambda: _result_src(driver), 120, "the first rendered result")
+    _open_tab(driver, "Video")
+    upload = _wait(lambda: driver.find_elements(By.CSS_SELECTOR, "#gdpw-vclip input[type=file]"), 30, "the clip input")
+    upload[0].send_keys(str(clip))
+    _wait(lambda: driver.find_elements(By.CSS_SELECTOR, "#gdpw-vclip video"), 60, "the uploaded clip")
+    number = driver.find_element(By.CSS_SELECTOR, "#vctl-yaw input[type=number]")
+    number.clear()
+    number.send_keys("12\n")
+    summary = driver.find_element(By.ID, "gdpw-vsummary")
+    driver.find_element(By.ID, "gdpw-vpreview").click()
+    _wait(lambda: "Preview" in summary.text or "⚠" in summary.text, 120, "the first-frame preview")
+    assert "yaw" in summary.text, summary.text
+    assert driver.find_elements(By.CSS_SELECTOR, "#gdpw-vpreview-img img")
+    driver.find_element(By.ID, "gdpw-vrender").click()
+    _wait(lambda: "Edited" in summary.text or "⚠" in summary.text, 240, "the rendered video")
+    assert "Edited" in summary.text and "audio kept" in summary.text, summary.text
+    video = _wait(lambda: driver.find_elements(By.CSS_SELECTOR, "#gdpw-vresult video"), 30, "the result video")
+    assert video[0].get_attribute("src")
+
+
+def test_webcam_tab_streams_the_fake_camera(studio_server, browser):
+    from selenium.webdriver.common.by import By
+
+    driver = browser
+    driver.get(studio_server.url)
+    _wait(lambda: _result_src(driver), 120, "the first rendered result")
+    _open_tab(driver, "Webcam")
+    access = _wait(lambda: [b for b in driver.find_elements(By.CSS_SELECTOR, "#gdpw-webcam button")
+                            if "Access" in b.text and b.is_displayed()], 30, "the webcam button")
+    access[0].click()
+    record = _wait(lambda: [b for b in driver.find_elements(By.CSS_SELECTOR, "#gdpw-webcam button")
+                            if b.text.strip() == "Record" and b.is_displayed()], 30, "the record button")
+    record[0].click()
+    stats = driver.find_element(By.ID, "gdpw-live-stats")
+    _wait(lambda: "ms per frame" in stats.text, 120, "streamed frames to come back")
+    out = _wait(lambda: driver.find_elements(By.CSS_SELECTOR, "#gdpw-live-out img"), 30, "the driven portrait")
+    first = out[0].get_attribute("src")
+    _wait(lambda: (driver.find_elements(By.CSS_SELECTOR, "#gdpw-live-out img") or out)[0].get_attribute("src")
+          != first, 60, "a second streamed frame")
+

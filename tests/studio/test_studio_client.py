@@ -70,10 +70,14 @@ def test_slider_events_move_related_sliders(studio_server, client, portrait):
     studio = studio_server.studio
     _load(client, portrait)
     n = len(studio.view_outputs)
+    related = studio.shared.book.related("mouthSmile_L")
+    assert set(related) == {"mouthSmile_R", "smile"}  # the partner, and the both-sides smile (same target)
     res = client.predict(True, 0.7, api_name="/slide_mouthSmile_L")   # linked: the right side follows
-    assert list(res[n:]) == [pytest.approx(0.7)]
-    res = client.predict(False, 0.2, api_name="/slide_mouthSmile_L")  # unlinked: it stays
-    assert res[n] == {"__type__": "update"} or res[n] == pytest.approx(0.7)
+    assert list(res[n:]) == [pytest.approx(0.7)] * 2
+    res = client.predict(False, 0.2, api_name="/slide_mouthSmile_L")  # unlinked: the right side stays
+    right = res[n + related.index("mouthSmile_R")]
+    assert right == {"__type__": "update"} or right == pytest.approx(0.7)
+    assert res[n + related.index("smile")] == pytest.approx(0.2)      # smile reads the left side
     res = client.predict(True, 1.0, api_name="/slide_blink")           # blink closes both lids
     assert list(res[n:]) == [pytest.approx(1.0), pytest.approx(1.0)]
 

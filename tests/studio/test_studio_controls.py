@@ -28,7 +28,9 @@ def test_specs_cover_the_brief(book):
               "blink", "mouthSmile_L", "browInnerUp_R", "cheekPuff_L", "noseSneer_R", "eyeWide_L"):
         assert n in names, n
     assert [n for n in book.names if n.startswith("shape")] == [f"shape{i:03d}" for i in range(10)]
-    assert "gaze_left_yaw" not in names and "jaw_open" not in names  # drive the same thing as shown ones
+    assert "jaw_open" not in names  # drives the same thing as jawOpen
+    assert {"gaze_left_yaw", "gaze_right_pitch", "smile"} <= names  # per-eye gaze; both smile sides at once
+    assert "gaze_left_yaw" in book.related("gaze_yaw")
     sections = {s.section for s in book.specs}
     assert {"pose", "jaw", "gaze", "brows", "eyes", "cheeks", "nose", "mouth", "smile", "shape"} <= sections
 

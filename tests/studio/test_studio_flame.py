@@ -36,7 +36,7 @@ def test_model_choice_builds_flame_sliders(two_model_studio):
     assert studio.accordions["expression"].visible is False
 
     session = studio.store.get("flame-test")
-    studio._ensure_source(session)
+    studio.ensure_source(session)
     out = studio.on_model("flame", type("R", (), {"session_hash": "flame-test"})())
     assert session.model_kind == "flame" and session.source.fit.params.expression.shape[1] == 10
     assert out[studio.sliders["exp003"]].visible is True and out[studio.sliders["jawOpen"]].visible is False

@@ -1,0 +1,72 @@
+"""Which face: click a face on the source photo to edit it instead of the largest one.
+
+The click position (``gr.SelectData.index``, pixels of the photo as shown, which may be a smaller
+preview) is mapped to the original, the faces are detected (``core.fit.api.face_boxes``, largest first)
+and the one under the click (else the nearest) is fitted and loaded like a new portrait. API:
+``/pick_face`` (x, y in the original photo's pixels) for clients and tests.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+def face_at(boxes: list[tuple[float, float, float, float]], x: float, y: float) -> int:
+    """Index of the box containing (x, y), else of the box whose centre is nearest; -1 without boxes."""
+    if not boxes:
+        return -1
+    inside = [i for i, (l, t, r, b) in enumerate(boxes) if l <= x <= r and t <= y <= b]
+    if inside:
+        return min(inside, key=lambda i: (boxes[i][2] - boxes[i][0]) * (boxes[i][3] - boxes[i][1]))
+    centres = np.array([((l + r) / 2, (t + b) / 2) for l, t, r, b in boxes])
+    return int(np.argmin(np.hypot(centres[:, 0] - x, centres[:, 1] - y)))
+
+
+class FacePicker:
+    """Wires the source photo's select (click) event of ``studio`` (a ``studio.app.Studio``)."""
+
+    def __init__(self, studio: Any) -> None:
+        self.studio = studio
+
+    def build(self) -> None:
+        self.x = gr.Number(visible=False)
+        self.y = gr.Number(visible=False)
+        self.button = gr.Button(visible=False)
+
+    def pick(self, x: float, y: float, request: gr.Request) -> dict:
+        """Load the face nearest to (x, y) (original pixels) of the session's photo."""
+        from core.fit.api import face_boxes
+
+        st = self.studio
+        s = st.session_for(request)
+        st.ensure_source(s)
+        boxes = face_boxes(s.image if s.image is not None else s.source.original)
+        if len(boxes) < 2:
+            return {st.status: "Only one face in this photo."}
+        face = face_at(boxes, float(x), float(y))
+        info = s.load(s.image, s.label, face=face)
+        return st.load_update(s, info, note=f"Editing face {face + 1} of {len(boxes)} (by size).")
+
+    def on_select(self, evt: gr.SelectData, request: gr.Request) -> dict:
+        s = self.studio.session_for(request)
+        if not s.loaded or evt.index is None:
+            return {self.studio.status: gr.skip()}
+        shown_w = s.preview.shape[1] if s.preview is not None else s.source.original.shape[1]
+        scale = s.source.original.shape[1] / shown_w
+        x, y = evt.index[:2]
+        return self.pick(x * scale, y * scale, request)
+
+    def wire(self) -> None:
+        st = self.studio
+        guard = st.guard(lambda: st.status)
+        st.source_img.select(guard(self.on_select), outputs=st.load_outputs, api_visibility="private",
+                             show_progress="minimal", show_progress_on=[st.result_img], concurrency_id="fit",
+                             concurrency_limit=1)
+        self.button.click(guard(self.pick), inputs=[self.x, self.y], outputs=st.load_outputs, api_name="pick_face",
+                          concurrency_id="fit", concurrency_limit=1)
