@@ -253,9 +253,11 @@ def _even(frame: np.ndarray) -> np.ndarray:
     return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
 
 
-def _mux_audio(silent: Path, audio_from: Path, out: Path) -> bool:
+def _mux_audio(silent: Path, audio_from: Path, out: Path, seconds: float) -> bool:
+    """Copy the video of ``silent`` and the audio of ``audio_from`` into ``out``, cut at the video's length
+    ``seconds`` (never ``-shortest``: a slightly shorter audio track must not drop the last frames)."""
     cmd = [_ffmpeg(), "-y", "-loglevel", "error", "-i", str(silent), "-i", str(audio_from), "-map", "0:v:0",
-           "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-shortest", str(out)]
+           "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-t", f"{seconds:.6f}", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
     if proc.returncode != 0:
         log.warning("could not copy the audio of %s; the video is silent", audio_from)
@@ -279,7 +281,7 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float,
         if audio_from is not None and _has_audio(Path(audio_from)):
             muxed = part_path(Path(path))
             try:
-                if _mux_audio(tmp, Path(audio_from), muxed):
+                if _mux_audio(tmp, Path(audio_from), muxed, count / fps):
                     os.replace(muxed, tmp)
             finally:
                 muxed.unlink(missing_ok=True)
