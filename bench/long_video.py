@@ -6,7 +6,7 @@
 Without ``--clip`` a driving clip is generated once with ffmpeg (a sample talking-head clip looped to
 ``--minutes`` at ``--height`` pixels, 25 fps) into the temporary folder. The reenactment runs in this
 process (``Animator.reenact``: decode and fit streamed, render and encode in batches) while a thread samples
-the resident memory every half second. ``--engine copy`` replaces the renderer by a stand-in that returns
+the resident memory every half second. ``--engine copy`` (the registry's baseline) returns
 the source crop (decode, fit, paste-back and encode are the real ones) when the geometry engine would take
 hours on a small CPU. Prints frames, seconds, the peak and final resident memory and the ratio to the aim.
 """
@@ -14,6 +14,7 @@ hours on a small CPU. Prints frames, seconds, the peak and final resident memory
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -21,26 +22,12 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+if "GDPW_SAMPLES" not in os.environ and (ROOT.parent / "shared" / "samples").is_dir():  # development samples
+    os.environ["GDPW_SAMPLES"] = str(ROOT.parent / "shared" / "samples")
 
 AIM_GB = 2.5
-
-
-class CopyEngine:
-    """Stand-in renderer: every target gets the source crop (no flow)."""
-
-    name = "copy"
-
-    def prepare(self, crop_image, params):
-        return crop_image
-
-    def render(self, state, target, debug=False):
-        from core.engines.base import EngineResult
-
-        return EngineResult(np.repeat(state[None], target.batch_size, 0), None, None)
 
 
 def make_clip(minutes: float, height: int, out: Path) -> Path:
@@ -96,7 +83,7 @@ def main() -> None:
         clip = args.clip or make_clip(args.minutes, args.height, Path(tmp) / "driving.mp4")
         info = probe_video(clip)
         print(f"driving clip: {info.size[1]}x{info.size[0]}, {info.fps:g} fps, ~{info.n_frames} frames")
-        anim = Animator(engine=CopyEngine() if args.engine == "copy" else "geometry")
+        anim = Animator(engine=args.engine)
         anim.load_source(args.portrait if args.portrait else default_portrait())
         sampler = Sampler()
         sampler.start()

@@ -472,7 +472,7 @@ class Studio:
                 except (ValueError, RuntimeError, KeyError, OSError) as exc:
                     msg = _message(exc)
                     log.warning("studio: %s", msg)
-                except Exception as exc:  # keep serving whatever happened
+                except Exception:  # keep serving whatever happened; the details go to the log
                     log.exception("studio: unexpected error")
                     msg = "Something went wrong on the server; please try again (the details are in its log)."
                 gr.Warning(msg)

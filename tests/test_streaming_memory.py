@@ -1,9 +1,9 @@
 """Reenacting a longer clip must not need more memory: frames are decoded, fitted and encoded as they go.
 
 Python-side allocations (numpy frames, landmarks, parameters, encoded output) are traced with tracemalloc
-while a generated driving clip of N and 3N small frames is reenacted with a cheap stand-in engine (the
-geometry engine's cost is not the point here). The peak may grow only by the per-frame fit records (a few kB
-a frame), far below what holding the frames would take (192 kB a frame at 256 x 256).
+while a generated driving clip of N and 3N small frames is reenacted with the ``copy`` engine (the geometry
+engine's cost is not the point here). The peak may grow only by the per-frame fit records (a few kB a frame),
+far below what holding the frames would take (192 kB a frame at 256 x 256).
 """
 
 from __future__ import annotations
@@ -11,25 +11,10 @@ from __future__ import annotations
 import subprocess
 import tracemalloc
 
-import numpy as np
 import pytest
-
-from core.engines.base import EngineResult
 
 SHORT, LONG = 60, 180
 PER_FRAME_ALLOWANCE = 40_000  # bytes: landmarks, fitted landmarks, params, errors of one frame, with slack
-
-
-class CopyEngine:
-    """Returns the source crop for every target: no rendering cost."""
-
-    name = "copy"
-
-    def prepare(self, crop_image, params):
-        return crop_image
-
-    def render(self, state, target, debug=False):
-        return EngineResult(np.repeat(state[None], target.batch_size, 0), None, None)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +44,7 @@ def _peak(anim, path, out) -> int:
 def test_reenact_peak_memory_does_not_grow_with_length(samples, ict_model, driving, tmp_path):
     from core.animator import Animator
 
-    anim = Animator(engine=CopyEngine(), model=ict_model)
+    anim = Animator(engine="copy", model=ict_model)
     anim.load_source(samples / "images" / "assets__examples__source__s1.jpg")
     anim.reenact(driving[SHORT], out=tmp_path / "warm.mp4", max_frames=10)  # MediaPipe graph, caches
     short = _peak(anim, driving[SHORT], tmp_path / "short.mp4")

@@ -8,8 +8,9 @@ the left image *edge*, so u = x * W - 0.5.
 
 Still images are detected in two passes: on a copy whose longer side is at most ``detect_side`` (large
 photos; when it finds nothing, overlapping tiles of the original are searched so that faces down to about
-``MIN_FACE_PX`` wide, e.g. 116 px in a 1920 x 1080 photo, are found), then again on a square crop of the original around the face resized to ``refine_side``, so that
-MediaPipe always sees the face at about the scale it was trained for. Video mode uses MediaPipe's tracker.
+``MIN_FACE_PX`` wide, e.g. 116 px in a 1920 x 1080 photo, are found), then again on a square crop of the
+original around the face resized to ``refine_side``, so that MediaPipe always sees the face at about the
+scale it was trained for. Video mode uses MediaPipe's tracker.
 Several faces: the largest (landmark box area) is taken, and ``faces_found`` says how many there were.
 MediaPipe's model ships inside the wheel: nothing is downloaded.
 """
