@@ -26,15 +26,13 @@ MODE_HELP = ("how --set values apply: 'offset' adds them to each frame's own fit
 
 
 def _plan(model, args: argparse.Namespace, mode: str):
-    """The validated ``EditPlan`` of ``--set``, ``--preset`` and ``--keys`` (exits with a message if bad)."""
+    """The validated ``EditPlan`` of ``--set``, ``--preset`` and ``--keys``; a ``PresetError`` (a
+    ``ValueError``: ``python -m core`` prints it and exits with 2) names the problem and the valid ranges."""
     from core.cli import parse_assignments
-    from core.edits import EditPlan, PresetError
+    from core.edits import EditPlan
 
-    try:
-        return EditPlan.build(model, parse_assignments(args.set), mode=mode, preset=args.preset,
-                              keys=getattr(args, "keys", None), look_at_camera=args.look_at_camera)
-    except PresetError as exc:
-        raise SystemExit(f"error: {exc}") from None
+    return EditPlan.build(model, parse_assignments(args.set), mode=mode, preset=args.preset,
+                          keys=getattr(args, "keys", None), look_at_camera=args.look_at_camera)
 
 
 # ------------------------------------------------------------------------------------------ edit-video
@@ -108,7 +106,7 @@ def edit_folder(anim, plan, folder: Path, out: Path, face: int | None, full_reso
 
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
-        raise SystemExit(f"error: {folder}: no photos ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        raise ValueError(f"{folder}: no photos ({', '.join(sorted(IMAGE_SUFFIXES))})")
     done, failed = 0, []
     for path in tqdm(files, desc="photos", unit="photo", disable=not progress):
         try:
