@@ -18,7 +18,7 @@ import os
 import shutil
 import signal
 import tempfile
-from typing import Mapping
+from collections.abc import Mapping
 
 log = logging.getLogger("gdpw.app")
 

@@ -65,8 +65,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="gdpw-cold-") as tmp:
         root, env = (ROOT, dict(os.environ)) if args.no_bare else bare_clone(Path(tmp))
         rows = [one_run(root, env) for _ in range(args.runs)]
-    print(f"cold start of {'this checkout' if args.no_bare else 'a bare clone'} on {os.cpu_count()} cores "
-          f"(python {sys.version.split()[0]})")
+    print(
+        f"cold start of {'this checkout' if args.no_bare else 'a bare clone'} on {os.cpu_count()} cores "
+        f"(python {sys.version.split()[0]})"
+    )
     print("| run | server up s | first edited image s |")
     print("|---|---|---|")
     for i, (up, first) in enumerate(rows, 1):

@@ -19,9 +19,13 @@ from core.animator import Animator  # noqa: E402
 from core.assets import samples_dir  # noqa: E402
 from core.io.image import save_image  # noqa: E402
 
-PORTRAITS = ["assets__examples__source__s1.jpg", "assets__examples__source__s11.jpg",
-             "assets__examples__source__s2.jpg", "samples__source_video__image__Obama_clip1.png",
-             "examples__knn_examples__train__rose_leslie__img1.jpg"]
+PORTRAITS = [
+    "assets__examples__source__s1.jpg",
+    "assets__examples__source__s11.jpg",
+    "assets__examples__source__s2.jpg",
+    "samples__source_video__image__Obama_clip1.png",
+    "examples__knn_examples__train__rose_leslie__img1.jpg",
+]
 EDITS = [{}, {"yaw": 20}, {"yaw": -20}, {"jawOpen": 0.5}, {"gaze_yaw": 20, "gaze_pitch": -10}, {"blink": 1.0}]
 
 

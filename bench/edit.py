@@ -44,13 +44,19 @@ def main() -> int:
         anim.load_source(portrait)
         anim.render({"yaw": 1.0})  # warm-up
         for full in (False, True):
-            ms = timed(lambda i: anim.render({"yaw": -20 + 2 * (i % 20), "jawOpen": 0.02 * (i % 20)},
-                                             full_resolution=full), 20)
+            ms = timed(
+                lambda i, anim=anim, full=full: anim.render(
+                    {"yaw": -20 + 2 * (i % 20), "jawOpen": 0.02 * (i % 20)}, full_resolution=full
+                ),
+                20,
+            )
             med = float(np.median(ms))
             target = TARGET_MS[size] if not full else float("nan")
             ratio = f"{med / target:.2f}" if not full else "-"
-            print(f"| {size} | {'full photo' if full else 'crop'} | {med:.1f} | {np.percentile(ms, 90):.1f} | "
-                  f"{'-' if full else f'{target:.0f}'} | {ratio} |")
+            print(
+                f"| {size} | {'full photo' if full else 'crop'} | {med:.1f} | {np.percentile(ms, 90):.1f} | "
+                f"{'-' if full else f'{target:.0f}'} | {ratio} |"
+            )
     return 0
 
 

@@ -58,9 +58,18 @@ def main() -> int:
     load0 = os.getloadavg()[0]
     t1 = time.perf_counter()
     try:
-        result = evaluate(clips, protocol=args.protocol, engine=args.engine, pairs=args.pairs, seed=args.seed,
-                          frames_per_clip=args.frames_per_clip, max_clips=args.max_clips, model=model,
-                          progress=False, analyser=analyser)
+        result = evaluate(
+            clips,
+            protocol=args.protocol,
+            engine=args.engine,
+            pairs=args.pairs,
+            seed=args.seed,
+            frames_per_clip=args.frames_per_clip,
+            max_clips=args.max_clips,
+            model=model,
+            progress=False,
+            analyser=analyser,
+        )
     finally:
         analyser.close()
     wall = time.perf_counter() - t1
@@ -75,10 +84,12 @@ def main() -> int:
         "metrics (L1, PSNR, SSIM, ...)": t.get("metrics", 0.0),
     }
     groups["other (sampling, probing, bookkeeping)"] = max(0.0, wall - sum(groups.values()))
-    print(f"{s['protocol']}, engine {args.engine}: {s['pairs_evaluated']} pairs from {s['clips']} clips; "
-          f"{timings.calls['fit']} images fitted, {timings.calls['dlib']} through dlib, "
-          f"{timings.calls['render']} renders; torch threads 1; load average {load0:.1f} -> "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs\n")
+    print(
+        f"{s['protocol']}, engine {args.engine}: {s['pairs_evaluated']} pairs from {s['clips']} clips; "
+        f"{timings.calls['fit']} images fitted, {timings.calls['dlib']} through dlib, "
+        f"{timings.calls['render']} renders; torch threads 1; load average {load0:.1f} -> "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs\n"
+    )
     print("| stage | total s | s per evaluated frame |")
     print("|---|---|---|")
     for name, sec in groups.items():

@@ -51,13 +51,17 @@ def timing(root: Path, n_frames: int, model) -> None:
     result = fit_video(frames, model, fps=info.fps, progress=False)
     q = result.quality
     n = q["frames"]
-    rows = [("MediaPipe landmarks (tracking mode)", 1000 * q["detect_s"] / n),
-            ("our fit: per-frame tracking", 1000 * q["track_s"] / n),
-            ("our fit: identity (12 frames), amortised", 1000 * q["identity_s"] / n),
-            ("our fit: all (identity, tracking, smoothing)", 1000 * q["fit_s"] / n),
-            ("total per frame", 1000 * (q["detect_s"] + q["fit_s"]) / n)]
-    print(f"\nVideo fitting speed: {TIMING_CLIP}, {n} frames of {info.size[1]}x{info.size[0]}, "
-          f"torch {torch.__version__} on {torch.get_num_threads()} CPU threads available")
+    rows = [
+        ("MediaPipe landmarks (tracking mode)", 1000 * q["detect_s"] / n),
+        ("our fit: per-frame tracking", 1000 * q["track_s"] / n),
+        ("our fit: identity (12 frames), amortised", 1000 * q["identity_s"] / n),
+        ("our fit: all (identity, tracking, smoothing)", 1000 * q["fit_s"] / n),
+        ("total per frame", 1000 * (q["detect_s"] + q["fit_s"]) / n),
+    ]
+    print(
+        f"\nVideo fitting speed: {TIMING_CLIP}, {n} frames of {info.size[1]}x{info.size[0]}, "
+        f"torch {torch.__version__} on {torch.get_num_threads()} CPU threads available"
+    )
     print(f"{'stage':48s} {'ms/frame':>9s} {'target':>7s} {'ratio':>6s}")
     for name, ms in rows:
         target = FRAME_TARGET_MS if name.startswith(("our fit: all", "total")) else None
@@ -75,8 +79,10 @@ def timing(root: Path, n_frames: int, model) -> None:
 
 def stability(root: Path, n_frames: int, model) -> None:
     print(f"\nJitter: mean per-frame vertex displacement of the face (crop pixels at 256), first {n_frames} frames")
-    print(f"{'clip':58s} {'frames':>6s} {'smoothing':>9s} {'disp px':>8s} {'ratio':>6s} {'2nd diff':>8s} "
-          f"{'ratio':>6s} {'lmk err %':>9s}")
+    print(
+        f"{'clip':58s} {'frames':>6s} {'smoothing':>9s} {'disp px':>8s} {'ratio':>6s} {'2nd diff':>8s} "
+        f"{'ratio':>6s} {'lmk err %':>9s}"
+    )
     for clip in (STATIC_CLIP, TIMING_CLIP):
         frames, info = read_video(root / "videos" / clip, max_frames=n_frames)
         base = None
@@ -84,8 +90,10 @@ def stability(root: Path, n_frames: int, model) -> None:
             result = fit_video(frames, model, fps=info.fps, smoothing=smoothing, progress=False)
             disp, acc = jitter(result)
             base = base or (disp, acc)
-            print(f"{clip:58s} {len(result):6d} {'on' if smoothing else 'off':>9s} {disp:8.3f} {disp / base[0]:6.2f} "
-                  f"{acc:8.3f} {acc / base[1]:6.2f} {100 * result.quality['mean_error']:9.2f}")
+            print(
+                f"{clip:58s} {len(result):6d} {'on' if smoothing else 'off':>9s} {disp:8.3f} {disp / base[0]:6.2f} "
+                f"{acc:8.3f} {acc / base[1]:6.2f} {100 * result.quality['mean_error']:9.2f}"
+            )
 
 
 def portraits(root: Path, model) -> None:
@@ -100,11 +108,15 @@ def portraits(root: Path, model) -> None:
         note = "" if q["faces_found"] == 1 else f"  ({q['faces_found']} faces: not counted)"
         if q["faces_found"] == 1:
             errors.append(q["landmark_error"])
-        print(f"{path.name:58s} {100 * q['landmark_error']:5.2f} %  yaw {q['yaw']:6.1f} pitch {q['pitch']:6.1f} "
-              f"roll {q['roll']:6.1f}{note}")
+        print(
+            f"{path.name:58s} {100 * q['landmark_error']:5.2f} %  yaw {q['yaw']:6.1f} pitch {q['pitch']:6.1f} "
+            f"roll {q['roll']:6.1f}{note}"
+        )
     e = np.array(errors)
-    print(f"{len(e)} one-face portraits: median {100 * np.median(e):.2f} %, max {100 * e.max():.2f} %, "
-          f"{int((e >= 0.015).sum())} at or above 1.5 %")
+    print(
+        f"{len(e)} one-face portraits: median {100 * np.median(e):.2f} %, max {100 * e.max():.2f} %, "
+        f"{int((e >= 0.015).sum())} at or above 1.5 %"
+    )
 
 
 def main() -> int:

@@ -58,7 +58,7 @@ def main() -> None:
         enc = g.encode(x, g.source_codes(v[:1], (s, s)))
 
         def frame_batch(b: int) -> torch.Tensor:
-            return g.decode(enc, g.guidance(v[:1], v[1:1 + b], (s, s)), x)["y_hat"]
+            return g.decode(enc, g.guidance(v[:1], v[1 : 1 + b], (s, s)), x)["y_hat"]
 
         out = {}
         for b in (1, 16):
@@ -74,13 +74,22 @@ def main() -> None:
     name = torch.cuda.get_device_name() if dev.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
     fps16 = 16 / out[16]
     ms1 = out[1] * 1000
-    res = {"device": name, "preset": args.preset, "variant": args.variant, "size": s,
-           "amp": "bf16" if dev.type == "cuda" and not args.fp32 else "fp32",
-           "fps_batch16": round(fps16, 3), "ms_per_frame_batch1": round(ms1, 2),
-           "ratio_fps_to_aim": round(fps16 / AIM_FPS_B16, 5), "ratio_latency_aim_over_ms": round(AIM_MS_B1 / ms1, 5)}
+    res = {
+        "device": name,
+        "preset": args.preset,
+        "variant": args.variant,
+        "size": s,
+        "amp": "bf16" if dev.type == "cuda" and not args.fp32 else "fp32",
+        "fps_batch16": round(fps16, 3),
+        "ms_per_frame_batch1": round(ms1, 2),
+        "ratio_fps_to_aim": round(fps16 / AIM_FPS_B16, 5),
+        "ratio_latency_aim_over_ms": round(AIM_MS_B1 / ms1, 5),
+    }
     print(json.dumps(res))
-    print(f"{name}: {fps16:.2f} frames/s at batch 16 (aim {AIM_FPS_B16:.0f}: ratio {fps16 / AIM_FPS_B16:.4f}); "
-          f"{ms1:.1f} ms/frame at batch 1 (aim <= {AIM_MS_B1:.0f} ms: ratio {AIM_MS_B1 / ms1:.4f})")
+    print(
+        f"{name}: {fps16:.2f} frames/s at batch 16 (aim {AIM_FPS_B16:.0f}: ratio {fps16 / AIM_FPS_B16:.4f}); "
+        f"{ms1:.1f} ms/frame at batch 1 (aim <= {AIM_MS_B1:.0f} ms: ratio {AIM_MS_B1 / ms1:.4f})"
+    )
 
 
 if __name__ == "__main__":

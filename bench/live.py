@@ -66,7 +66,7 @@ def main() -> int:
     for f in frames[5:]:
         t0 = time.perf_counter()
         image, _ = process(driver, f)
-        Image.fromarray(image).save(io.BytesIO(), format="JPEG", quality=90)   # what the tab sends back
+        Image.fromarray(image).save(io.BytesIO(), format="JPEG", quality=90)  # what the tab sends back
         latency.append(1e3 * (time.perf_counter() - t0))
         for k, v in driver.last_ms.items():
             parts.setdefault(k, []).append(v)
@@ -74,9 +74,11 @@ def main() -> int:
     lat = np.asarray(latency)
     fps = len(lat) / total
     med, p90 = float(np.median(lat)), float(np.percentile(lat, 90))
-    print(f"torch threads: {torch.get_num_threads()}, cpus: {os.cpu_count()}, load: "
-          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}; {len(lat)} frames of {clip.name} at "
-          f"{frames[0].shape[1]}x{frames[0].shape[0]} driving {portrait.name} at {anim.size} px")
+    print(
+        f"torch threads: {torch.get_num_threads()}, cpus: {os.cpu_count()}, load: "
+        f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}; {len(lat)} frames of {clip.name} at "
+        f"{frames[0].shape[1]}x{frames[0].shape[0]} driving {portrait.name} at {anim.size} px"
+    )
     print("| figure | value | aim | ratio (value / aim) |")
     print("|---|---|---|---|")
     print(f"| fps end to end | {fps:.1f} | {AIM_FPS:g} | {fps / AIM_FPS:.2f} |")

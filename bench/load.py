@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from served import served  # noqa: E402  (starts app.py on a free 127.0.0.1 port)
 
 YAWS = [-14.0, -9.0, -4.0, 3.0, 8.0, 13.0, -6.0, 10.0, 0.0, -12.0, 5.0, 15.0]
-MATCH = 1.0   # mean absolute difference (grey levels) under which two answers are the same image
+MATCH = 1.0  # mean absolute difference (grey levels) under which two answers are the same image
 
 
 @dataclass
@@ -135,8 +135,16 @@ def check(result: np.ndarray, key: tuple[int, float], refs: dict, phase: Phase) 
             phase.mismatches.append(f"user {key[0]} yaw {key[1]}: got user {i}'s portrait")
 
 
-def run_user(url: str, index: int, photo: Path, edits: int, refs: dict, phase: Phase, lock: threading.Lock,
-             start: threading.Barrier) -> None:
+def run_user(
+    url: str,
+    index: int,
+    photo: Path,
+    edits: int,
+    refs: dict,
+    phase: Phase,
+    lock: threading.Lock,
+    start: threading.Barrier,
+) -> None:
     try:
         user = User(url, photo, 0)
     except Exception as exc:  # noqa: BLE001 - counted, the others go on
@@ -163,8 +171,9 @@ def run_reenact(url: str, clip: Path, phase: Phase, lock: threading.Lock) -> Non
 
     t0 = time.perf_counter()
     try:
-        video, msg = Client(url, verbose=False).predict(handle_file(str(clip)), "relative", 2, False,
-                                                        api_name="/reenact")
+        video, msg = Client(url, verbose=False).predict(
+            handle_file(str(clip)), "relative", 2, False, api_name="/reenact"
+        )
         if not isinstance(video, (str, dict)) or str(msg).startswith("⚠"):
             raise RuntimeError(str(msg))
         phase.reenact_s = time.perf_counter() - t0
@@ -173,13 +182,13 @@ def run_reenact(url: str, clip: Path, phase: Phase, lock: threading.Lock) -> Non
             phase.errors.append(f"reenact: {exc}")
 
 
-def run_phase(url: str, port: int, n: int, photos: list[Path], edits: int, refs: dict, clip: Path | None
-              ) -> Phase:
+def run_phase(url: str, port: int, n: int, photos: list[Path], edits: int, refs: dict, clip: Path | None) -> Phase:
     phase = Phase(n, rss_before=server_rss_mb(port))
     lock = threading.Lock()
     start = threading.Barrier(n)
-    threads = [threading.Thread(target=run_user, args=(url, i, photos[i], edits, refs, phase, lock, start))
-               for i in range(n)]
+    threads = [
+        threading.Thread(target=run_user, args=(url, i, photos[i], edits, refs, phase, lock, start)) for i in range(n)
+    ]
     if clip is not None and n > 1:
         threads.append(threading.Thread(target=run_reenact, args=(url, clip, phase, lock)))
     for t in threads:
@@ -213,9 +222,11 @@ def percentile(values: list[float], q: float) -> float:
 def report_phase(p: Phase) -> None:
     med, p95 = statistics.median(p.latencies) if p.latencies else float("nan"), percentile(p.latencies, 95)
     extra = f", reenactment alongside {p.reenact_s:.1f} s" if p.reenact_s is not None else ""
-    print(f"N={p.users}: {len(p.latencies)} edits, median {med:.2f} s, p95 {p95:.2f} s, errors {len(p.errors)}, "
-          f"cross-user mismatches {len(p.mismatches)}, server RSS {p.rss_before:.0f} -> {p.rss_after:.0f} MB"
-          f"{extra}")
+    print(
+        f"N={p.users}: {len(p.latencies)} edits, median {med:.2f} s, p95 {p95:.2f} s, errors {len(p.errors)}, "
+        f"cross-user mismatches {len(p.mismatches)}, server RSS {p.rss_before:.0f} -> {p.rss_after:.0f} MB"
+        f"{extra}"
+    )
     for line in (p.errors + p.mismatches)[:5]:
         print(f"    {line}")
 
@@ -224,11 +235,13 @@ def report_curve(curve: list[float]) -> None:
     if not curve:
         return
     marks = ", ".join(f"{k + 1}: {curve[k]:.0f}" for k in range(0, len(curve), 5))
-    half = curve[len(curve) // 2:]
+    half = curve[len(curve) // 2 :]
     slope = float(np.polyfit(np.arange(len(half)), half, 1)[0]) if len(half) > 2 else float("nan")
     print(f"{len(curve)} sessions in a row, server RSS (MB) after session k: {marks}, last {curve[-1]:.0f}")
-    print(f"memory growth over the second half: {slope:+.1f} MB per session "
-          f"(first half {(curve[len(curve) // 2] - curve[0]) / max(1, len(curve) // 2):+.1f} MB per session)")
+    print(
+        f"memory growth over the second half: {slope:+.1f} MB per session "
+        f"(first half {(curve[len(curve) // 2] - curve[0]) / max(1, len(curve) // 2):+.1f} MB per session)"
+    )
 
 
 def driving_clip(workdir: Path) -> Path | None:

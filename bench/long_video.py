@@ -40,10 +40,31 @@ def make_clip(minutes: float, height: int, out: Path) -> Path:
         raise SystemExit("no sample clip to loop: pass --clip")
     src = root / "videos" / "assets__driving.mp4"
     width = height * 16 // 9 // 2 * 2
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-stream_loop", "-1", "-i",
-                    str(src), "-t", str(minutes * 60), "-an", "-vf",
-                    f"scale=-2:{height},pad={width}:{height}:(ow-iw)/2:0,fps=25", "-c:v", "libx264",
-                    "-preset", "ultrafast", "-crf", "28", str(out)], check=True)
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-y",
+            "-loglevel",
+            "error",
+            "-stream_loop",
+            "-1",
+            "-i",
+            str(src),
+            "-t",
+            str(minutes * 60),
+            "-an",
+            "-vf",
+            f"scale=-2:{height},pad={width}:{height}:(ow-iw)/2:0,fps=25",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-crf",
+            "28",
+            str(out),
+        ],
+        check=True,
+    )
     return out
 
 
@@ -88,16 +109,17 @@ def main() -> None:
         sampler = Sampler()
         sampler.start()
         t0 = time.perf_counter()
-        out = anim.reenact(clip, out=Path(tmp) / "out.mp4", full_resolution=not args.crop,
-                           max_frames=args.max_frames)
+        out = anim.reenact(clip, out=Path(tmp) / "out.mp4", full_resolution=not args.crop, max_frames=args.max_frames)
         seconds = time.perf_counter() - t0
         sampler.stop.set()
         sampler.join()
         frames = probe_video(out).n_frames
     peak = sampler.peak / 1e9
-    print(f"engine {args.engine}: {frames} frames in {seconds:.0f} s ({frames / seconds:.1f} frames/s), "
-          f"peak RSS {peak:.2f} GB, final {sampler.proc.memory_info().rss / 1e9:.2f} GB, "
-          f"peak / {AIM_GB} GB aim = {peak / AIM_GB:.2f}")
+    print(
+        f"engine {args.engine}: {frames} frames in {seconds:.0f} s ({frames / seconds:.1f} frames/s), "
+        f"peak RSS {peak:.2f} GB, final {sampler.proc.memory_info().rss / 1e9:.2f} GB, "
+        f"peak / {AIM_GB} GB aim = {peak / AIM_GB:.2f}"
+    )
 
 
 if __name__ == "__main__":

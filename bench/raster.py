@@ -109,8 +109,10 @@ def main() -> None:
         print(f"CUDA device: {torch.cuda.get_device_name(0)}")
     codes = torch.rand(verts.shape[0], 16)
 
-    header = (f"{'device':6} {'framing':8} {'size':>5} {'batch':>5} {'raster ms/mesh':>15} {'(min)':>7} "
-              f"{'ratio':>6} {'interp16 ms/mesh':>17} {'coverage':>8}")
+    header = (
+        f"{'device':6} {'framing':8} {'size':>5} {'batch':>5} {'raster ms/mesh':>15} {'(min)':>7} "
+        f"{'ratio':>6} {'interp16 ms/mesh':>17} {'coverage':>8}"
+    )
     print(header)
     print("-" * len(header))
     for device in devices:
@@ -122,13 +124,17 @@ def main() -> None:
             v = posed_meshes(verts, batch, zoom=zoom).to(device)
             frag = rasterize(v, f, (size, size))
             repeats = max(3, args.repeats if batch == 1 else args.repeats // 3)
-            t_r = timeit(lambda: rasterize(v, f, (size, size)), repeats, device)
-            t_i = timeit(lambda: interpolate(c, frag), repeats, device)
+            t_r = timeit(lambda v=v, f=f, size=size: rasterize(v, f, (size, size)), repeats, device)
+            t_i = timeit(lambda c=c, frag=frag: interpolate(c, frag), repeats, device)
             med, best = statistics.median(t_r) / batch, min(t_r) / batch
-            print(f"{device.type:6} {framing:8} {size:>5} {batch:>5} {med:>15.2f} {best:>7.2f} "
-                  f"{med / TARGET_MS:>6.2f} {statistics.median(t_i) / batch:>17.2f} {frag.mask.mean().item():>8.2f}")
-    print(f"ratio = median ms per mesh / {TARGET_MS:.0f} ms (the target applies at 256 px); times are medians "
-          "of repeated calls after a warm-up, sensitive to other load on the machine.")
+            print(
+                f"{device.type:6} {framing:8} {size:>5} {batch:>5} {med:>15.2f} {best:>7.2f} "
+                f"{med / TARGET_MS:>6.2f} {statistics.median(t_i) / batch:>17.2f} {frag.mask.mean().item():>8.2f}"
+            )
+    print(
+        f"ratio = median ms per mesh / {TARGET_MS:.0f} ms (the target applies at 256 px); times are medians "
+        "of repeated calls after a warm-up, sensitive to other load on the machine."
+    )
 
 
 if __name__ == "__main__":

@@ -38,8 +38,10 @@ def clip_pairs(clip: Clip, frames_max: int, step: int, first_index: int = 0) -> 
     from core.io.video import probe_video
 
     n = probe_video(clip.path).n_frames or frames_max
-    return [Pair(first_index + k, "forward", FrameRef(clip, 0), FrameRef(clip, f))
-            for k, f in enumerate(range(step, min(frames_max, n), step))]
+    return [
+        Pair(first_index + k, "forward", FrameRef(clip, 0), FrameRef(clip, f))
+        for k, f in enumerate(range(step, min(frames_max, n), step))
+    ]
 
 
 def main() -> int:
@@ -67,16 +69,26 @@ def main() -> int:
         if not rows:
             print(f"| {path.stem} | 0 | | | | |")
             continue
-        m = {f"{k}_{e}": float(np.nanmean([r[k] for r in rows if r["engine"] == e]))
-             for k in ("l1", "akd") for e in ("geometry", "copy")}
+        m = {
+            f"{k}_{e}": float(np.nanmean([r[k] for r in rows if r["engine"] == e]))
+            for k in ("l1", "akd")
+            for e in ("geometry", "copy")
+        }
         means.append(m)
-        print(f"| {path.stem} | {len(rows) // 2} | {m['l1_geometry']:.4f} | {m['l1_copy']:.4f} | "
-              f"{m['akd_geometry']:.2f} | {m['akd_copy']:.2f} |", flush=True)
+        print(
+            f"| {path.stem} | {len(rows) // 2} | {m['l1_geometry']:.4f} | {m['l1_copy']:.4f} | "
+            f"{m['akd_geometry']:.2f} | {m['akd_copy']:.2f} |",
+            flush=True,
+        )
     mean = {k: float(np.mean([m[k] for m in means])) for k in means[0]}
-    print(f"| **mean** | {result.summary['pairs_evaluated']} | {mean['l1_geometry']:.4f} | {mean['l1_copy']:.4f} | "
-          f"{mean['akd_geometry']:.2f} | {mean['akd_copy']:.2f} |")
-    print(f"\nratio geometry/copy: L1 {mean['l1_geometry'] / mean['l1_copy']:.2f}, "
-          f"AKD {mean['akd_geometry'] / mean['akd_copy']:.2f}")
+    print(
+        f"| **mean** | {result.summary['pairs_evaluated']} | {mean['l1_geometry']:.4f} | {mean['l1_copy']:.4f} | "
+        f"{mean['akd_geometry']:.2f} | {mean['akd_copy']:.2f} |"
+    )
+    print(
+        f"\nratio geometry/copy: L1 {mean['l1_geometry'] / mean['l1_copy']:.2f}, "
+        f"AKD {mean['akd_geometry'] / mean['akd_copy']:.2f}"
+    )
     return 0
 
 

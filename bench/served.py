@@ -8,9 +8,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,11 +37,16 @@ def wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 180.0) -> N
 def start_studio(root: Path = ROOT, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     """Start ``root/app.py`` on a free port; returns the process and its URL (not yet waited for)."""
     port = free_port()
-    env = dict(os.environ if env is None else env, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port),
-               GRADIO_ANALYTICS_ENABLED="False")
+    env = dict(
+        os.environ if env is None else env,
+        GRADIO_SERVER_NAME="127.0.0.1",
+        GRADIO_SERVER_PORT=str(port),
+        GRADIO_ANALYTICS_ENABLED="False",
+    )
     env.setdefault("GDPW_LOG_LEVEL", "WARNING")
-    proc = subprocess.Popen([sys.executable, str(root / "app.py")], cwd=root, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, str(root / "app.py")], cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     return proc, f"http://127.0.0.1:{port}/"
 
 

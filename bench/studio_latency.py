@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from served import served  # bench/served.py
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,7 +58,7 @@ def main() -> int:
     with served(args.url) as url:
         client = Client(url, verbose=False)
         out = client.predict(handle_file(str(portrait)), api_name="/upload")
-        values = list(out[-len(names):])
+        values = list(out[-len(names) :])
         yaw, jaw = names.index("yaw"), names.index("jawOpen")
 
         def slide(i: int):  # what a browser sends when the yaw slider moves: link and the new value
@@ -70,8 +69,10 @@ def main() -> int:
             values[jaw] = round(0.05 * (i % 8), 2)
             return client.predict(True, *values, api_name="/render")
 
-        rows = [("slider to image (/slide_yaw, as the page)", *timed(slide, args.n)),
-                ("all sliders (/render, API)", *timed(render_all, max(5, args.n // 3)))]
+        rows = [
+            ("slider to image (/slide_yaw, as the page)", *timed(slide, args.n)),
+            ("all sliders (/render, API)", *timed(render_all, max(5, args.n // 3))),
+        ]
         close = getattr(client, "close", None)
         if close:
             close()

@@ -32,8 +32,12 @@ def posed_batch(model, b: int, size: int, device) -> dict[str, torch.Tensor]:
     p.head[:, 1] = torch.linspace(10, -10, 2 * b)
     with torch.no_grad():
         v = model.project(model(p), p.camera).float()
-    return {"src": torch.rand(b, 3, size, size), "drv": torch.rand(b, 3, size, size),
-            "v_src": v[:b].contiguous(), "v_drv": v[b:].contiguous()}
+    return {
+        "src": torch.rand(b, 3, size, size),
+        "drv": torch.rand(b, 3, size, size),
+        "v_src": v[:b].contiguous(),
+        "v_drv": v[b:].contiguous(),
+    }
 
 
 def main() -> None:
@@ -56,13 +60,20 @@ def main() -> None:
     batch = args.batch or (16 if dev == "cuda" else 2)
     steps = args.steps or (20 if dev == "cuda" else 2)
     model = load_face_model("ict")
-    cfg = TrainConfig.from_dict({"generator": {"preset": args.preset, "variant": args.variant},
-                                 "loss": {"gan": "ls", "perceptual": "vgg_random"},
-                                 "data": {"size": args.size, "batch_size": batch}, "device": dev,
-                                 "amp": "bf16", "resume": "none", "out_dir": "/tmp/gdpw-bench-train"})
+    cfg = TrainConfig.from_dict(
+        {
+            "generator": {"preset": args.preset, "variant": args.variant},
+            "loss": {"gan": "ls", "perceptual": "vgg_random"},
+            "data": {"size": args.size, "batch_size": batch},
+            "device": dev,
+            "amp": "bf16",
+            "resume": "none",
+            "out_dir": "/tmp/gdpw-bench-train",
+        }
+    )
     tr = Trainer(cfg, faces=model.render_faces)
     batch_data = posed_batch(model, batch, args.size, tr.device)
-    for _ in range(2 if dev == "cuda" else 1):   # warm-up
+    for _ in range(2 if dev == "cuda" else 1):  # warm-up
         tr.train_step(batch_data)
     if dev == "cuda":
         torch.cuda.synchronize()
@@ -74,14 +85,25 @@ def main() -> None:
     dt = (time.perf_counter() - t) / steps
     it_s = 1.0 / dt
     name = torch.cuda.get_device_name() if dev == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
-    res = {"device": name, "preset": args.preset, "variant": args.variant, "size": args.size, "batch": batch,
-           "amp": "bf16" if tr.amp else "fp32", "s_per_it": round(dt, 4), "it_per_s": round(it_s, 4),
-           "samples_per_s": round(it_s * batch, 3), "aim_it_per_s_at_batch16": AIM_IT_S,
-           "ratio_to_aim": round(it_s * batch / 16 / AIM_IT_S, 5)}
+    res = {
+        "device": name,
+        "preset": args.preset,
+        "variant": args.variant,
+        "size": args.size,
+        "batch": batch,
+        "amp": "bf16" if tr.amp else "fp32",
+        "s_per_it": round(dt, 4),
+        "it_per_s": round(it_s, 4),
+        "samples_per_s": round(it_s * batch, 3),
+        "aim_it_per_s_at_batch16": AIM_IT_S,
+        "ratio_to_aim": round(it_s * batch / 16 / AIM_IT_S, 5),
+    }
     print(json.dumps(res))
-    print(f"{name}: {it_s:.3f} it/s at batch {batch} ({it_s * batch:.2f} samples/s); "
-          f"aim {AIM_IT_S} it/s at batch 16 on H100/H200 -> ratio {res['ratio_to_aim']:.4f} "
-          f"(samples/s relative to 128 samples/s)")
+    print(
+        f"{name}: {it_s:.3f} it/s at batch {batch} ({it_s * batch:.2f} samples/s); "
+        f"aim {AIM_IT_S} it/s at batch 16 on H100/H200 -> ratio {res['ratio_to_aim']:.4f} "
+        f"(samples/s relative to 128 samples/s)"
+    )
 
 
 if __name__ == "__main__":

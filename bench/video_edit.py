@@ -35,8 +35,12 @@ from core.face import load_face_model  # noqa: E402
 from core.io.video import iter_frames, write_video  # noqa: E402
 
 AIM_CROP_FPS = 8.0
-CLIPS = ["samples__source_video__video__KristiNoem.mp4", "samples__source_video__video__Obama_clip1.mp4",
-         "samples__source_video__video__feifeili_clip1.mp4", "samples__source_video__video__andrew_clip_1.mp4"]
+CLIPS = [
+    "samples__source_video__video__KristiNoem.mp4",
+    "samples__source_video__video__Obama_clip1.mp4",
+    "samples__source_video__video__feifeili_clip1.mp4",
+    "samples__source_video__video__andrew_clip_1.mp4",
+]
 
 
 def to_720p(frames: list[np.ndarray]) -> list[np.ndarray]:
@@ -49,16 +53,16 @@ def to_720p(frames: list[np.ndarray]) -> list[np.ndarray]:
         big = cv2.resize(f, (round(w * 720 / h), 720), interpolation=cv2.INTER_CUBIC)
         canvas = np.full((720, 1280, 3), 110, np.uint8)
         x0 = (1280 - big.shape[1]) // 2
-        canvas[:, x0:x0 + big.shape[1]] = big[:, : 1280]
+        canvas[:, x0 : x0 + big.shape[1]] = big[:, :1280]
         out.append(canvas)
     return out
 
 
-def run(model, engine, path: Path, plan: EditPlan, crop: bool, tmp: Path, workers: int | None = None
-        ) -> tuple[dict, Path]:
+def run(
+    model, engine, path: Path, plan: EditPlan, crop: bool, tmp: Path, workers: int | None = None
+) -> tuple[dict, Path]:
     out = tmp / f"{path.stem}-{'crop' if crop else 'full'}.mp4"
-    result = edit_video(model, engine, path, plan, out=out, full_resolution=not crop, progress=False,
-                        workers=workers)
+    result = edit_video(model, engine, path, plan, out=out, full_resolution=not crop, progress=False, workers=workers)
     return result.summary(), out
 
 
@@ -73,8 +77,10 @@ def main() -> int:
     model = load_face_model("ict")
     engine = Animator(engine="geometry", model=model).engine
     plan = EditPlan.build(model, {"smile": 0.4, "yaw": 8.0}, mode="offset")
-    print(f"torch threads: {torch.get_num_threads()}, cpus: {os.cpu_count()}, load: "
-          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}, frames per clip: {args.frames}")
+    print(
+        f"torch threads: {torch.get_num_threads()}, cpus: {os.cpu_count()}, load: "
+        f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}, frames per clip: {args.frames}"
+    )
     print("| clip | output | fit s | edit fps | aim fps | ratio | jitter in px | jitter out px | out / in |")
     print("|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp_dir:
@@ -83,20 +89,29 @@ def main() -> int:
             frames = list(iter_frames(samples_dir() / "videos" / name, args.frames))
             short = write_video(tmp / name, frames, 30.0)
             summary, _ = run(model, engine, short, plan, True, tmp, args.workers)
-            print(f"| {name[28:-4]} | 256 crop | {summary['fit_seconds']:.1f} | {summary['render_fps']:.2f} | "
-                  f"{AIM_CROP_FPS:g} | {summary['render_fps'] / AIM_CROP_FPS:.2f} | | | |", flush=True)
+            print(
+                f"| {name[28:-4]} | 256 crop | {summary['fit_seconds']:.1f} | {summary['render_fps']:.2f} | "
+                f"{AIM_CROP_FPS:g} | {summary['render_fps'] / AIM_CROP_FPS:.2f} | | | |",
+                flush=True,
+            )
             summary, out = run(model, engine, short, plan, False, tmp, args.workers)
             j_in = j_out = float("nan")
             if not args.no_jitter:
                 j_in = landmark_jitter(landmark_tracks(frames))
                 j_out = landmark_jitter(landmark_tracks(iter_frames(out)))
-            print(f"| {name[28:-4]} | full {frames[0].shape[1]}x{frames[0].shape[0]} | {summary['fit_seconds']:.1f} | "
-                  f"{summary['render_fps']:.2f} | | | {j_in:.3f} | {j_out:.3f} | {j_out / j_in:.2f} |", flush=True)
+            print(
+                f"| {name[28:-4]} | full {frames[0].shape[1]}x{frames[0].shape[0]} | {summary['fit_seconds']:.1f} | "
+                f"{summary['render_fps']:.2f} | | | {j_in:.3f} | {j_out:.3f} | {j_out / j_in:.2f} |",
+                flush=True,
+            )
             if not args.no_720p:
                 big = write_video(tmp / f"{name}-720p.mp4", to_720p(frames), 30.0)
                 summary, _ = run(model, engine, big, plan, False, tmp, args.workers)
-                print(f"| {name[28:-4]} | full 1280x720 | {summary['fit_seconds']:.1f} | {summary['render_fps']:.2f} "
-                      "| (report) | | | | |", flush=True)
+                print(
+                    f"| {name[28:-4]} | full 1280x720 | {summary['fit_seconds']:.1f} | {summary['render_fps']:.2f} "
+                    "| (report) | | | | |",
+                    flush=True,
+                )
     return 0
 
 

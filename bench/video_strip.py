@@ -22,10 +22,17 @@ from core.assets import samples_dir  # noqa: E402
 from core.io.image import save_image  # noqa: E402
 from core.io.video import iter_frames, probe_video  # noqa: E402
 
-KEYS = {"format": "gdpw-keys/1", "mode": "offset", "interpolation": "smooth",
-        "controls": {"smile": [[0.0, 0.0], [1.2, 0.6]], "browInnerUp_L": [[0.0, 0.0], [1.2, 0.3]],
-                     "browInnerUp_R": [[0.0, 0.0], [1.2, 0.3]]},
-        "ranges": [{"start": 0.4, "end": 2.4, "ease": 0.6, "controls": {"yaw": 9.0}}]}
+KEYS = {
+    "format": "gdpw-keys/1",
+    "mode": "offset",
+    "interpolation": "smooth",
+    "controls": {
+        "smile": [[0.0, 0.0], [1.2, 0.6]],
+        "browInnerUp_L": [[0.0, 0.0], [1.2, 0.3]],
+        "browInnerUp_R": [[0.0, 0.0], [1.2, 0.3]],
+    },
+    "ranges": [{"start": 0.4, "end": 2.4, "ease": 0.6, "controls": {"yaw": 9.0}}],
+}
 
 
 def label(tile: np.ndarray, text: str) -> np.ndarray:
@@ -59,8 +66,12 @@ def main() -> int:
     picks = np.linspace(0, n - 1, args.columns).round().astype(int)
     rows = []
     for name, source in (("input", frames), ("edited", edited)):
-        tiles = [label(cv2.resize(source[i], (args.tile, args.tile), interpolation=cv2.INTER_AREA),
-                       f"{name} {i / fps:.1f} s") for i in picks]
+        tiles = [
+            label(
+                cv2.resize(source[i], (args.tile, args.tile), interpolation=cv2.INTER_AREA), f"{name} {i / fps:.1f} s"
+            )
+            for i in picks
+        ]
         rows.append(np.concatenate(tiles, axis=1))
     save_image(args.out, np.concatenate(rows, axis=0))
     print(json.dumps({"strip": str(args.out), "video": str(video_out) if video_out else None, **result.summary()}))

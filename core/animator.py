@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -39,11 +40,11 @@ class Source:
     Read-only once made: the studio shares one between sessions and between a session's side jobs.
     """
 
-    original: np.ndarray   # (H, W, 3) uint8, as decoded (reduced to the working-resolution limit)
-    fit: Any               # core.fit.FaceFit
-    state: Any             # engine state
-    engine: str = ""       # the name of the engine that prepared ``state``
-    note: str = ""         # what loading changed, for the user (a photo reduced to the working limit)
+    original: np.ndarray  # (H, W, 3) uint8, as decoded (reduced to the working-resolution limit)
+    fit: Any  # core.fit.FaceFit
+    state: Any  # engine state
+    engine: str = ""  # the name of the engine that prepared ``state``
+    note: str = ""  # what loading changed, for the user (a photo reduced to the working limit)
 
     @property
     def params(self) -> FaceParams:
@@ -58,21 +59,29 @@ def _wave(t: float, cycles: float = 1.0) -> float:
 PRESETS: dict[str, Callable[[float], dict[str, float]]] = {
     "nod": lambda t: {"pitch": 12.0 * _wave(t, 2)},
     "shake": lambda t: {"yaw": 20.0 * _wave(t, 2)},
-    "talk": lambda t: {"jawOpen": 0.22 * (1 + _wave(t, 6)) * (0.6 + 0.4 * abs(_wave(t, 1.3))),
-                       "mouthFunnel": 0.15 * max(0.0, _wave(t, 2.1)), "yaw": 4.0 * _wave(t, 1),
-                       "pitch": 2.5 * _wave(t, 1.7)},
-    "smile": lambda t: {"mouthSmile_L": 0.8 * math.sin(math.pi * t) ** 2,
-                        "mouthSmile_R": 0.8 * math.sin(math.pi * t) ** 2,
-                        "cheekSquint_L": 0.4 * math.sin(math.pi * t) ** 2,
-                        "cheekSquint_R": 0.4 * math.sin(math.pi * t) ** 2},
+    "talk": lambda t: {
+        "jawOpen": 0.22 * (1 + _wave(t, 6)) * (0.6 + 0.4 * abs(_wave(t, 1.3))),
+        "mouthFunnel": 0.15 * max(0.0, _wave(t, 2.1)),
+        "yaw": 4.0 * _wave(t, 1),
+        "pitch": 2.5 * _wave(t, 1.7),
+    },
+    "smile": lambda t: {
+        "mouthSmile_L": 0.8 * math.sin(math.pi * t) ** 2,
+        "mouthSmile_R": 0.8 * math.sin(math.pi * t) ** 2,
+        "cheekSquint_L": 0.4 * math.sin(math.pi * t) ** 2,
+        "cheekSquint_R": 0.4 * math.sin(math.pi * t) ** 2,
+    },
     "blink": lambda t: {"blink": max(0.0, math.cos(2.0 * math.pi * 3 * t)) ** 8},
-    "look_around": lambda t: {"gaze_yaw": 20.0 * _wave(t, 1), "gaze_pitch": 10.0 * _wave(t + 0.25, 1),
-                              "yaw": 6.0 * _wave(t, 1)},
+    "look_around": lambda t: {
+        "gaze_yaw": 20.0 * _wave(t, 1),
+        "gaze_pitch": 10.0 * _wave(t + 0.25, 1),
+        "yaw": 6.0 * _wave(t, 1),
+    },
 }
 
 
 ANIMATE_MAX_SECONDS = 600.0  # preset animations: at most 10 minutes ...
-ANIMATE_MAX_FPS = 120.0      # ... at up to 120 frames per second
+ANIMATE_MAX_FPS = 120.0  # ... at up to 120 frames per second
 
 
 class Animator:
@@ -87,8 +96,14 @@ class Animator:
         model_path: the face model's file (FLAME's ``generic_model.pkl``; ICT is found by ``core.assets``).
     """
 
-    def __init__(self, engine: str | Engine = "geometry", model: str | FaceModel = "ict", size: int = 256,
-                 weights: str | Path | None = None, model_path: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        engine: str | Engine = "geometry",
+        model: str | FaceModel = "ict",
+        size: int = 256,
+        weights: str | Path | None = None,
+        model_path: str | Path | None = None,
+    ) -> None:
         self.model = load_face_model(model, model_path) if isinstance(model, str) else model
         self.size = size
         self.engine = make_engine(engine, self.model, weights) if isinstance(engine, str) else engine
@@ -135,8 +150,7 @@ class Animator:
             state = new.prepare(self._source.fit.crop_image, self._source.fit.params)
         self.engine = new
         if self._source is not None:
-            self._source = Source(self._source.original, self._source.fit, state, self.engine_name,
-                                  self._source.note)
+            self._source = Source(self._source.original, self._source.fit, state, self.engine_name, self._source.note)
 
     def fork(self) -> Animator:
         """Another Animator on the same model, engine and source, for a long job (a video) that must not
@@ -167,21 +181,22 @@ class Animator:
         return params
 
     # ------------------------------------------------------------------ rendering
-    def render_params(self, params: FaceParams, full_resolution: bool = False,
-                      debug: bool = False) -> np.ndarray | list[np.ndarray]:
+    def render_params(
+        self, params: FaceParams, full_resolution: bool = False, debug: bool = False
+    ) -> np.ndarray | list[np.ndarray]:
         """Images for a batch of target parameters: crops ``(S, S, 3)`` or full photos."""
         src = self._require_source()
         result = self.engine.render(src.state, params, debug=debug)
-        images = [self._compose(result, i) if full_resolution else result.images[i]
-                  for i in range(len(result.images))]
+        images = [self._compose(result, i) if full_resolution else result.images[i] for i in range(len(result.images))]
         return images[0] if params.batch_size == 1 else images
 
     def _compose(self, result: EngineResult, i: int) -> np.ndarray:
         src = self._require_source()
         return compose_result(src.original, result.images, result.flow, result.synthesised, i, src.fit.crop)
 
-    def render(self, edits: Edits | FaceParams | None = None, full_resolution: bool = False,
-               debug: bool = False) -> np.ndarray:
+    def render(
+        self, edits: Edits | FaceParams | None = None, full_resolution: bool = False, debug: bool = False
+    ) -> np.ndarray:
         """One edited image: ``edits`` are control values (or a ``FaceParams`` of B = 1)."""
         params = edits if isinstance(edits, FaceParams) else self.params_for(edits)
         return self.render_params(params, full_resolution=full_resolution, debug=debug)
@@ -195,8 +210,14 @@ class Animator:
         return self.render_params(self.frontal_params(), full_resolution=full_resolution)
 
     # ------------------------------------------------------------------ sequences
-    def _render_sequence(self, params: Iterable[FaceParams], full_resolution: bool, batch: int = 8,
-                         total: int | None = None, desc: str = "rendering") -> Iterator[np.ndarray]:
+    def _render_sequence(
+        self,
+        params: Iterable[FaceParams],
+        full_resolution: bool,
+        batch: int = 8,
+        total: int | None = None,
+        desc: str = "rendering",
+    ) -> Iterator[np.ndarray]:
         from tqdm import tqdm
 
         pending: list[FaceParams] = []
@@ -215,8 +236,9 @@ class Animator:
         pending.clear()
         yield from frames
 
-    def preset_params(self, preset: str, seconds: float = 3.0, fps: float = 25.0,
-                      edits: Edits | None = None) -> list[FaceParams]:
+    def preset_params(
+        self, preset: str, seconds: float = 3.0, fps: float = 25.0, edits: Edits | None = None
+    ) -> list[FaceParams]:
         """Per-frame parameters of a named preset (``PRESETS``) around the source's pose with ``edits``."""
         return list(self._preset_iter(preset, self._preset_frames(seconds, fps), edits))
 
@@ -237,12 +259,18 @@ class Animator:
         controls = self.model.controls()
         for k in range(n):
             offsets = PRESETS[preset](k / n)  # t in [0, 1): the cyclic presets loop seamlessly
-            values = {name: float(controls[name].read(base)[0]) + v for name, v in offsets.items()
-                      if name in controls}
+            values = {name: float(controls[name].read(base)[0]) + v for name, v in offsets.items() if name in controls}
             yield self.model.apply_edits(base, values)
 
-    def animate(self, preset: str, out: str | Path | None = None, seconds: float = 3.0, fps: float = 25.0,
-                full_resolution: bool = False, edits: Edits | None = None) -> list[np.ndarray] | Path:
+    def animate(
+        self,
+        preset: str,
+        out: str | Path | None = None,
+        seconds: float = 3.0,
+        fps: float = 25.0,
+        full_resolution: bool = False,
+        edits: Edits | None = None,
+    ) -> list[np.ndarray] | Path:
         """Render a preset (nod, shake, talk, smile, blink, look_around) on top of ``edits``; writes ``out``
         if given. ``seconds`` in (0, ``ANIMATE_MAX_SECONDS``], ``fps`` in (0, ``ANIMATE_MAX_FPS``]; frames
         are rendered and encoded as they go."""
@@ -252,9 +280,15 @@ class Animator:
         frames = self._render_sequence(self._preset_iter(preset, n, edits), full_resolution, total=n, desc=preset)
         return self._emit(frames, out, fps)
 
-    def reenact(self, driving: str | Path | Sequence[np.ndarray], mode: str = "relative",
-                out: str | Path | None = None, fps: float | None = None,
-                full_resolution: bool = False, max_frames: int | None = None) -> list[np.ndarray] | Path:
+    def reenact(
+        self,
+        driving: str | Path | Sequence[np.ndarray],
+        mode: str = "relative",
+        out: str | Path | None = None,
+        fps: float | None = None,
+        full_resolution: bool = False,
+        max_frames: int | None = None,
+    ) -> list[np.ndarray] | Path:
         """Drive the source with a video (path or frames); ``max_frames`` uses only the start of it.
 
         ``relative``: the source's parameters plus each driving frame's change from the driving clip's
@@ -275,8 +309,9 @@ class Animator:
             check_output_path(out)  # before the work, not after it
         drive = fit_video(driving, model=self.model, size=self.size, fps=fps, max_frames=max_frames)
         params = self.motion_params(drive.params, mode)
-        out_frames = self._render_sequence((params[i] for i in range(params.batch_size)), full_resolution,
-                                           total=params.batch_size, desc="reenact")
+        out_frames = self._render_sequence(
+            (params[i] for i in range(params.batch_size)), full_resolution, total=params.batch_size, desc="reenact"
+        )
         return self._emit(out_frames, out, fps or 25.0, audio)
 
     def motion_params(self, driving: FaceParams, mode: str = "relative") -> FaceParams:
@@ -287,10 +322,21 @@ class Animator:
         return target
 
     # ------------------------------------------------------------------ video edits
-    def edit_video(self, video: str | Path | Sequence[np.ndarray], edits: Edits | None = None,
-                   mode: str = "offset", keys: Any = None, preset: Any = None, out: str | Path | None = None,
-                   full_resolution: bool = True, max_frames: int | None = None, fps: float | None = None,
-                   progress: bool = True, look_at_camera: bool = False, face: int | None = None):
+    def edit_video(
+        self,
+        video: str | Path | Sequence[np.ndarray],
+        edits: Edits | None = None,
+        mode: str = "offset",
+        keys: Any = None,
+        preset: Any = None,
+        out: str | Path | None = None,
+        full_resolution: bool = True,
+        max_frames: int | None = None,
+        fps: float | None = None,
+        progress: bool = True,
+        look_at_camera: bool = False,
+        face: int | None = None,
+    ):
         """Edit every frame of a video (no source portrait needed: each frame is its own source).
 
         The face is tracked (``fit_video``, smoothed) and each frame's fitted parameters are the base.
@@ -306,13 +352,24 @@ class Animator:
         from core.edits.video import edit_video
 
         plan = EditPlan.build(self.model, edits, mode=mode, preset=preset, keys=keys, look_at_camera=look_at_camera)
-        return edit_video(self.model, self.engine, video, plan, out=out, size=self.size,
-                          full_resolution=full_resolution, fps=fps, max_frames=max_frames, progress=progress,
-                          face=face)
+        return edit_video(
+            self.model,
+            self.engine,
+            video,
+            plan,
+            out=out,
+            size=self.size,
+            full_resolution=full_resolution,
+            fps=fps,
+            max_frames=max_frames,
+            progress=progress,
+            face=face,
+        )
 
     @staticmethod
-    def _emit(frames: Iterable[np.ndarray], out: str | Path | None, fps: float,
-              audio: Path | None = None) -> list[np.ndarray] | Path:
+    def _emit(
+        frames: Iterable[np.ndarray], out: str | Path | None, fps: float, audio: Path | None = None
+    ) -> list[np.ndarray] | Path:
         if out is None:
             return list(frames)
         from core.io.video import write_video

@@ -19,8 +19,8 @@ import re
 import tempfile
 import urllib.request
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -76,8 +76,9 @@ def find_ict_model(path: str | Path | None = None) -> Path:
     if path is not None:
         path = Path(path).expanduser()
         if not path.is_file():
-            raise AssetNotFoundError(f"ICT face model file {path} does not exist. Fetch the model with: "
-                                     f"{DOWNLOAD_HINT}")
+            raise AssetNotFoundError(
+                f"ICT face model file {path} does not exist. Fetch the model with: {DOWNLOAD_HINT}"
+            )
         return path
     return find_asset(ICT_RELPATH, "ICT face model (ict-facekit/ict_face_model.npz)")
 
@@ -110,8 +111,9 @@ class ObjMesh:
                     raise ValueError(f"OBJ polygon with {len(corners)} corners; only triangles and quads")
                 polys.append([int(c[0]) - 1 for c in corners] + [-1] * (4 - len(corners)))
                 has_uv = all(len(c) > 1 and c[1] for c in corners)
-                poly_uv.append(([int(c[1]) - 1 for c in corners] if has_uv else [-1] * len(corners))
-                               + [-1] * (4 - len(corners)))
+                poly_uv.append(
+                    ([int(c[1]) - 1 for c in corners] if has_uv else [-1] * len(corners)) + [-1] * (4 - len(corners))
+                )
                 poly_mat.append(current)
         self.vertices = np.asarray(verts, dtype=np.float32).reshape(-1, 3)
         self.uv = np.asarray(uvs, dtype=np.float32).reshape(-1, 2)
@@ -165,8 +167,7 @@ def convert_facekit(folder: str | Path, out_path: str | Path, compact: bool = Tr
     indices = json.loads(indices_path.read_text()) if indices_path.is_file() else {}
     neutral, positions = _read_meshes(files)
     identity_names = sorted(n for n in positions if re.fullmatch(r"identity\d+", n))
-    expression_names = sorted(indices.get("fitting_expressions") or
-                              [n for n in positions if n not in identity_names])
+    expression_names = sorted(indices.get("fitting_expressions") or [n for n in positions if n not in identity_names])
     missing = [n for n in expression_names if n not in positions]
     if missing:
         raise FileNotFoundError(f"expression OBJ files missing in {folder}: {missing[:5]}")
@@ -188,16 +189,30 @@ def convert_facekit(folder: str | Path, out_path: str | Path, compact: bool = Tr
     tmp = out_path.with_suffix(".tmp.npz")
     bases_dtype = np.float16 if compact else np.float32
     save = np.savez_compressed if compact else np.savez
-    save(tmp, v_template=v, identity_basis=basis(identity_names).astype(bases_dtype),
-             identity_names=np.asarray(identity_names),
-             expression_basis=basis(expression_names).astype(bases_dtype),
-             expression_names=np.asarray(expression_names), quads=neutral.quads, faces=faces,
-             face_to_quad=face_to_quad, uv=neutral.uv, quads_uv=neutral.quads_uv,
-             quad_material=neutral.quad_material, materials=np.asarray(neutral.materials),
-             vertex_indices_json=np.asarray(json.dumps(kept)))
+    save(
+        tmp,
+        v_template=v,
+        identity_basis=basis(identity_names).astype(bases_dtype),
+        identity_names=np.asarray(identity_names),
+        expression_basis=basis(expression_names).astype(bases_dtype),
+        expression_names=np.asarray(expression_names),
+        quads=neutral.quads,
+        faces=faces,
+        face_to_quad=face_to_quad,
+        uv=neutral.uv,
+        quads_uv=neutral.quads_uv,
+        quad_material=neutral.quad_material,
+        materials=np.asarray(neutral.materials),
+        vertex_indices_json=np.asarray(json.dumps(kept)),
+    )
     os.replace(tmp, out_path)
-    log.info("wrote %s (%d vertices, %d identities, %d expressions)", out_path, len(v),
-             len(identity_names), len(expression_names))
+    log.info(
+        "wrote %s (%d vertices, %d identities, %d expressions)",
+        out_path,
+        len(v),
+        len(identity_names),
+        len(expression_names),
+    )
     return out_path
 
 

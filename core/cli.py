@@ -7,8 +7,8 @@ import json
 import logging
 import signal
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from core.io.atomic import check_output_path
 from core.io.examples import DEFAULT_NAME, default_portrait
@@ -79,16 +79,29 @@ def _cmd_mesh(args: argparse.Namespace) -> int:
     faces = model.render_faces if not args.all_faces else model.faces
     write_obj(args.out, verts.numpy(), faces.numpy())
     lo, hi = verts.min(0).values, verts.max(0).values
-    print(json.dumps({"out": str(args.out), "vertices": int(verts.shape[0]), "faces": int(faces.shape[0]),
-                      "bbox_cm": [lo.tolist(), hi.tolist()]}))
+    print(
+        json.dumps(
+            {
+                "out": str(args.out),
+                "vertices": int(verts.shape[0]),
+                "faces": int(faces.shape[0]),
+                "bbox_cm": [lo.tolist(), hi.tolist()],
+            }
+        )
+    )
     return 0
 
 
 def _add_mesh(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("mesh", help="pose the face model with named controls and write an OBJ")
     add_model_args(p)
-    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                   help="a control, e.g. yaw=20 or jawOpen=0.5 (repeatable; --list shows them)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a control, e.g. yaw=20 or jawOpen=0.5 (repeatable; --list shows them)",
+    )
     p.add_argument("--list", action="store_true", help="list the controls and their ranges")
     p.add_argument("--all-faces", action="store_true", help="write every triangle, not the render subset")
     p.add_argument("--out", type=Path, default=Path("face.obj"))
@@ -102,8 +115,9 @@ def _animator(args: argparse.Namespace, edits: dict[str, float] | None = None):
     from core.animator import Animator
 
     check_output_path(args.out, getattr(args, "out_suffixes", ()))
-    anim = Animator(engine=args.engine, model=args.model, size=args.size, weights=args.weights,
-                    model_path=args.model_path)
+    anim = Animator(
+        engine=args.engine, model=args.model, size=args.size, weights=args.weights, model_path=args.model_path
+    )
     if edits:
         anim.model.check_edits(edits)
     if args.source == DEFAULT_NAME:
@@ -115,18 +129,24 @@ def _animator(args: argparse.Namespace, edits: dict[str, float] | None = None):
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
     """``--model`` and ``--model-path``, the same for every command that builds a face model."""
-    p.add_argument("--model", default="ict", choices=["ict", "flame"],
-                   help="face model: ict (shipped, MIT) or flame (needs its licensed file)")
-    p.add_argument("--model-path", help="face model file (FLAME's generic_model.pkl, or $GDPW_FLAME; ICT is "
-                                        "found by core.assets)")
+    p.add_argument(
+        "--model",
+        default="ict",
+        choices=["ict", "flame"],
+        help="face model: ict (shipped, MIT) or flame (needs its licensed file)",
+    )
+    p.add_argument(
+        "--model-path", help="face model file (FLAME's generic_model.pkl, or $GDPW_FLAME; ICT is found by core.assets)"
+    )
 
 
 def add_engine_args(p: argparse.ArgumentParser, editing: bool = True) -> None:
     from core.engines.registry import ENGINES, engine_names
 
     names = engine_names(editing)
-    p.add_argument("--engine", default="geometry", choices=names,
-                   help="; ".join(f"{n}: {ENGINES[n].summary}" for n in names))
+    p.add_argument(
+        "--engine", default="geometry", choices=names, help="; ".join(f"{n}: {ENGINES[n].summary}" for n in names)
+    )
     p.add_argument("--weights", type=Path, help="for engines with weights (pwm): a folder or its .json config")
 
 
@@ -150,8 +170,12 @@ def _cmd_edit(args: argparse.Namespace) -> int:
     from core.animator import Animator
     from core.cli_edits import cmd_edit
 
-    return cmd_edit(args, lambda: Animator(engine=args.engine, model=args.model, size=args.size, weights=args.weights,
-                                           model_path=args.model_path))
+    return cmd_edit(
+        args,
+        lambda: Animator(
+            engine=args.engine, model=args.model, size=args.size, weights=args.weights, model_path=args.model_path
+        ),
+    )
 
 
 def _cmd_frontalize(args: argparse.Namespace) -> int:
@@ -162,8 +186,9 @@ def _cmd_animate(args: argparse.Namespace) -> int:
     from core.animator import Animator
 
     Animator._preset_frames(args.seconds, args.fps)  # refuse bad values before fitting the source
-    path = _animator(args).animate(args.preset, out=args.out, seconds=args.seconds, fps=args.fps,
-                                   full_resolution=not args.crop)
+    path = _animator(args).animate(
+        args.preset, out=args.out, seconds=args.seconds, fps=args.fps, full_resolution=not args.crop
+    )
     print(json.dumps({"out": str(path), "preset": args.preset}))
     return 0
 
@@ -187,8 +212,13 @@ def _add_animation(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("edit", help="edit a portrait (or every photo of a folder) with named controls or a preset")
     _add_common(p)
-    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                   help="a control, e.g. yaw=15 or jawOpen=0.4 (repeatable; 'mesh --list' shows them)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a control, e.g. yaw=15 or jawOpen=0.4 (repeatable; 'mesh --list' shows them)",
+    )
     p.add_argument("--out", type=Path, default=Path("edited.png"), help="output image (a folder for a folder)")
     add_edit_options(p)
     p.set_defaults(func=_cmd_edit, out_suffixes=STILL_SUFFIXES)
@@ -227,19 +257,36 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     source = Path(args.input)
     summary: dict = {"input": str(source), "out": str(args.out), "size": args.size}
     if source.suffix.lower() in VIDEO_SUFFIXES:
-        video = fit_video(source, model, size=args.size, options=options, smoothing=not args.no_smoothing,
-                          crop_mode=args.crop_mode, max_frames=args.max_frames, embedding=args.embedding)
+        video = fit_video(
+            source,
+            model,
+            size=args.size,
+            options=options,
+            smoothing=not args.no_smoothing,
+            crop_mode=args.crop_mode,
+            max_frames=args.max_frames,
+            embedding=args.embedding,
+        )
         video.save(args.out)
         q = video.quality
-        summary.update(frames=q["frames"], detected_frames=q["detected_frames"], fps=video.fps,
-                       faces_found=q["faces_found"], mean_error=round(q["mean_error"], 5))
+        summary.update(
+            frames=q["frames"],
+            detected_frames=q["detected_frames"],
+            fps=video.fps,
+            faces_found=q["faces_found"],
+            mean_error=round(q["mean_error"], 5),
+        )
     else:
-        fit = fit_image(source, model, size=args.size, options=options, border=args.border,
-                        embedding=args.embedding)
+        fit = fit_image(source, model, size=args.size, options=options, border=args.border, embedding=args.embedding)
         fit.save(args.out, with_vertices=args.with_vertices)
         q = fit.quality
-        summary.update(faces_found=q["faces_found"], yaw=round(q["yaw"], 2), pitch=round(q["pitch"], 2),
-                       roll=round(q["roll"], 2), landmark_error=round(q["landmark_error"], 5))
+        summary.update(
+            faces_found=q["faces_found"],
+            yaw=round(q["yaw"], 2),
+            pitch=round(q["pitch"], 2),
+            roll=round(q["roll"], 2),
+            landmark_error=round(q["landmark_error"], 5),
+        )
     print(json.dumps(summary))
     return 0
 
@@ -252,8 +299,12 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
     add_model_args(p)
     p.add_argument("--embedding", help="landmark embedding (FLAME: mediapipe_landmark_embedding.npz)")
     p.add_argument("--n-shape", type=int, default=50, help="identity coefficients fitted")
-    p.add_argument("--border", default="replicate", choices=["replicate", "zeros"],
-                   help="how crop pixels outside the image are filled")
+    p.add_argument(
+        "--border",
+        default="replicate",
+        choices=["replicate", "zeros"],
+        help="how crop pixels outside the image are filled",
+    )
     p.add_argument("--with-vertices", action="store_true", help="also store the vertices (images)")
     p.add_argument("--max-frames", type=int, help="video: fit at most this many frames")
     p.add_argument("--crop-mode", default="fixed", choices=["fixed", "smooth", "per_frame"], help="video crops")
@@ -265,8 +316,15 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
 def _cmd_preprocess(args: argparse.Namespace) -> int:
     from core.train.preprocess import preprocess_dir
 
-    counts = preprocess_dir(args.videos, args.out, size=args.size, shard=args.shard, workers=args.workers,
-                            max_frames=args.max_frames, progress=not args.quiet)
+    counts = preprocess_dir(
+        args.videos,
+        args.out,
+        size=args.size,
+        shard=args.shard,
+        workers=args.workers,
+        max_frames=args.max_frames,
+        progress=not args.quiet,
+    )
     print(json.dumps(counts))
     return 1 if counts["failed"] and not counts["done"] and not counts["skipped"] else 0
 
@@ -301,11 +359,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train the PWM generator (also under torchrun for DDP)")
     p.add_argument("--config", required=True, type=Path, help="a .json or .toml training config (configs/)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config entry, e.g. --set optim.steps=1000 --set data.root=/data/vox")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config entry, e.g. --set optim.steps=1000 --set data.root=/data/vox",
+    )
     p.add_argument("--steps", type=int, help="train at most this many iterations in this invocation")
     p.set_defaults(func=_cmd_train)
-
 
 
 # ------------------------------------------------------------------------------------------ evaluate
@@ -323,12 +385,20 @@ def _cmd_evaluate_edits(args: argparse.Namespace) -> int:
         if unknown:
             raise ValueError(f"unknown edit(s) {', '.join(unknown)}; the grid has: {', '.join(known)}")
         grid = tuple(known[n] for n in names)
-    rows, summary = evaluate_edits(args.images, engine=args.engine, grid=grid, max_images=args.max_images,
-                                   progress=not args.quiet, weights=args.weights)
+    rows, summary = evaluate_edits(
+        args.images,
+        engine=args.engine,
+        grid=grid,
+        max_images=args.max_images,
+        progress=not args.quiet,
+        weights=args.weights,
+    )
     csv_path = write_csv(args.out, rows)
     json_path = write_summary(summary_path(args.out), summary)
-    print(f"edit protocol: {summary['portraits']} portraits ({len(summary['skipped'])} without a face skipped), "
-          f"engine {summary['engine']}, {summary['seconds']:.0f} s\n")
+    print(
+        f"edit protocol: {summary['portraits']} portraits ({len(summary['skipped'])} without a face skipped), "
+        f"engine {summary['engine']}, {summary['seconds']:.0f} s\n"
+    )
     print(edits_table(summary))
     print(f"\nrows: {csv_path}\nsummary: {json_path}")
     return 0
@@ -349,10 +419,19 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     try:
         if args.arcface_weights:
             load_arcface(args.arcface_weights)
-        result = evaluate(args.clips, protocol=args.protocol, engine=args.engine, pairs=args.pairs, seed=args.seed,
-                          frames_per_clip=args.frames_per_clip, max_clips=args.max_clips,
-                          progress=not args.quiet, inception_weights=args.inception_weights,
-                          manifest=args.manifest, weights=args.weights)
+        result = evaluate(
+            args.clips,
+            protocol=args.protocol,
+            engine=args.engine,
+            pairs=args.pairs,
+            seed=args.seed,
+            frames_per_clip=args.frames_per_clip,
+            max_clips=args.max_clips,
+            progress=not args.quiet,
+            inception_weights=args.inception_weights,
+            manifest=args.manifest,
+            weights=args.weights,
+        )
     except MetricUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -362,8 +441,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     csv_path = write_csv(args.out, result.rows)
     json_path = write_summary(summary_path(args.out), s)
     print(s["fid_status"])
-    print(f"\n{s['protocol']}: {s['pairs_evaluated']} pairs from {s['clips']} clips ({s['identities']} identities), "
-          f"seed {s['seed']}, {s['seconds_per_pair']:.2f} s per pair\n")
+    print(
+        f"\n{s['protocol']}: {s['pairs_evaluated']} pairs from {s['clips']} clips ({s['identities']} identities), "
+        f"seed {s['seed']}, {s['seconds_per_pair']:.2f} s per pair\n"
+    )
     print(markdown_table(s))
     fallbacks = {k: v for k, v in s["mediapipe_box_fallbacks"].items() if v}
     if fallbacks:
@@ -376,27 +457,52 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="the paper's metrics over talking-head clips (an engine and the copy baseline)")
     add_engine_args(p, editing=False)  # the copy baseline (output = source) is always evaluated beside it
     p.add_argument("--clips", type=Path, help="same-id, cross-id: folder of talking-head videos")
-    p.add_argument("--protocol", default="same-id", choices=["same-id", "cross-id", "edit"],
-                   help="edit: slider edits of portraits (--images), no ground truth (core/eval/edits.py)")
+    p.add_argument(
+        "--protocol",
+        default="same-id",
+        choices=["same-id", "cross-id", "edit"],
+        help="edit: slider edits of portraits (--images), no ground truth (core/eval/edits.py)",
+    )
     p.add_argument("--images", type=Path, help="edit: folder of portraits")
     p.add_argument("--max-images", type=int, help="edit: use at most this many portraits (sorted by name)")
     p.add_argument("--edits", help="edit: a comma-separated subset of the grid, e.g. 'yaw+30,pitch-20'")
-    p.add_argument("--pairs", type=int, default=20,
-                   help="(source, driving) pairs; same-id samples half as many frame pairs, each both ways")
-    p.add_argument("--out", type=Path, default=Path("report.csv"),
-                   help="per-pair CSV; the summary goes to <stem>.summary.json beside it")
+    p.add_argument(
+        "--pairs",
+        type=int,
+        default=20,
+        help="(source, driving) pairs; same-id samples half as many frame pairs, each both ways",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("report.csv"),
+        help="per-pair CSV; the summary goes to <stem>.summary.json beside it",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the clip order and the frame sampling")
-    p.add_argument("--frames-per-clip", type=int, default=50,
-                   help="frames are drawn from this many candidates spread evenly over each clip")
+    p.add_argument(
+        "--frames-per-clip",
+        type=int,
+        default=50,
+        help="frames are drawn from this many candidates spread evenly over each clip",
+    )
     p.add_argument("--max-clips", type=int, help="use at most this many clips (the first of the seeded order)")
-    p.add_argument("--manifest", type=Path,
-                   help="CSV with 'file' and 'identity' columns (default: MANIFEST.csv in the folder or its parent)")
-    p.add_argument("--inception-weights", type=Path,
-                   help="pytorch-fid Inception-v3 weights for FID: a hook, unsupported in this version (FID is "
-                        "reported as not available; fd_dlib is the distribution metric)")
-    p.add_argument("--arcface-weights", type=Path,
-                   help="ArcFace iresnet100 state dict for CSIM: a hook, unsupported in this version (an error "
-                        "says what it expects); CSIM uses dlib's ResNet embeddings")
+    p.add_argument(
+        "--manifest",
+        type=Path,
+        help="CSV with 'file' and 'identity' columns (default: MANIFEST.csv in the folder or its parent)",
+    )
+    p.add_argument(
+        "--inception-weights",
+        type=Path,
+        help="pytorch-fid Inception-v3 weights for FID: a hook, unsupported in this version (FID is "
+        "reported as not available; fd_dlib is the distribution metric)",
+    )
+    p.add_argument(
+        "--arcface-weights",
+        type=Path,
+        help="ArcFace iresnet100 state dict for CSIM: a hook, unsupported in this version (an error "
+        "says what it expects); CSIM uses dlib's ResNet embeddings",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_evaluate)
 
@@ -409,13 +515,25 @@ def _add_edit_video(sub: argparse._SubParsersAction) -> None:
 
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    _add_assets, _add_mesh, _add_fit, _add_animation, _add_edit_video, _add_preprocess, _add_train, _add_evaluate]
+    _add_assets,
+    _add_mesh,
+    _add_fit,
+    _add_animation,
+    _add_edit_video,
+    _add_preprocess,
+    _add_train,
+    _add_evaluate,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="GDPW Studio command line")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="debug logging, third-party output included (or GDPW_LOG_LEVEL=DEBUG)")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="debug logging, third-party output included (or GDPW_LOG_LEVEL=DEBUG)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for add in COMMANDS:
         add(sub)

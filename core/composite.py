@@ -15,13 +15,14 @@ import torch
 import torch.nn.functional as F
 
 
-
-def crop_footprint(crop_t: np.ndarray, crop_size: int, original_size: tuple[int, int],
-                   margin: int = 2) -> tuple[int, int, int, int]:
+def crop_footprint(
+    crop_t: np.ndarray, crop_size: int, original_size: tuple[int, int], margin: int = 2
+) -> tuple[int, int, int, int]:
     """Bounding box ``(x0, y0, x1, y1)`` (exclusive ends) of the crop square in the original, clipped."""
     inv = np.linalg.inv(crop_t)
-    corners = np.array([[-0.5, -0.5, 1], [crop_size - 0.5, -0.5, 1], [-0.5, crop_size - 0.5, 1],
-                        [crop_size - 0.5, crop_size - 0.5, 1]]).T
+    corners = np.array(
+        [[-0.5, -0.5, 1], [crop_size - 0.5, -0.5, 1], [-0.5, crop_size - 0.5, 1], [crop_size - 0.5, crop_size - 0.5, 1]]
+    ).T
     pts = (inv @ corners)[:2]
     h, w = original_size
     x0 = int(np.clip(np.floor(pts[0].min()) - margin, 0, w))
@@ -39,8 +40,7 @@ def _original_pixels_in_crop(crop_t: np.ndarray, box: tuple[int, int, int, int])
     return pts[..., :2]
 
 
-def warp_original(original: np.ndarray, flow: torch.Tensor, crop_t: np.ndarray,
-                  feather: float = 0.04) -> np.ndarray:
+def warp_original(original: np.ndarray, flow: torch.Tensor, crop_t: np.ndarray, feather: float = 0.04) -> np.ndarray:
     """Apply a crop-space backward flow ``(1, 2, S, S)`` (normalised crop units) to the original photo.
 
     Returns a new RGB uint8 image of the original size. The flow fades to zero over ``feather`` of the
@@ -53,9 +53,9 @@ def warp_original(original: np.ndarray, flow: torch.Tensor, crop_t: np.ndarray,
     if x1 <= x0 or y1 <= y0:
         return original.copy()
     uv = torch.from_numpy(_original_pixels_in_crop(crop_t, box)).float()  # (h', w', 2) crop pixels
-    norm = (uv + 0.5) * (2.0 / s) - 1.0                                     # crop normalised
+    norm = (uv + 0.5) * (2.0 / s) - 1.0  # crop normalised
     flow_here = F.grid_sample(flow.float(), norm[None], align_corners=False, padding_mode="zeros")
-    edge = (1.0 - norm.abs().amax(-1)) / (2.0 * feather)                    # 0 at the crop border
+    edge = (1.0 - norm.abs().amax(-1)) / (2.0 * feather)  # 0 at the crop border
     flow_here = flow_here * edge.clamp(0, 1)[None, None]
     # normalised crop offsets -> crop pixels -> original pixels (a similarity: one scale, one rotation)
     lin = np.linalg.inv(crop_t)[:2, :2]
@@ -82,8 +82,13 @@ def feathered_mask(mask: np.ndarray, feather_px: float) -> np.ndarray:
     return cv2.GaussianBlur(mask.astype(np.float32), (k, k), feather_px)
 
 
-def paste_back(original: np.ndarray, crop_result: np.ndarray, crop_t: np.ndarray,
-               mask: np.ndarray | None = None, feather: float = 0.03) -> np.ndarray:
+def paste_back(
+    original: np.ndarray,
+    crop_result: np.ndarray,
+    crop_t: np.ndarray,
+    mask: np.ndarray | None = None,
+    feather: float = 0.03,
+) -> np.ndarray:
     """Blend a crop-space RGB result ``(S, S, 3)`` into the original through ``crop_t``.
 
     ``mask`` ``(S, S)`` in [0, 1] marks what to paste (default: the whole crop); it is feathered by
@@ -115,13 +120,19 @@ def paste_back(original: np.ndarray, crop_result: np.ndarray, crop_t: np.ndarray
     return out
 
 
-def compose_result(original: np.ndarray, images: np.ndarray, flow: torch.Tensor | None,
-                   synthesised: np.ndarray | None, i: int, crop_t: np.ndarray) -> np.ndarray:
+def compose_result(
+    original: np.ndarray,
+    images: np.ndarray,
+    flow: torch.Tensor | None,
+    synthesised: np.ndarray | None,
+    i: int,
+    crop_t: np.ndarray,
+) -> np.ndarray:
     """Result ``i`` of an engine batch in the full-resolution ``original``: the crop flow ``(B, 2, S, S)``
     resamples the original's own pixels and synthesised pixels ``(B, S, S)`` are pasted over them; an engine
     without a flow has its crop ``images[i]`` pasted back whole."""
     if flow is not None:
-        out = warp_original(original, flow[i:i + 1], crop_t)
+        out = warp_original(original, flow[i : i + 1], crop_t)
         if synthesised is not None and synthesised[i].max() > 0:
             out = paste_back(out, images[i], crop_t, mask=synthesised[i], feather=0.004)
         return out

@@ -55,8 +55,9 @@ def norm_to_pixel(xy: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return (xy + 1.0) * scale - 0.5
 
 
-def pixel_grid(size: tuple[int, int], device: torch.device | str | None = None,
-               dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def pixel_grid(
+    size: tuple[int, int], device: torch.device | str | None = None, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """Normalised coordinates of every pixel centre, ``(H, W, 2)`` with ``[..., 0] = x``, ``[..., 1] = y``.
 
     Adding a flow (permuted to ``(B, H, W, 2)``) to this grid gives a ``grid_sample`` grid.

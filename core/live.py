@@ -49,8 +49,9 @@ class LiveDriver:
             2-core machine: ~90 ms per render on one thread against seconds on two).
     """
 
-    def __init__(self, animator: Any, smoothing: float = 0.4, detect_side: int = 480,
-                 single_thread: bool = True) -> None:
+    def __init__(
+        self, animator: Any, smoothing: float = 0.4, detect_side: int = 480, single_thread: bool = True
+    ) -> None:
         from core.fit.api import get_fitter
         from core.fit.landmarks import LandmarkDetector
 
@@ -96,8 +97,14 @@ class LiveDriver:
         params = self.fitter.to_params(self.state)
         if self.driving is not None and self.smoothing > 0:
             a = self.smoothing
-            params = FaceParams(**{n: getattr(params, n) if n not in MOTION_FIELDS else
-                                   a * getattr(self.driving, n) + (1 - a) * getattr(params, n) for n in FIELD_NAMES})
+            params = FaceParams(
+                **{
+                    n: getattr(params, n)
+                    if n not in MOTION_FIELDS
+                    else a * getattr(self.driving, n) + (1 - a) * getattr(params, n)
+                    for n in FIELD_NAMES
+                }
+            )
         self.driving = params
         if self.reference is None:
             self.reference = params.clone()

@@ -15,14 +15,30 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 LEVEL_ENV = "GDPW_LOG_LEVEL"
 FORMAT = "%(levelname)s %(name)s: %(message)s"
 # Python libraries that log at INFO about their own plumbing.
-CHATTY = ("httpx", "httpcore", "gradio", "gradio_client", "urllib3", "matplotlib", "PIL", "absl", "asyncio",
-          "uvicorn", "uvicorn.access", "uvicorn.error", "multipart", "python_multipart", "h5py", "numexpr")
+CHATTY = (
+    "httpx",
+    "httpcore",
+    "gradio",
+    "gradio_client",
+    "urllib3",
+    "matplotlib",
+    "PIL",
+    "absl",
+    "asyncio",
+    "uvicorn",
+    "uvicorn.access",
+    "uvicorn.error",
+    "multipart",
+    "python_multipart",
+    "h5py",
+    "numexpr",
+)
 
 native_log = logging.getLogger("core.native")
 

@@ -28,8 +28,9 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import gradio as gr
 import torch
@@ -37,14 +38,14 @@ import torch
 from core.animator import PRESETS
 from core.engines.registry import ENGINES, engine_names, find_engine_weights
 from core.io.video import VideoLimits
+from studio import views
 from studio.controls import SECTIONS, ZOOM, SliderSpec, union_specs
 from studio.examples import ExampleStore
 from studio.face_picker import FacePicker
 from studio.presets_panel import PresetsPanel
+from studio.session import EditSession, LoadInfo, SessionStore, Shared, weights_available
 from studio.video_tab import VideoTab
 from studio.webcam_tab import WebcamTab
-from studio.session import EditSession, LoadInfo, SessionStore, Shared, weights_available
-from studio import views
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ Photos and videos stay on this server for your session only; they are cleared wh
 class StudioBlocks(gr.Blocks):
     """``gr.Blocks`` whose ``launch`` brings the studio's theme and CSS (Gradio 6 takes them there)."""
 
-    studio: "Studio"
+    studio: Studio
 
     def launch(self, *args, **kwargs):  # type: ignore[override]
         kwargs.setdefault("theme", gr.themes.Soft(primary_hue="indigo", neutral_hue="slate"))
@@ -133,17 +134,20 @@ def decode_data_url(url: str, limit: int | None = None) -> bytes:
         raise ValueError("the upload is not a base64 data URL; upload the file itself")
     size = len(body) * 3 // 4
     if size > limit:
-        raise ValueError(f"the upload is {size / 1e6:.0f} MB, more than the {limit / 1e6:g} MB accepted; "
-                         "use a smaller file")
+        raise ValueError(
+            f"the upload is {size / 1e6:.0f} MB, more than the {limit / 1e6:g} MB accepted; use a smaller file"
+        )
     try:
         return base64.b64decode(body, validate=True)
     except (binascii.Error, ValueError):
         raise ValueError("the upload is damaged (not valid base64); upload the file again") from None
 
 
-HINTS = {"NoFaceError": "Use a photo with one clearly visible face (at least about 80 px wide).",
-         "ImageError": "Use a JPEG, PNG or WebP photo.",
-         "VideoError": "Use an MP4, MOV or WebM video."}
+HINTS = {
+    "NoFaceError": "Use a photo with one clearly visible face (at least about 80 px wide).",
+    "ImageError": "Use a JPEG, PNG or WebP photo.",
+    "VideoError": "Use an MP4, MOV or WebM video.",
+}
 
 
 def _message(exc: BaseException, replace: dict[str, str] | None = None) -> str:
@@ -162,8 +166,13 @@ def _message(exc: BaseException, replace: dict[str, str] | None = None) -> str:
 class Studio:
     """Builds the page and holds the callbacks; state lives in ``SessionStore``."""
 
-    def __init__(self, shared: Shared | None = None, examples: ExampleStore | None = None,
-                 samples: bool | None = None, capacity: int = 16) -> None:
+    def __init__(
+        self,
+        shared: Shared | None = None,
+        examples: ExampleStore | None = None,
+        samples: bool | None = None,
+        capacity: int = 16,
+    ) -> None:
         self.shared = shared or Shared()
         self.examples = examples or ExampleStore(samples=samples)
         self.store = SessionStore(self.shared, capacity=capacity)
@@ -181,12 +190,13 @@ class Studio:
 
     # ================================================================== layout
     def build(self) -> StudioBlocks:
-        with StudioBlocks(title=TITLE, fill_width=True, analytics_enabled=False,
-                          delete_cache=(3600, 3600)) as demo:
+        with StudioBlocks(title=TITLE, fill_width=True, analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
             demo.studio = self
-            gr.Markdown(f"## {TITLE}\nOne-shot portrait editing with a 3D face model "
-                        "(Geometry Driven Progressive Warping). Pick or drop a portrait, then move the sliders.",
-                        elem_id="gdpw-header")
+            gr.Markdown(
+                f"## {TITLE}\nOne-shot portrait editing with a 3D face model "
+                "(Geometry Driven Progressive Warping). Pick or drop a portrait, then move the sliders.",
+                elem_id="gdpw-header",
+            )
             with gr.Tabs():
                 with gr.Tab("Edit", id="edit"):
                     self._edit_tab()
@@ -213,58 +223,96 @@ class Studio:
     def _source_column(self) -> None:
         """The photo, the examples, the fit summary and the engine and face-model choices."""
         with gr.Column(scale=3, min_width=280):
-            self.source_img = gr.Image(label="Source photo", type="filepath", sources=["upload", "clipboard"],
-                                       height=340, elem_id="gdpw-source", buttons=["fullscreen"])
-            self.gallery = gr.Dataset(components=[gr.Image(visible=False, render=False)],
-                                      samples=[[str(p)] for p in self.examples.thumbnail_files()],
-                                      type="index", label="Examples (click one to load it)",
-                                      samples_per_page=12, elem_id="gdpw-examples")
+            self.source_img = gr.Image(
+                label="Source photo",
+                type="filepath",
+                sources=["upload", "clipboard"],
+                height=340,
+                elem_id="gdpw-source",
+                buttons=["fullscreen"],
+            )
+            self.gallery = gr.Dataset(
+                components=[gr.Image(visible=False, render=False)],
+                samples=[[str(p)] for p in self.examples.thumbnail_files()],
+                type="index",
+                label="Examples (click one to load it)",
+                samples_per_page=12,
+                elem_id="gdpw-examples",
+            )
             self.fit_md = gr.Markdown(elem_classes="gdpw-small")
             self.face_picker = FacePicker(self)
             self.face_picker.build()
-            engines = [n for n in engine_names(editing=True) if not ENGINES[n].needs_weights
-                       or (self.weights if n == "pwm" else find_engine_weights(n))]
-            note = ("the learned `pwm` engine needs trained weights (`pwm.json` + `pwm.safetensors` in "
-                    "`weights/`): none found" if not self.weights else
-                    "geometry: training-free warp; pwm: the learned generator "
-                    f"({self.weights[0].parent.name}/{self.weights[0].name})")
-            self.engine_radio = gr.Radio(engines, value="geometry", label="Engine", info=note,
-                                         interactive=len(engines) > 1, elem_id="gdpw-engine")
+            engines = [
+                n
+                for n in engine_names(editing=True)
+                if not ENGINES[n].needs_weights or (self.weights if n == "pwm" else find_engine_weights(n))
+            ]
+            note = (
+                "the learned `pwm` engine needs trained weights (`pwm.json` + `pwm.safetensors` in "
+                "`weights/`): none found"
+                if not self.weights
+                else "geometry: training-free warp; pwm: the learned generator "
+                f"({self.weights[0].parent.name}/{self.weights[0].name})"
+            )
+            self.engine_radio = gr.Radio(
+                engines,
+                value="geometry",
+                label="Engine",
+                info=note,
+                interactive=len(engines) > 1,
+                elem_id="gdpw-engine",
+            )
             kinds = list(self.shared.kits)
-            self.model_radio = gr.Radio(kinds, value=self.shared.default_kind, label="Face model",
-                                        info="ict: ICT Face Model Light (MIT); flame: FLAME 2020, its own "
-                                             "shape and expression components (the portrait is refitted)",
-                                        visible=len(kinds) > 1, elem_id="gdpw-model")
+            self.model_radio = gr.Radio(
+                kinds,
+                value=self.shared.default_kind,
+                label="Face model",
+                info="ict: ICT Face Model Light (MIT); flame: FLAME 2020, its own "
+                "shape and expression components (the portrait is refitted)",
+                visible=len(kinds) > 1,
+                elem_id="gdpw-model",
+            )
 
     def _views_column(self) -> None:
         """Result, full photo, 3D, landmarks and inspect views; status, reset/randomise and presets."""
         with gr.Column(scale=4, min_width=300):
             with gr.Tabs(elem_id="gdpw-views", overflow_behavior="wrap"):
                 with gr.Tab("Result", id="result") as self.tab_result:
-                    self.result_img = gr.Image(label="Edited (256 px face crop)", format="png", height=340,
-                                               interactive=False, elem_id="gdpw-result",
-                                               buttons=["download", "fullscreen"])
+                    self.result_img = gr.Image(
+                        label="Edited (256 px face crop)",
+                        format="png",
+                        height=340,
+                        interactive=False,
+                        elem_id="gdpw-result",
+                        buttons=["download", "fullscreen"],
+                    )
                 with gr.Tab("Full photo", id="full") as self.tab_full:
                     self.full_btn = gr.Button("Render into the full photo", variant="primary")
-                    self.full_img = gr.Image(label="Edit pasted into the original photo", height=300,
-                                             interactive=False, buttons=["fullscreen"])
+                    self.full_img = gr.Image(
+                        label="Edit pasted into the original photo",
+                        height=300,
+                        interactive=False,
+                        buttons=["fullscreen"],
+                    )
                     self.download_btn = gr.DownloadButton("Download PNG", visible=False)
                 with gr.Tab("3D", id="mesh") as self.tab_mesh:
-                    self.plot = gr.Plot(label="Fitted 3D face with your edits (drag to orbit)",
-                                        elem_id="gdpw-mesh")
+                    self.plot = gr.Plot(label="Fitted 3D face with your edits (drag to orbit)", elem_id="gdpw-mesh")
                 with gr.Tab("Landmarks", id="landmarks") as self.tab_landmarks:
-                    self.landmarks_img = gr.Image(label="Detected (green) and fitted (orange) landmarks",
-                                                  height=340, interactive=False)
+                    self.landmarks_img = gr.Image(
+                        label="Detected (green) and fitted (orange) landmarks", height=340, interactive=False
+                    )
                 with gr.Tab("Inspect", id="inspect") as self.tab_inspect:
                     with gr.Row():
-                        self.flow_img = gr.Image(label="Flow (colour wheel)", interactive=False, height=220,
-                                                 min_width=140)
-                        self.layers_img = gr.Image(label="Mesh / person layer",
-                                                   interactive=False, height=220, min_width=140)
-                        self.codes_img = gr.Image(label="Codes (PCA)", interactive=False, height=220,
-                                                  min_width=140)
-                    self.levels_img = gr.Image(label="Flow per pyramid level (learned engine)",
-                                               interactive=False, height=150)
+                        self.flow_img = gr.Image(
+                            label="Flow (colour wheel)", interactive=False, height=220, min_width=140
+                        )
+                        self.layers_img = gr.Image(
+                            label="Mesh / person layer", interactive=False, height=220, min_width=140
+                        )
+                        self.codes_img = gr.Image(label="Codes (PCA)", interactive=False, height=220, min_width=140)
+                    self.levels_img = gr.Image(
+                        label="Flow per pyramid level (learned engine)", interactive=False, height=150
+                    )
                     self.inspect_md = gr.Markdown(elem_classes="gdpw-small")
             self.status = gr.Markdown(elem_id="gdpw-status")
             with gr.Row():
@@ -276,32 +324,43 @@ class Studio:
                     self.seconds = gr.Slider(1, 6, value=3, step=0.5, label="Seconds", min_width=120)
                 self.animate_btn = gr.Button("Render preset video")
                 self.anim_video = gr.Video(label="Preset", interactive=False, height=260)
-                gr.Markdown("Presets move around the portrait's own pose (slider edits are not applied).",
-                            elem_classes="gdpw-small")
+                gr.Markdown(
+                    "Presets move around the portrait's own pose (slider edits are not applied).",
+                    elem_classes="gdpw-small",
+                )
             self.presets_panel = PresetsPanel(self)
             self.presets_panel.build()
 
     def _controls_column(self) -> None:
         """One slider per control of every offered face model (the session's model's are shown)."""
         with gr.Column(scale=4, min_width=320, elem_id="gdpw-controls"):
-            self.link = gr.Checkbox(True, label="Link L/R (moving a left control moves the right too)",
-                                    elem_id="gdpw-link")
+            self.link = gr.Checkbox(
+                True, label="Link L/R (moving a left control moves the right too)", elem_id="gdpw-link"
+            )
             shown = self.shared.book.by_name  # the default model's sliders; another model's are hidden
             for key, (title, is_open, help_text) in SECTIONS.items():
                 specs = [s for s in self.specs if s.section == key]
                 if not specs:
                     continue
-                with gr.Accordion(title, open=is_open,
-                                  visible=any(s.name in shown for s in specs)) as self.accordions[key]:
+                with gr.Accordion(title, open=is_open, visible=any(s.name in shown for s in specs)) as self.accordions[
+                    key
+                ]:
                     if help_text:
                         gr.Markdown(help_text, elem_classes="gdpw-small")
                     for spec in specs:
                         spec = shown.get(spec.name, spec)
                         info = "camera scale (1 = as fitted)" if spec.name == ZOOM else None
                         self.sliders[spec.name] = gr.Slider(
-                            spec.minimum, spec.maximum, value=spec.display(0.0 if spec.name != ZOOM else 1.0),
-                            step=spec.step, label=spec.label, info=info, elem_id=f"ctl-{spec.name}",
-                            min_width=200, visible=spec.name in shown)
+                            spec.minimum,
+                            spec.maximum,
+                            value=spec.display(0.0 if spec.name != ZOOM else 1.0),
+                            step=spec.step,
+                            label=spec.label,
+                            info=info,
+                            elem_id=f"ctl-{spec.name}",
+                            min_width=200,
+                            visible=spec.name in shown,
+                        )
             gr.Markdown("L/R = the subject's left/right.", elem_classes="gdpw-small")
             self.apply_all = gr.Button("Apply all sliders", visible=False)
 
@@ -309,24 +368,34 @@ class Studio:
         with gr.Row(equal_height=False):
             with gr.Column(scale=1):
                 with gr.Row(equal_height=True):
-                    self.reenact_source = gr.Image(label="Portrait (load another in the Edit tab)", height=200,
-                                                   interactive=False, min_width=160, scale=1)
+                    self.reenact_source = gr.Image(
+                        label="Portrait (load another in the Edit tab)",
+                        height=200,
+                        interactive=False,
+                        min_width=160,
+                        scale=1,
+                    )
                     self.driving = gr.Video(label="Driving video", sources=["upload"], height=200, scale=2)
                 if self.examples.clips:
-                    self.clip_choice = gr.Dropdown([c.label for c in self.examples.clips], value=None,
-                                                   label="Or an example clip")
+                    self.clip_choice = gr.Dropdown(
+                        [c.label for c in self.examples.clips], value=None, label="Or an example clip"
+                    )
                 else:
                     self.clip_choice = None
                 with gr.Row():
-                    self.mode = gr.Radio(["relative", "absolute"], value="relative", label="Motion",
-                                         info="relative: the clip's changes on the portrait's pose; absolute: "
-                                              "the clip's pose")
+                    self.mode = gr.Radio(
+                        ["relative", "absolute"],
+                        value="relative",
+                        label="Motion",
+                        info="relative: the clip's changes on the portrait's pose; absolute: the clip's pose",
+                    )
                     self.max_seconds = gr.Slider(1, 30, value=8, step=1, label="Use the first seconds")
                 self.full_frame = gr.Checkbox(False, label="Paste into the full photo (slower)")
                 self.reenact_btn = gr.Button("Reenact the loaded portrait", variant="primary")
             with gr.Column(scale=1):
-                self.reenact_video = gr.Video(label="Result (keeps the clip's fps and audio)", interactive=False,
-                                              height=360)
+                self.reenact_video = gr.Video(
+                    label="Result (keeps the clip's fps and audio)", interactive=False, height=360
+                )
                 self.reenact_md = gr.Markdown(elem_classes="gdpw-small")
 
     # ================================================================== outputs
@@ -337,8 +406,16 @@ class Studio:
     @property
     def view_outputs(self) -> list[gr.components.Component]:
         """What a render updates besides sliders: the result, the status and the selected view."""
-        return [self.result_img, self.status, self.plot, self.flow_img, self.layers_img, self.codes_img,
-                self.levels_img, self.inspect_md]
+        return [
+            self.result_img,
+            self.status,
+            self.plot,
+            self.flow_img,
+            self.layers_img,
+            self.codes_img,
+            self.levels_img,
+            self.inspect_md,
+        ]
 
     @property
     def edit_outputs(self) -> list[gr.components.Component]:
@@ -346,8 +423,7 @@ class Studio:
 
     @property
     def load_outputs(self) -> list[gr.components.Component]:
-        return [self.source_img, self.fit_md, self.landmarks_img, self.full_img, self.download_btn,
-                *self.edit_outputs]
+        return [self.source_img, self.fit_md, self.landmarks_img, self.full_img, self.download_btn, *self.edit_outputs]
 
     @property
     def model_outputs(self) -> list[gr.components.Component]:
@@ -381,9 +457,18 @@ class Studio:
         out: dict[Any, Any] = {}
         for name in self.names:
             spec = book.by_name.get(name)
-            out[self.sliders[name]] = (gr.Slider(visible=False) if spec is None else gr.Slider(
-                minimum=spec.minimum, maximum=spec.maximum, step=spec.step, label=spec.label,
-                value=s.values.get(name), visible=True))
+            out[self.sliders[name]] = (
+                gr.Slider(visible=False)
+                if spec is None
+                else gr.Slider(
+                    minimum=spec.minimum,
+                    maximum=spec.maximum,
+                    step=spec.step,
+                    label=spec.label,
+                    value=s.values.get(name),
+                    visible=True,
+                )
+            )
         for key, accordion in self.accordions.items():
             out[accordion] = gr.Accordion(visible=any(sp.section == key for sp in book.specs))
         out[self.model_radio] = s.model_kind
@@ -400,46 +485,63 @@ class Studio:
                 flow = torch.nn.functional.interpolate(flow, size=(size, size), mode="bilinear", align_corners=False)
             wheel, scale = views.flow_wheel(flow)
             out[self.flow_img] = wheel
-            notes.append(f"**Flow**: {data.flow_label} (backward, target to source); hue = direction, "
-                         f"saturation = magnitude, full colour at {scale:.1f} px; legend wheel bottom right; "
-                         "white = still.")
+            notes.append(
+                f"**Flow**: {data.flow_label} (backward, target to source); hue = direction, "
+                f"saturation = magnitude, full colour at {scale:.1f} px; legend wheel bottom right; "
+                "white = still."
+            )
         if data.coverage is not None and data.layer is not None:
             out[self.layers_img] = views.layers_image(data.image, data.coverage[:1], data.layer[:1])
             notes.append(f"**Layers**: blue = covered by the target mesh; orange = {data.layer_label}.")
         if data.codes is not None:
             out[self.codes_img] = views.codes_pca(data.codes, data.code_mask)
-            notes.append(f"**Neural codes**: {data.codes.shape[1]}-d per-vertex codes on the target mesh, first 3 "
-                         "principal components as RGB. "
-                         + ("The learned engine's trained codes." if data.codes_trained else
-                            "*Untrained*: their initial random table."))
+            notes.append(
+                f"**Neural codes**: {data.codes.shape[1]}-d per-vertex codes on the target mesh, first 3 "
+                "principal components as RGB. "
+                + (
+                    "The learned engine's trained codes."
+                    if data.codes_trained
+                    else "*Untrained*: their initial random table."
+                )
+            )
         else:
             out[self.codes_img] = None
-            notes.append(f"**Neural codes**: none with the `{s.engine_name}` engine"
-                         + (" (choose `pwm` under Engine)." if self.weights and s.engine_name != "pwm" else "."))
+            notes.append(
+                f"**Neural codes**: none with the `{s.engine_name}` engine"
+                + (" (choose `pwm` under Engine)." if self.weights and s.engine_name != "pwm" else ".")
+            )
         if data.level_flows:
             montage, scale = views.levels_montage(data.level_flows)
             out[self.levels_img] = montage
-            notes.append(f"**Pyramid**: the flow at each level, coarse to fine (same colours as above, full "
-                         f"colour at {scale:.1f} px).")
+            notes.append(
+                f"**Pyramid**: the flow at each level, coarse to fine (same colours as above, full "
+                f"colour at {scale:.1f} px)."
+            )
         else:
             out[self.levels_img] = None
-            notes.append("**Pyramid**: per-level flows exist only with the learned engine"
-                         + (" (choose `pwm` under Engine)." if self.weights else
-                            " (no trained weights found: see the README, *Learned engine*)."))
+            notes.append(
+                "**Pyramid**: per-level flows exist only with the learned engine"
+                + (
+                    " (choose `pwm` under Engine)."
+                    if self.weights
+                    else " (no trained weights found: see the README, *Learned engine*)."
+                )
+            )
         out[self.inspect_md] = "\n\n".join(notes + [f"*{n}*" for n in data.notes])
         return out
 
     def load_update(self, s: EditSession, info: LoadInfo, note: str = "") -> dict:
         q = info.quality
         h, w = info.original_size
-        parts = [f"**{info.label}** · {w}×{h} px · fitted in {info.fit_seconds:.1f} s",
-                 f"yaw {q.get('yaw', 0):+.1f}°, pitch {q.get('pitch', 0):+.1f}°, roll {q.get('roll', 0):+.1f}°",
-                 f"landmark error {100 * q.get('landmark_error', 0):.1f} % of the eye distance"]
+        parts = [
+            f"**{info.label}** · {w}×{h} px · fitted in {info.fit_seconds:.1f} s",
+            f"yaw {q.get('yaw', 0):+.1f}°, pitch {q.get('pitch', 0):+.1f}°, roll {q.get('roll', 0):+.1f}°",
+            f"landmark error {100 * q.get('landmark_error', 0):.1f} % of the eye distance",
+        ]
         warn = []
         if q.get("faces_found", 1) > 1:
             which = f"face {q['face_rank']}" if q.get("face_rank") else "the largest plausible one"
-            warn.append(f"{q['faces_found']} faces found: editing {which}; click another face on the photo to "
-                        "edit it.")
+            warn.append(f"{q['faces_found']} faces found: editing {which}; click another face on the photo to edit it.")
         if q.get("landmark_error", 0) > 0.03:
             warn.append("The fit is loose (unusual face, occlusion or a drawing): edits may look off.")
         if abs(q.get("yaw", 0)) > 35:
@@ -447,8 +549,13 @@ class Studio:
         if q.get("crop_outside", 0) > 0.2:
             warn.append("The face is close to the photo's edge: the crop is padded.")
         fit_md = " · ".join(parts) + ("\n\n⚠ " + " ".join(warn) if warn else "")
-        out = {self.source_img: s.preview, self.fit_md: fit_md, self.landmarks_img: s.landmarks,
-               self.full_img: None, self.download_btn: gr.DownloadButton(value=None, visible=False)}
+        out = {
+            self.source_img: s.preview,
+            self.fit_md: fit_md,
+            self.landmarks_img: s.landmarks,
+            self.full_img: None,
+            self.download_btn: gr.DownloadButton(value=None, visible=False),
+        }
         out.update(self.edit_update(s, self.names, note=note))
         return out
 
@@ -478,8 +585,7 @@ class Studio:
                 gr.Warning(msg)
                 out = {status(): f"⚠ {msg}"}
                 if restore_source:
-                    request = next((a for a in list(args) + list(kwargs.values())
-                                    if isinstance(a, gr.Request)), None)
+                    request = next((a for a in list(args) + list(kwargs.values()) if isinstance(a, gr.Request)), None)
                     s = self.session_for(request)
                     if s.loaded:
                         out[self.source_img] = s.preview
@@ -550,8 +656,9 @@ class Studio:
             s = self.session_for(request)
             note = self.ensure_source(s)
             if note:  # a fresh session: the page's sliders belong to another portrait
-                return self.edit_update(s, [], note=note + " Your session had expired: press Reset to "
-                                                            "sync the sliders.")
+                return self.edit_update(
+                    s, [], note=note + " Your session had expired: press Reset to sync the sliders."
+                )
             updates = s.apply({**s.values, name: value}, bool(link))
             return self.edit_update(s, [n for n in updates if n in related])
 
@@ -592,8 +699,7 @@ class Studio:
             out = self.edit_update(s, [], note=f"⚠ The {kind} face model could not be used ({msg}).")
             out.update(self._slider_layout(s))
             return out
-        out = self.load_update(s, info, note=f"Face model: {kind} (the portrait was refitted; edits start "
-                                               "afresh).")
+        out = self.load_update(s, info, note=f"Face model: {kind} (the portrait was refitted; edits start afresh).")
         out.update(self._slider_layout(s))
         return out
 
@@ -603,8 +709,11 @@ class Studio:
         t0 = time.perf_counter()
         preview, path = s.render_full()
         h, w = s.source.original.shape[:2]
-        return {self.full_img: preview, self.download_btn: gr.DownloadButton(value=str(path), visible=True),
-                self.status: f"Full photo ({w}×{h} px) in {time.perf_counter() - t0:.1f} s."}
+        return {
+            self.full_img: preview,
+            self.download_btn: gr.DownloadButton(value=str(path), visible=True),
+            self.status: f"Full photo ({w}×{h} px) in {time.perf_counter() - t0:.1f} s.",
+        }
 
     def on_view(self, view: str, request: gr.Request) -> dict:
         s = self.session_for(request)
@@ -620,16 +729,24 @@ class Studio:
         on_view.__name__ = f"on_view_{view}"
         return on_view
 
-    def on_animate(self, preset: str, seconds: float, request: gr.Request,
-                   progress=gr.Progress(track_tqdm=True)) -> dict:
+    def on_animate(
+        self, preset: str, seconds: float, request: gr.Request, progress=gr.Progress(track_tqdm=True)
+    ) -> dict:
         s = self.session_for(request)
         self.ensure_source(s)
         t0 = time.perf_counter()
         path = s.animate(preset, float(seconds), limits=self.limits)
         return {self.anim_video: str(path), self.status: f"Preset '{preset}' in {time.perf_counter() - t0:.1f} s."}
 
-    def on_reenact(self, driving: str | None, mode: str, max_seconds: float, full_frame: bool,
-                   request: gr.Request, progress=gr.Progress(track_tqdm=True)) -> dict:
+    def on_reenact(
+        self,
+        driving: str | None,
+        mode: str,
+        max_seconds: float,
+        full_frame: bool,
+        request: gr.Request,
+        progress=gr.Progress(track_tqdm=True),
+    ) -> dict:
         if not driving:
             raise ValueError("choose a driving video first (upload one or pick an example)")
         s = self.session_for(request)
@@ -641,8 +758,10 @@ class Studio:
         except ValueError as exc:  # name the clip as the user knows it, not by its temporary path
             exc.args = (_message(exc, {str(driving): Path(driving).name}),)
             raise
-        return {self.reenact_video: str(path),
-                self.reenact_md: f"Reenacted **{s.label}** ({mode} motion) in {time.perf_counter() - t0:.1f} s."}
+        return {
+            self.reenact_video: str(path),
+            self.reenact_md: f"Reenacted **{s.label}** ({mode} motion) in {time.perf_counter() - t0:.1f} s.",
+        }
 
     def on_reenact_tab(self, request: gr.Request) -> Any:
         s = self.session_for(request)
@@ -678,53 +797,129 @@ class Studio:
         fit = dict(concurrency_id="fit", concurrency_limit=1)
         video = dict(concurrency_id="video", concurrency_limit=1)
 
-        demo.load(g(status)(self.on_start), outputs=self.load_outputs, api_name="start",
-                  show_progress="minimal", show_progress_on=[self.result_img], **fit)
-        self.source_img.upload(g(status, restore_source=True)(self.on_upload), inputs=[self.source_img],
-                               outputs=self.load_outputs, preprocess=False, api_name="upload",
-                               show_progress="minimal", show_progress_on=[self.result_img], **fit)
-        self.gallery.click(g(status)(self.on_example), inputs=[self.gallery], outputs=self.load_outputs,
-                           api_name="example", show_progress="minimal", show_progress_on=[self.result_img], **fit)
+        demo.load(
+            g(status)(self.on_start),
+            outputs=self.load_outputs,
+            api_name="start",
+            show_progress="minimal",
+            show_progress_on=[self.result_img],
+            **fit,
+        )
+        self.source_img.upload(
+            g(status, restore_source=True)(self.on_upload),
+            inputs=[self.source_img],
+            outputs=self.load_outputs,
+            preprocess=False,
+            api_name="upload",
+            show_progress="minimal",
+            show_progress_on=[self.result_img],
+            **fit,
+        )
+        self.gallery.click(
+            g(status)(self.on_example),
+            inputs=[self.gallery],
+            outputs=self.load_outputs,
+            api_name="example",
+            show_progress="minimal",
+            show_progress_on=[self.result_img],
+            **fit,
+        )
         # one light event per slider (2 inputs; outputs: the views and the sliders it can move)
         for spec in self.specs:
             slider = self.sliders[spec.name]
             related = [self.sliders[n] for n in self._related(spec.name)]
-            gr.on([slider.input, slider.release], g(status)(self._slide_handler(spec.name)),
-                  inputs=[self.link, slider], outputs=[*self.view_outputs, *related], trigger_mode="always_last",
-                  show_progress="hidden", api_name=f"slide_{spec.name}", api_visibility="undocumented",
-                  **render)
+            gr.on(
+                [slider.input, slider.release],
+                g(status)(self._slide_handler(spec.name)),
+                inputs=[self.link, slider],
+                outputs=[*self.view_outputs, *related],
+                trigger_mode="always_last",
+                show_progress="hidden",
+                api_name=f"slide_{spec.name}",
+                api_visibility="undocumented",
+                **render,
+            )
         # every slider at once, for API clients (the page sends one slider at a time)
-        self.apply_all.click(g(status)(self.on_slide), inputs=[self.link, *self.slider_list],
-                             outputs=self.edit_outputs, show_progress="hidden", api_name="render", **render)
-        self.reset_btn.click(g(status)(self.on_reset), outputs=self.edit_outputs, api_name="reset",
-                             show_progress="hidden", **render)
-        self.random_btn.click(g(status)(self.on_randomise), outputs=self.edit_outputs, api_name="randomise",
-                              show_progress="hidden", **render)
-        self.full_btn.click(g(status)(self.on_full), outputs=[self.full_img, self.download_btn, self.status],
-                            api_name="full", show_progress_on=[self.full_img], **render)
-        for tab, view in ((self.tab_result, "result"), (self.tab_full, "full"), (self.tab_mesh, "mesh"),
-                          (self.tab_landmarks, "landmarks"), (self.tab_inspect, "inspect")):
-            tab.select(g(status)(self._view_handler(view)), outputs=self.edit_outputs,
-                       api_visibility="private", show_progress="minimal",
-                       show_progress_on=[self.plot if view == "mesh" else self.result_img], **render)
-        self.animate_btn.click(g(status)(self.on_animate), inputs=[self.preset, self.seconds],
-                               outputs=[self.anim_video, self.status], api_name="animate",
-                               show_progress_on=[self.anim_video], **video)
+        self.apply_all.click(
+            g(status)(self.on_slide),
+            inputs=[self.link, *self.slider_list],
+            outputs=self.edit_outputs,
+            show_progress="hidden",
+            api_name="render",
+            **render,
+        )
+        self.reset_btn.click(
+            g(status)(self.on_reset), outputs=self.edit_outputs, api_name="reset", show_progress="hidden", **render
+        )
+        self.random_btn.click(
+            g(status)(self.on_randomise),
+            outputs=self.edit_outputs,
+            api_name="randomise",
+            show_progress="hidden",
+            **render,
+        )
+        self.full_btn.click(
+            g(status)(self.on_full),
+            outputs=[self.full_img, self.download_btn, self.status],
+            api_name="full",
+            show_progress_on=[self.full_img],
+            **render,
+        )
+        for tab, view in (
+            (self.tab_result, "result"),
+            (self.tab_full, "full"),
+            (self.tab_mesh, "mesh"),
+            (self.tab_landmarks, "landmarks"),
+            (self.tab_inspect, "inspect"),
+        ):
+            tab.select(
+                g(status)(self._view_handler(view)),
+                outputs=self.edit_outputs,
+                api_visibility="private",
+                show_progress="minimal",
+                show_progress_on=[self.plot if view == "mesh" else self.result_img],
+                **render,
+            )
+        self.animate_btn.click(
+            g(status)(self.on_animate),
+            inputs=[self.preset, self.seconds],
+            outputs=[self.anim_video, self.status],
+            api_name="animate",
+            show_progress_on=[self.anim_video],
+            **video,
+        )
         reenact_status = lambda: self.reenact_md  # noqa: E731
-        self.reenact_btn.click(g(reenact_status)(self.on_reenact),
-                               inputs=[self.driving, self.mode, self.max_seconds, self.full_frame],
-                               outputs=[self.reenact_video, self.reenact_md], api_name="reenact",
-                               show_progress_on=[self.reenact_video], **video)
-        self.tab_reenact.select(self.on_reenact_tab, outputs=[self.reenact_source], api_visibility="private",
-                                queue=False)
+        self.reenact_btn.click(
+            g(reenact_status)(self.on_reenact),
+            inputs=[self.driving, self.mode, self.max_seconds, self.full_frame],
+            outputs=[self.reenact_video, self.reenact_md],
+            api_name="reenact",
+            show_progress_on=[self.reenact_video],
+            **video,
+        )
+        self.tab_reenact.select(
+            self.on_reenact_tab, outputs=[self.reenact_source], api_visibility="private", queue=False
+        )
         if self.clip_choice is not None:
-            self.clip_choice.change(self.on_clip, inputs=[self.clip_choice], outputs=[self.driving],
-                                    api_visibility="private", queue=False)
-        self.engine_radio.input(g(status)(self.on_engine), inputs=[self.engine_radio],
-                                outputs=[self.engine_radio, *self.edit_outputs], api_visibility="private", **fit)
-        self.model_radio.input(g(status)(self.on_model), inputs=[self.model_radio], outputs=self.model_outputs,
-                               api_name="model", show_progress="minimal", show_progress_on=[self.result_img],
-                               **fit)
+            self.clip_choice.change(
+                self.on_clip, inputs=[self.clip_choice], outputs=[self.driving], api_visibility="private", queue=False
+            )
+        self.engine_radio.input(
+            g(status)(self.on_engine),
+            inputs=[self.engine_radio],
+            outputs=[self.engine_radio, *self.edit_outputs],
+            api_visibility="private",
+            **fit,
+        )
+        self.model_radio.input(
+            g(status)(self.on_model),
+            inputs=[self.model_radio],
+            outputs=self.model_outputs,
+            api_name="model",
+            show_progress="minimal",
+            show_progress_on=[self.result_img],
+            **fit,
+        )
         for part in (self.presets_panel, self.video_tab, self.webcam_tab, self.face_picker):
             part.wire()
         demo.unload(self.on_unload)

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
 
 import numpy as np
 
@@ -36,16 +36,29 @@ SECTIONS: dict[str, tuple[str, bool, str]] = {
     "brows": ("Brows", False, ""),
     "cheeks": ("Cheeks", False, ""),
     "nose": ("Nose", False, ""),
-    "expression": ("Expression components", True, "The face model's expression components (FLAME), in "
-                                                 "standard deviations."),
-    "shape": ("Face shape (identity)", False, "The first identity components of the 3D model, in standard "
-                                             "deviations."),
+    "expression": (
+        "Expression components",
+        True,
+        "The face model's expression components (FLAME), in standard deviations.",
+    ),
+    "shape": ("Face shape (identity)", False, "The first identity components of the 3D model, in standard deviations."),
     "more": ("More", False, ""),
 }
 
-_GROUP_SECTION = {"head": "pose", "neck": "pose", "jaw": "jaw", "gaze": "gaze", "smile": "smile",
-                  "mouth": "mouth", "eyes": "eyes", "brows": "brows", "cheeks": "cheeks", "nose": "nose",
-                  "shape": "shape", "expression": "expression"}
+_GROUP_SECTION = {
+    "head": "pose",
+    "neck": "pose",
+    "jaw": "jaw",
+    "gaze": "gaze",
+    "smile": "smile",
+    "mouth": "mouth",
+    "eyes": "eyes",
+    "brows": "brows",
+    "cheeks": "cheeks",
+    "nose": "nose",
+    "shape": "shape",
+    "expression": "expression",
+}
 _PREFIXES = ("mouth", "brow", "eye", "cheek", "nose")
 
 
@@ -83,7 +96,7 @@ def pretty_label(name: str) -> str:
     prefix = ""
     for candidate in _PREFIXES:
         if name.startswith(candidate) and len(name) > len(candidate) and name[len(candidate)].isupper():
-            prefix, name = candidate, name[len(candidate):]
+            prefix, name = candidate, name[len(candidate) :]
             break
     words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).replace("_", " ").lower()
     if words in ("left", "right"):
@@ -126,8 +139,16 @@ def build_specs(model: FaceModel, n_shape: int = N_SHAPE_SLIDERS) -> list[Slider
         label = c.label if c.label and c.label != name else pretty_label(name)
         if section == "jaw" and not label.startswith("jaw"):
             label = "jaw " + label
-        specs.append(SliderSpec(name, label, float(c.minimum), float(c.maximum),
-                                _step(float(c.minimum), float(c.maximum), section), section))
+        specs.append(
+            SliderSpec(
+                name,
+                label,
+                float(c.minimum),
+                float(c.maximum),
+                _step(float(c.minimum), float(c.maximum), section),
+                section,
+            )
+        )
     order = list(SECTIONS)
     return sorted(specs, key=lambda s: order.index(s.section))  # stable: model order within a section
 
@@ -163,8 +184,9 @@ class ControlBook:
         self._controls = model.controls()
         self.partners = {n: p for n in self.names if (p := link_partner(n, self.names)) is not None}
         targets = {n: set(self._controls[n].targets) for n in self.names if n in self._controls}
-        self.aliases = {n: [m for m in self.names if m != n and m in targets and targets[n] & targets[m]]
-                        for n in targets}
+        self.aliases = {
+            n: [m for m in self.names if m != n and m in targets and targets[n] & targets[m]] for n in targets
+        }
 
     def related(self, name: str) -> list[str]:
         """Sliders whose shown value can change when ``name`` moves: its L/R partner, the partner's
@@ -190,11 +212,15 @@ class ControlBook:
     def changed(self, old: Mapping[str, float], new: Mapping[str, float]) -> list[str]:
         """Names whose value moved by more than display rounding, in display order (a NaN counts as moved,
         so that the check refuses it rather than the slider being stuck)."""
-        return [n for n in self.names if n in new and not abs(float(new[n]) - float(old.get(n, math.inf)))
-                <= self.by_name[n].tolerance]
+        return [
+            n
+            for n in self.names
+            if n in new and not abs(float(new[n]) - float(old.get(n, math.inf))) <= self.by_name[n].tolerance
+        ]
 
-    def apply(self, params: FaceParams, source: FaceParams, old: Mapping[str, float],
-              new: Mapping[str, float], link: bool) -> tuple[FaceParams, dict[str, float], list[str]]:
+    def apply(
+        self, params: FaceParams, source: FaceParams, old: Mapping[str, float], new: Mapping[str, float], link: bool
+    ) -> tuple[FaceParams, dict[str, float], list[str]]:
         """Apply the sliders that changed from ``old`` to ``new``.
 
         Returns the new parameters, the values the page shows afterwards and the names of the sliders
@@ -219,8 +245,7 @@ class ControlBook:
             params.camera[:, 0] = source.camera[:, 0] * float(zoom)
         after = self.read(params, source)
         shown = {**old, **new}
-        updates = [n for n in self.names
-                   if abs(after[n] - float(shown.get(n, math.inf))) > self.by_name[n].tolerance]
+        updates = [n for n in self.names if abs(after[n] - float(shown.get(n, math.inf))) > self.by_name[n].tolerance]
         page = {n: (after[n] if n in updates else float(shown[n])) for n in self.names}
         return params, page, updates
 

@@ -122,8 +122,9 @@ class ExampleStore:
                 continue
             w, h = img.size
             side = min(w, h)
-            img = img.crop(((w - side) // 2, max(0, (h - side) // 4), (w - side) // 2 + side,
-                            max(0, (h - side) // 4) + side)).resize((size, size), Image.Resampling.LANCZOS)
+            img = img.crop(
+                ((w - side) // 2, max(0, (h - side) // 4), (w - side) // 2 + side, max(0, (h - side) // 4) + side)
+            ).resize((size, size), Image.Resampling.LANCZOS)
             out.append((np.asarray(img), ex.label))
         return out
 

@@ -21,10 +21,10 @@ def face_at(boxes: list[tuple[float, float, float, float]], x: float, y: float) 
     """Index of the box containing (x, y), else of the box whose centre is nearest; -1 without boxes."""
     if not boxes:
         return -1
-    inside = [i for i, (l, t, r, b) in enumerate(boxes) if l <= x <= r and t <= y <= b]
+    inside = [i for i, (x0, y0, x1, y1) in enumerate(boxes) if x0 <= x <= x1 and y0 <= y <= y1]
     if inside:
         return min(inside, key=lambda i: (boxes[i][2] - boxes[i][0]) * (boxes[i][3] - boxes[i][1]))
-    centres = np.array([((l + r) / 2, (t + b) / 2) for l, t, r, b in boxes])
+    centres = np.array([((x0 + x1) / 2, (y0 + y1) / 2) for x0, y0, x1, y1 in boxes])
     return int(np.argmin(np.hypot(centres[:, 0] - x, centres[:, 1] - y)))
 
 
@@ -65,8 +65,20 @@ class FacePicker:
     def wire(self) -> None:
         st = self.studio
         guard = st.guard(lambda: st.status)
-        st.source_img.select(guard(self.on_select), outputs=st.load_outputs, api_visibility="private",
-                             show_progress="minimal", show_progress_on=[st.result_img], concurrency_id="fit",
-                             concurrency_limit=1)
-        self.button.click(guard(self.pick), inputs=[self.x, self.y], outputs=st.load_outputs, api_name="pick_face",
-                          concurrency_id="fit", concurrency_limit=1)
+        st.source_img.select(
+            guard(self.on_select),
+            outputs=st.load_outputs,
+            api_visibility="private",
+            show_progress="minimal",
+            show_progress_on=[st.result_img],
+            concurrency_id="fit",
+            concurrency_limit=1,
+        )
+        self.button.click(
+            guard(self.pick),
+            inputs=[self.x, self.y],
+            outputs=st.load_outputs,
+            api_name="pick_face",
+            concurrency_id="fit",
+            concurrency_limit=1,
+        )

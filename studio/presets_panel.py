@@ -10,8 +10,9 @@ API names: ``/undo``, ``/redo``, ``/look_at_camera``, ``/neutral``, ``/apply_pre
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import gradio as gr
 
@@ -35,18 +36,22 @@ class PresetsPanel:
                 self.neutral_btn = gr.Button("Neutral expression", size="sm", elem_id="gdpw-neutral")
             with gr.Row(equal_height=True):
                 names = shipped_names()
-                self.choice = gr.Dropdown(names, value=names[0] if names else None, label="Preset", scale=2,
-                                          min_width=140)
+                self.choice = gr.Dropdown(
+                    names, value=names[0] if names else None, label="Preset", scale=2, min_width=140
+                )
                 self.apply_btn = gr.Button("Apply preset", size="sm", scale=1)
             with gr.Row(equal_height=True):
-                self.upload = gr.File(label="Load a preset (.json)", file_types=[".json"], type="filepath",
-                                      height=90, scale=2)
+                self.upload = gr.File(
+                    label="Load a preset (.json)", file_types=[".json"], type="filepath", height=90, scale=2
+                )
                 with gr.Column(scale=1, min_width=120):
                     self.save_btn = gr.Button("Save edits as a preset", size="sm")
                     self.download = gr.DownloadButton("Download preset", visible=False, size="sm")
-            gr.Markdown("Presets are readable JSON (`gdpw-edits/1`): absolute values, or offsets added to the "
-                        "photo's own. The same files work with `python -m core edit DIR --preset`.",
-                        elem_classes="gdpw-small")
+            gr.Markdown(
+                "Presets are readable JSON (`gdpw-edits/1`): absolute values, or offsets added to the "
+                "photo's own. The same files work with `python -m core edit DIR --preset`.",
+                elem_classes="gdpw-small",
+            )
 
     # ------------------------------------------------------------------ callbacks
     def _apply(self, plan: Callable[[Any], EditPlan], note: str, request: gr.Request) -> dict:
@@ -58,15 +63,19 @@ class PresetsPanel:
         return st.edit_update(s, st.names, note=note)
 
     def on_look(self, request: gr.Request) -> dict:
-        return self._apply(lambda model: EditPlan(look_at_camera=True), "Eyes on the camera (per-eye gaze set "
-                                                                        "against the head pose).", request)
+        return self._apply(
+            lambda model: EditPlan(look_at_camera=True),
+            "Eyes on the camera (per-eye gaze set against the head pose).",
+            request,
+        )
 
     def on_neutral(self, request: gr.Request) -> dict:
         return self._apply(lambda model: EditPlan(absolute=neutral_values(model)), "Neutral expression.", request)
 
     def on_apply(self, name: str, request: gr.Request) -> dict:
-        return self._apply(lambda model: EditPlan.build(model, preset=load_preset(name, model)),
-                           f"Preset '{name}'.", request)
+        return self._apply(
+            lambda model: EditPlan.build(model, preset=load_preset(name, model)), f"Preset '{name}'.", request
+        )
 
     def on_load(self, path: str | None, request: gr.Request) -> dict:
         if not path:
@@ -86,11 +95,17 @@ class PresetsPanel:
         st = self.studio
         s = st.session_for(request)
         st.ensure_source(s)
-        preset = EditPreset(s.current_controls(), "absolute", name=f"{s.label} edit",
-                            description="Saved from GDPW Studio: absolute control values.")
+        preset = EditPreset(
+            s.current_controls(),
+            "absolute",
+            name=f"{s.label} edit",
+            description="Saved from GDPW Studio: absolute control values.",
+        )
         path = save_preset(preset, s.new_file("preset", "json", stem="gdpw-preset"), s.kit.model)
-        return {self.download: gr.DownloadButton(value=str(path), visible=True),
-                st.status: f"Preset with {len(preset.controls)} controls ready to download."}
+        return {
+            self.download: gr.DownloadButton(value=str(path), visible=True),
+            st.status: f"Preset with {len(preset.controls)} controls ready to download.",
+        }
 
     def _history(self, undo: bool, request: gr.Request) -> dict:
         st = self.studio
@@ -99,8 +114,9 @@ class PresetsPanel:
         if not s.step_history(undo):
             return {st.status: f"Nothing to {'undo' if undo else 'redo'}."}
         left, right = s.history.depth
-        return st.edit_update(s, st.names, note=f"{'Undone' if undo else 'Redone'} ({left} more to undo, "
-                                                 f"{right} to redo).")
+        return st.edit_update(
+            s, st.names, note=f"{'Undone' if undo else 'Redone'} ({left} more to undo, {right} to redo)."
+        )
 
     def on_undo(self, request: gr.Request) -> dict:
         return self._history(True, request)
@@ -112,13 +128,22 @@ class PresetsPanel:
     def wire(self) -> None:
         st = self.studio
         guard = st.guard(lambda: st.status)
-        common = {"outputs": st.edit_outputs, "show_progress": "hidden", "concurrency_id": "render",
-                  "concurrency_limit": 2}
+        common = {
+            "outputs": st.edit_outputs,
+            "show_progress": "hidden",
+            "concurrency_id": "render",
+            "concurrency_limit": 2,
+        }
         self.undo_btn.click(guard(self.on_undo), api_name="undo", **common)
         self.redo_btn.click(guard(self.on_redo), api_name="redo", **common)
         self.camera_btn.click(guard(self.on_look), api_name="look_at_camera", **common)
         self.neutral_btn.click(guard(self.on_neutral), api_name="neutral", **common)
         self.apply_btn.click(guard(self.on_apply), inputs=[self.choice], api_name="apply_preset", **common)
         self.upload.upload(guard(self.on_load), inputs=[self.upload], api_name="load_preset", **common)
-        self.save_btn.click(guard(self.on_save), outputs=[self.download, st.status], api_name="save_preset",
-                            concurrency_id="render", concurrency_limit=2)
+        self.save_btn.click(
+            guard(self.on_save),
+            outputs=[self.download, st.status],
+            api_name="save_preset",
+            concurrency_id="render",
+            concurrency_limit=2,
+        )

@@ -25,9 +25,10 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,8 +44,8 @@ from studio.views import MeshView, mesh_view
 
 log = logging.getLogger(__name__)
 
-PREVIEW_SIDE = 1024        # the source photo shown on the page is at most this large
-FULL_PREVIEW_SIDE = 1600   # the full-resolution result shown on the page (the download is full size)
+PREVIEW_SIDE = 1024  # the source photo shown on the page is at most this large
+FULL_PREVIEW_SIDE = 1600  # the full-resolution result shown on the page (the download is full size)
 CACHE_MAX_PIXELS = 16_000_000  # sources larger than this are not kept in the shared cache
 
 
@@ -109,8 +110,9 @@ class ModelKit:
             self._mesh = mesh_view(self.model)
         return self._mesh
 
-    def prepared_source(self, image: str | Path | bytes | np.ndarray, engine: str, fit_lock: threading.Lock,
-                        face: int | None = None) -> Source:
+    def prepared_source(
+        self, image: str | Path | bytes | np.ndarray, engine: str, fit_lock: threading.Lock, face: int | None = None
+    ) -> Source:
         """The fitted and prepared ``Source`` of ``image`` (cached by content; ``face``: which face by size).
         Raises ``core.io.image.ImageError`` / ``core.fit.NoFaceError`` (both ``ValueError``)."""
         if isinstance(image, bytes):
@@ -145,8 +147,13 @@ class Shared:
     default; FLAME joins ICT when ``$GDPW_FLAME`` names its file, or when given), the crop size, the default
     engine and the lock that lets one fit run at a time."""
 
-    def __init__(self, model: str | FaceModel = "ict", size: int = 256, engine: str = "geometry",
-                 extra_models: list[str | Path | FaceModel] | None = None) -> None:
+    def __init__(
+        self,
+        model: str | FaceModel = "ict",
+        size: int = 256,
+        engine: str = "geometry",
+        extra_models: list[str | Path | FaceModel] | None = None,
+    ) -> None:
         self.size = size
         self.engine_name = engine
         self.fit_lock = threading.Lock()
@@ -180,8 +187,9 @@ class Shared:
     def engine(self, name: str, kind: str | None = None):
         return self.kit(kind).engine(name)
 
-    def prepared_source(self, image: str | Path | bytes | np.ndarray, engine: str, kind: str | None = None,
-                        face: int | None = None) -> Source:
+    def prepared_source(
+        self, image: str | Path | bytes | np.ndarray, engine: str, kind: str | None = None, face: int | None = None
+    ) -> Source:
         return self.kit(kind).prepared_source(image, engine, self.fit_lock, face=face)
 
 
@@ -219,13 +227,12 @@ class EditSession:
     last_used: float = field(default_factory=time.monotonic)
     rng: np.random.Generator = field(default_factory=np.random.default_rng)
     history: History = field(default_factory=History)
-    image: str | Path | np.ndarray | None = None   # the loaded photo, to reload another of its faces
+    image: str | Path | np.ndarray | None = None  # the loaded photo, to reload another of its faces
 
     def __post_init__(self) -> None:
         self.engine_name = self.shared.engine_name
         self.model_kind = self.shared.default_kind
-        self.animator = Animator(engine=self.kit.engine(self.engine_name), model=self.kit.model,
-                                 size=self.shared.size)
+        self.animator = Animator(engine=self.kit.engine(self.engine_name), model=self.kit.model, size=self.shared.size)
 
     @property
     def kit(self) -> ModelKit:
@@ -300,8 +307,9 @@ class EditSession:
             book = self.kit.book
             new_values = {k: v for k, v in new_values.items() if k in book.by_name}  # another model's sliders
             self.history.push(self.params, key=tuple(book.changed(self.values, new_values)))
-            self.params, self.values, updates = book.apply(self.params, self.source.params, self.values,
-                                                           new_values, link)
+            self.params, self.values, updates = book.apply(
+                self.params, self.source.params, self.values, new_values, link
+            )
             self.touch()
             return updates
 
@@ -383,8 +391,14 @@ class EditSession:
         path = self.new_file("animate", "mp4", stem=f"gdpw-{preset}")
         return Path(anim.animate(preset, out=path, seconds=seconds, fps=fps))
 
-    def reenact(self, driving: str | Path, mode: str, max_seconds: float | None, full_resolution: bool,
-                limits: VideoLimits | None = None) -> Path:
+    def reenact(
+        self,
+        driving: str | Path,
+        mode: str,
+        max_seconds: float | None,
+        full_resolution: bool,
+        limits: VideoLimits | None = None,
+    ) -> Path:
         """Drive the portrait with a clip (its first ``max_seconds``), keeping the clip's fps and audio.
         The frames used (``max_seconds`` at the clip's real fps) must be within ``limits`` (default
         ``VideoLimits.from_env()``: 900 frames and 30 s): a longer clip is refused before any work."""
@@ -444,8 +458,13 @@ def _slug(text: str) -> str:
 class SessionStore:
     """``EditSession`` per Gradio session hash; the least recently used beyond ``capacity`` is dropped."""
 
-    def __init__(self, shared: Shared, capacity: int = 16,
-                 factory: Callable[[Shared, str], EditSession] | None = None, idle_s: float = 1800.0) -> None:
+    def __init__(
+        self,
+        shared: Shared,
+        capacity: int = 16,
+        factory: Callable[[Shared, str], EditSession] | None = None,
+        idle_s: float = 1800.0,
+    ) -> None:
         self.shared = shared
         self.capacity = capacity
         self.idle_s = idle_s  # sessions unused this long are dropped (their folder removed) on the next get

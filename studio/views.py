@@ -57,7 +57,7 @@ def flow_wheel(flow: torch.Tensor, scale_px: float | None = None, legend: bool =
         k = max(24, h // 5)
         wheel = flow_legend(k)
         m = max(2, h // 64)
-        patch = rgb[h - k - m:h - m, rgb.shape[1] - k - m:rgb.shape[1] - m]
+        patch = rgb[h - k - m : h - m, rgb.shape[1] - k - m : rgb.shape[1] - m]
         disc = (wheel != 255).any(-1)
         patch[disc] = wheel[disc]
         ring = _ring(k)
@@ -143,8 +143,9 @@ def codes_pca(codes: torch.Tensor, mask: torch.Tensor, background: float = 0.12)
 
 
 # ----------------------------------------------------------------------------------------------- landmarks
-def landmarks_image(crop: np.ndarray, detected: np.ndarray | None, fitted: np.ndarray | None = None,
-                    size: int = 512) -> np.ndarray:
+def landmarks_image(
+    crop: np.ndarray, detected: np.ndarray | None, fitted: np.ndarray | None = None, size: int = 512
+) -> np.ndarray:
     """The crop (upscaled to ``size``) with the detected MediaPipe landmarks (green) and the fitted model's
     landmarks (orange). Points ``(L, 2+)`` in crop pixels (``core.coords`` pixel convention)."""
     s = crop.shape[0]
@@ -224,8 +225,9 @@ def mesh_view(model, regions: tuple[str, ...] = ("face", "head_neck", "eyes")) -
     local = local.reshape(-1, 3).astype(np.int32)
     fp = part[faces]
     face_part = np.where((fp == 1).all(1), 1, fp.max(1))
-    parts = [(colour, local[face_part == p]) for p, colour in enumerate((SKIN, IRIS, EYE_WHITE))
-             if (face_part == p).any()]
+    parts = [
+        (colour, local[face_part == p]) for p, colour in enumerate((SKIN, IRIS, EYE_WHITE)) if (face_part == p).any()
+    ]
     return MeshView(used, parts)
 
 
@@ -246,18 +248,38 @@ def mesh_figure(positions: np.ndarray, mesh: MeshView, height: int = 420):
         scale += [[max(0.0, (k - 0.5) / n), rgb], [min(1.0, (k + 0.5) / n), rgb]]
     if len(mesh.parts) == 1:
         scale = [[0.0, scale[0][1]], [1.0, scale[0][1]]]
-    trace = go.Mesh3d(x=pos[:, 0], y=pos[:, 1], z=pos[:, 2], i=faces[:, 0].astype(index_type),
-                      j=faces[:, 1].astype(index_type), k=faces[:, 2].astype(index_type),
-                      intensity=material, intensitymode="cell", colorscale=scale, cmin=0, cmax=n,
-                      showscale=False, flatshading=False, hoverinfo="skip",
-                      lighting=dict(ambient=0.45, diffuse=0.8, specular=0.15, roughness=0.7, fresnel=0.1),
-                      lightposition=dict(x=40, y=80, z=200))
+    trace = go.Mesh3d(
+        x=pos[:, 0],
+        y=pos[:, 1],
+        z=pos[:, 2],
+        i=faces[:, 0].astype(index_type),
+        j=faces[:, 1].astype(index_type),
+        k=faces[:, 2].astype(index_type),
+        intensity=material,
+        intensitymode="cell",
+        colorscale=scale,
+        cmin=0,
+        cmax=n,
+        showscale=False,
+        flatshading=False,
+        hoverinfo="skip",
+        lighting=dict(ambient=0.45, diffuse=0.8, specular=0.15, roughness=0.7, fresnel=0.1),
+        lightposition=dict(x=40, y=80, z=200),
+    )
     fig = go.Figure(trace)
     axis = dict(visible=False, showbackground=False)
     fig.update_layout(
-        scene=dict(xaxis=axis, yaxis=axis, zaxis=axis, aspectmode="data",
-                   camera=dict(up=dict(x=0, y=1, z=0), eye=dict(x=0.0, y=0.0, z=1.6),
-                               projection=dict(type="perspective"))),
-        margin=dict(l=0, r=0, t=0, b=0), height=height, showlegend=False,
-        paper_bgcolor="rgba(0,0,0,0)", uirevision="keep-camera")
+        scene=dict(
+            xaxis=axis,
+            yaxis=axis,
+            zaxis=axis,
+            aspectmode="data",
+            camera=dict(up=dict(x=0, y=1, z=0), eye=dict(x=0.0, y=0.0, z=1.6), projection=dict(type="perspective")),
+        ),
+        margin=dict(l=0, r=0, t=0, b=0),
+        height=height,
+        showlegend=False,
+        paper_bgcolor="rgba(0,0,0,0)",
+        uirevision="keep-camera",
+    )
     return fig

@@ -22,8 +22,8 @@ from core.live import LiveDriver, LiveFrame
 
 log = logging.getLogger(__name__)
 
-STREAM_EVERY = 0.1     # seconds between frames the browser sends (10 fps aim)
-TIME_LIMIT = 300       # seconds of streaming per start
+STREAM_EVERY = 0.1  # seconds between frames the browser sends (10 fps aim)
+TIME_LIMIT = 300  # seconds of streaming per start
 MAX_DRIVERS = 4
 
 
@@ -48,17 +48,27 @@ class WebcamTab:
     def build(self) -> None:
         with gr.Row(equal_height=False):
             with gr.Column(scale=1):
-                self.cam = gr.Image(label="Webcam", sources=["webcam"], streaming=True, type="numpy", height=300,
-                                    elem_id="gdpw-webcam")
-                self.reset_btn = gr.Button("Re-centre (your current pose = the portrait's)", size="sm",
-                                           elem_id="gdpw-live-reset")
+                self.cam = gr.Image(
+                    label="Webcam", sources=["webcam"], streaming=True, type="numpy", height=300, elem_id="gdpw-webcam"
+                )
+                self.reset_btn = gr.Button(
+                    "Re-centre (your current pose = the portrait's)", size="sm", elem_id="gdpw-live-reset"
+                )
             with gr.Column(scale=1):
-                self.out = gr.Image(label="The loaded portrait, driven by you (256 px)", interactive=False,
-                                    height=300, format="jpeg", elem_id="gdpw-live-out")
+                self.out = gr.Image(
+                    label="The loaded portrait, driven by you (256 px)",
+                    interactive=False,
+                    height=300,
+                    format="jpeg",
+                    elem_id="gdpw-live-out",
+                )
                 self.stats = gr.Markdown(elem_classes="gdpw-small", elem_id="gdpw-live-stats")
-        gr.Markdown("Relative motion: your head turns, nods, expressions, blinks and gaze since the first frame "
-                    "are added to the portrait's own (load another portrait in the Edit tab). Frames are "
-                    "processed on the server, about 10 a second.", elem_classes="gdpw-small")
+        gr.Markdown(
+            "Relative motion: your head turns, nods, expressions, blinks and gaze since the first frame "
+            "are added to the portrait's own (load another portrait in the Edit tab). Frames are "
+            "processed on the server, about 10 a second.",
+            elem_classes="gdpw-small",
+        )
         self.frame_in = gr.Image(visible=False, type="numpy")
         self.frame_btn = gr.Button(visible=False)
 
@@ -90,9 +100,23 @@ class WebcamTab:
         return "Re-centred: the next frame is the reference pose."
 
     def wire(self) -> None:
-        self.cam.stream(self.on_frame, inputs=[self.cam], outputs=[self.out, self.stats], stream_every=STREAM_EVERY,
-                        time_limit=TIME_LIMIT, concurrency_limit=2, concurrency_id="live",
-                        show_progress="hidden", api_visibility="private")
-        self.frame_btn.click(self.on_frame, inputs=[self.frame_in], outputs=[self.out, self.stats],
-                             api_name="live_frame", concurrency_id="live", concurrency_limit=2)
+        self.cam.stream(
+            self.on_frame,
+            inputs=[self.cam],
+            outputs=[self.out, self.stats],
+            stream_every=STREAM_EVERY,
+            time_limit=TIME_LIMIT,
+            concurrency_limit=2,
+            concurrency_id="live",
+            show_progress="hidden",
+            api_visibility="private",
+        )
+        self.frame_btn.click(
+            self.on_frame,
+            inputs=[self.frame_in],
+            outputs=[self.out, self.stats],
+            api_name="live_frame",
+            concurrency_id="live",
+            concurrency_limit=2,
+        )
         self.reset_btn.click(self.on_reset, outputs=[self.stats], api_name="live_reset")

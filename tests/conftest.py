@@ -40,8 +40,9 @@ def samples():
 def face_like_flame(tmp_path_factory):
     """A face-like model file in FLAME's pickle format with its MediaPipe embedding beside it (made from the
     shipped ICT model; ``tests/flame_helpers.py``): the path of its ``generic_model.pkl``."""
-    from core.assets import AssetNotFoundError, find_ict_model
     from flame_helpers import write_face_like_flame
+
+    from core.assets import AssetNotFoundError, find_ict_model
 
     try:
         ict = find_ict_model()

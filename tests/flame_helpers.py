@@ -16,10 +16,20 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse
 
-N_FACE = 6706            # ICT's narrow face area: vertices 0..6705
+N_FACE = 6706  # ICT's narrow face area: vertices 0..6705
 SHAPES = 10
-EXPRESSIONS = ("jawOpen", "mouthSmile_L", "mouthSmile_R", "eyeBlink_L", "eyeBlink_R", "browInnerUp_L",
-               "browInnerUp_R", "mouthFunnel", "mouthPucker", "cheekPuff_L")
+EXPRESSIONS = (
+    "jawOpen",
+    "mouthSmile_L",
+    "mouthSmile_R",
+    "eyeBlink_L",
+    "eyeBlink_R",
+    "browInnerUp_L",
+    "browInnerUp_R",
+    "mouthFunnel",
+    "mouthPucker",
+    "cheekPuff_L",
+)
 
 
 def _joints(v: np.ndarray) -> np.ndarray:
@@ -27,9 +37,15 @@ def _joints(v: np.ndarray) -> np.ndarray:
     centre = v.mean(0)
     top, bottom = v[:, 1].max(), v[:, 1].min()
     eye_y = bottom + 0.62 * (top - bottom)
-    return np.array([[centre[0], bottom, centre[2] - 0.08], [centre[0], bottom - 0.02, centre[2] - 0.06],
-                     [centre[0], bottom + 0.35 * (top - bottom), centre[2] - 0.06],
-                     [centre[0] + 0.032, eye_y, centre[2]], [centre[0] - 0.032, eye_y, centre[2]]])
+    return np.array(
+        [
+            [centre[0], bottom, centre[2] - 0.08],
+            [centre[0], bottom - 0.02, centre[2] - 0.06],
+            [centre[0], bottom + 0.35 * (top - bottom), centre[2] - 0.06],
+            [centre[0] + 0.032, eye_y, centre[2]],
+            [centre[0] - 0.032, eye_y, centre[2]],
+        ]
+    )
 
 
 def _regressor(v: np.ndarray, joints: np.ndarray) -> scipy.sparse.csc_matrix:
@@ -63,10 +79,17 @@ def write_face_like_flame(folder: Path, ict_npz: Path) -> Path:
     weights = np.zeros((N_FACE, 5))
     chin = v[:, 1] < joints[2, 1]
     weights[chin, 2], weights[~chin, 0] = 1.0, 1.0
-    data = {"v_template": v, "shapedirs": shapedirs, "posedirs": np.zeros((N_FACE, 3, 36), np.float32),
-            "J_regressor": _regressor(v, joints), "weights": weights,
-            "kintree_table": np.array([[4294967295, 0, 1, 1, 1], [0, 1, 2, 3, 4]], dtype=np.int64),
-            "f": faces[keep].astype(np.uint32), "bs_style": "lbs", "bs_type": "lrotmin"}
+    data = {
+        "v_template": v,
+        "shapedirs": shapedirs,
+        "posedirs": np.zeros((N_FACE, 3, 36), np.float32),
+        "J_regressor": _regressor(v, joints),
+        "weights": weights,
+        "kintree_table": np.array([[4294967295, 0, 1, 1, 1], [0, 1, 2, 3, 4]], dtype=np.int64),
+        "f": faces[keep].astype(np.uint32),
+        "bs_style": "lbs",
+        "bs_type": "lrotmin",
+    }
     pkl = folder / "generic_model.pkl"
     with open(pkl, "wb") as fh:
         pickle.dump(data, fh, protocol=2)
@@ -76,6 +99,10 @@ def write_face_like_flame(folder: Path, ict_npz: Path) -> Path:
     new_index[keep] = np.arange(int(keep.sum()))
     face_ids = new_index[emb.embedding.face_ids.numpy()]
     on = face_ids >= 0
-    np.savez(folder / "mediapipe_landmark_embedding.npz", lmk_face_idx=face_ids[on],
-             lmk_b_coords=emb.embedding.bary.numpy()[on], landmark_indices=emb.landmark_ids.numpy()[on])
+    np.savez(
+        folder / "mediapipe_landmark_embedding.npz",
+        lmk_face_idx=face_ids[on],
+        lmk_b_coords=emb.embedding.bary.numpy()[on],
+        landmark_indices=emb.landmark_ids.numpy()[on],
+    )
     return pkl

@@ -139,9 +139,13 @@ def test_6000_by_4000_photo(samples, ict_model):
 def test_user_values_are_checked(animator):
     from core.face import EditError
 
-    for edits, match in (({"yaw": float("nan")}, "finite"), ({"yaw": 1e9}, r"\[-45, 45\]"),
-                         ({"jawOpen": 2.0}, r"\[0, 1\]"), ({"yawn": 1.0}, "unknown control"),
-                         ({"yaw": "left"}, "number")):
+    for edits, match in (
+        ({"yaw": float("nan")}, "finite"),
+        ({"yaw": 1e9}, r"\[-45, 45\]"),
+        ({"jawOpen": 2.0}, r"\[0, 1\]"),
+        ({"yawn": 1.0}, "unknown control"),
+        ({"yaw": "left"}, "number"),
+    ):
         with pytest.raises(EditError, match=match):
             animator.render(edits)
     assert animator.model.check_edits({"yaw": -45, "jawOpen": 1}) == {"yaw": -45.0, "jawOpen": 1.0}

@@ -40,9 +40,15 @@ def facekit(tmp_path):
     (folder / "jawOpen.obj").write_text(_offset_obj(0.25))
     (folder / "browDown_L.obj").write_text(_offset_obj(0.125))
     (folder / "cheekRaiser_L.obj").write_text(_offset_obj(9.0))  # not a fitting expression
-    (folder / "vertex_indices.json").write_text(json.dumps({
-        "fitting_expressions": ["jawOpen", "browDown_L"], "idx_to_landmark_verts": [0, 2],
-        "expression_names": ["dropped"]}))
+    (folder / "vertex_indices.json").write_text(
+        json.dumps(
+            {
+                "fitting_expressions": ["jawOpen", "browDown_L"],
+                "idx_to_landmark_verts": [0, 2],
+                "expression_names": ["dropped"],
+            }
+        )
+    )
     return folder
 
 

@@ -49,8 +49,24 @@ def test_edit_reports_bad_input(portrait, tmp_path, capsys):
 
 def test_animate_preset_to_video(portrait, tmp_path, capsys):
     out = tmp_path / "talk.mp4"
-    assert main(["animate", str(portrait), "--preset", "talk", "--seconds", "0.6", "--fps", "10", "--crop",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "animate",
+                str(portrait),
+                "--preset",
+                "talk",
+                "--seconds",
+                "0.6",
+                "--fps",
+                "10",
+                "--crop",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     frames, info = read_video(out)
     assert len(frames) == 6 and info.fps == pytest.approx(10)
 
@@ -60,9 +76,31 @@ def test_reenact_keeps_fps_and_audio(portrait, tmp_path, capsys):
 
     clip = portrait.parent.parent / "videos" / "samples__source_video__video__Obama_clip1.mp4"
     driving = tmp_path / "driving.mp4"
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(clip), "-f", "lavfi",
-                    "-i", "sine=frequency=300:duration=1", "-t", "0.4", "-map", "0:v", "-map", "1:a", "-shortest",
-                    "-pix_fmt", "yuv420p", str(driving)], check=True)
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-y",
+            "-loglevel",
+            "error",
+            "-i",
+            str(clip),
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=300:duration=1",
+            "-t",
+            "0.4",
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-shortest",
+            "-pix_fmt",
+            "yuv420p",
+            str(driving),
+        ],
+        check=True,
+    )
     src_info = probe_video(driving)
     out = tmp_path / "out.mp4"
     assert main(["reenact", str(portrait), str(driving), "--mode", "relative", "--crop", "--out", str(out)]) == 0

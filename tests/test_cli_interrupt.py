@@ -19,8 +19,25 @@ def test_interrupted_animation_leaves_nothing(ict_model, tmp_path, sig):
     tmp.mkdir()
     target = out_dir / "talk.mp4"
     env = dict(os.environ, TMPDIR=str(tmp), PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-    proc = subprocess.Popen([sys.executable, "-m", "core", "animate", "DEFAULT", "--preset", "talk", "--seconds",
-                             "60", "--crop", "--out", str(target)], stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "core",
+            "animate",
+            "DEFAULT",
+            "--preset",
+            "talk",
+            "--seconds",
+            "60",
+            "--crop",
+            "--out",
+            str(target),
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     deadline = time.monotonic() + 120
     while not any(out_dir.iterdir()) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)  # wait until the encoder has started writing its temporary file

@@ -10,20 +10,23 @@ import pytest
 from core.cli import main
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["mesh", "--set", "yaw=nan"], "control 'yaw' needs a finite number"),
-    (["mesh", "--set", "yaw=inf"], "control 'yaw' needs a finite number"),
-    (["mesh", "--set", "jawOpen=1e9"], "control 'jawOpen' takes a value in [0, 1]"),
-    (["mesh", "--set", "shape000=1e6"], "control 'shape000' takes a value in"),
-    (["edit", "DEFAULT", "--set", "yaw=nan"], "control 'yaw' needs a finite number"),
-    (["edit", "DEFAULT", "--set", "yaw=1e9"], "control 'yaw' takes a value in"),
-    (["animate", "DEFAULT", "--preset", "nod", "--fps", "0"], "fps must be a finite frame rate"),
-    (["animate", "DEFAULT", "--preset", "nod", "--fps", "inf"], "fps must be a finite frame rate"),
-    (["animate", "DEFAULT", "--preset", "nod", "--fps", "nan"], "fps must be a finite frame rate"),
-    (["animate", "DEFAULT", "--preset", "nod", "--fps", "1000"], "fps must be a frame rate in (0, 120]"),
-    (["animate", "DEFAULT", "--preset", "nod", "--seconds", "-5"], "seconds must be a duration in (0, 600]"),
-    (["animate", "DEFAULT", "--preset", "nod", "--seconds", "1e9"], "seconds must be a duration in (0, 600]"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["mesh", "--set", "yaw=nan"], "control 'yaw' needs a finite number"),
+        (["mesh", "--set", "yaw=inf"], "control 'yaw' needs a finite number"),
+        (["mesh", "--set", "jawOpen=1e9"], "control 'jawOpen' takes a value in [0, 1]"),
+        (["mesh", "--set", "shape000=1e6"], "control 'shape000' takes a value in"),
+        (["edit", "DEFAULT", "--set", "yaw=nan"], "control 'yaw' needs a finite number"),
+        (["edit", "DEFAULT", "--set", "yaw=1e9"], "control 'yaw' takes a value in"),
+        (["animate", "DEFAULT", "--preset", "nod", "--fps", "0"], "fps must be a finite frame rate"),
+        (["animate", "DEFAULT", "--preset", "nod", "--fps", "inf"], "fps must be a finite frame rate"),
+        (["animate", "DEFAULT", "--preset", "nod", "--fps", "nan"], "fps must be a finite frame rate"),
+        (["animate", "DEFAULT", "--preset", "nod", "--fps", "1000"], "fps must be a frame rate in (0, 120]"),
+        (["animate", "DEFAULT", "--preset", "nod", "--seconds", "-5"], "seconds must be a duration in (0, 600]"),
+        (["animate", "DEFAULT", "--preset", "nod", "--seconds", "1e9"], "seconds must be a duration in (0, 600]"),
+    ],
+)
 def test_bad_values_are_refused(ict_model, tmp_path, capsys, argv, message):
     suffix = ".obj" if argv[0] == "mesh" else ".png" if argv[0] == "edit" else ".mp4"
     out = tmp_path / f"out{suffix}"
@@ -33,8 +36,9 @@ def test_bad_values_are_refused(ict_model, tmp_path, capsys, argv, message):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("command", [["mesh"], ["edit", "DEFAULT"], ["animate", "DEFAULT", "--preset", "nod"],
-                                     ["frontalize", "DEFAULT"]])
+@pytest.mark.parametrize(
+    "command", [["mesh"], ["edit", "DEFAULT"], ["animate", "DEFAULT", "--preset", "nod"], ["frontalize", "DEFAULT"]]
+)
 def test_a_folder_as_out_is_refused(ict_model, tmp_path, capsys, command):
     assert main([*command, "--out", str(tmp_path)]) == 2
     assert "is a folder; give a file name inside it" in capsys.readouterr().err

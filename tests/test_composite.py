@@ -36,7 +36,7 @@ def test_paste_back_blends_inside_and_leaves_outside():
     crop = np.zeros((256, 256, 3), np.uint8)
     crop[..., 0] = 255
     out = paste_back(photo, crop, _crop_transform())
-    assert out[456, 556, 0] == 255 and out[456, 556, 1] == 0      # the centre of the crop
+    assert out[456, 556, 0] == 255 and out[456, 556, 1] == 0  # the centre of the crop
     assert out[100, 100].tolist() == [0, 0, 0] and out[950, 1150].tolist() == [0, 0, 0]
     mask = np.zeros((256, 256), np.float32)
     mask[100:150, 100:150] = 1

@@ -1,8 +1,14 @@
 import torch
 import torch.nn.functional as F
 
-from core.coords import (flow_from_pixels, flow_to_pixels, norm_to_pixel, pixel_grid, pixel_to_norm,
-                         project_weak_perspective)
+from core.coords import (
+    flow_from_pixels,
+    flow_to_pixels,
+    norm_to_pixel,
+    pixel_grid,
+    pixel_to_norm,
+    project_weak_perspective,
+)
 
 
 def test_pixel_centres_and_edges():
@@ -26,7 +32,7 @@ def test_pixel_flow_shifts_image_by_that_many_pixels():
     img = torch.zeros(1, 1, 20, 30)
     img[0, 0, 10, 12] = 1.0
     flow_px = torch.zeros(1, 2, 20, 30)
-    flow_px[:, 0] = 3.0   # read 3 px to the right ...
+    flow_px[:, 0] = 3.0  # read 3 px to the right ...
     flow_px[:, 1] = -2.0  # ... and 2 px up
     flow = flow_from_pixels(flow_px)
     assert torch.allclose(flow_to_pixels(flow), flow_px)
@@ -40,4 +46,4 @@ def test_projection_flips_y_and_depth():
     cam = torch.tensor([[0.1, 0.2, -0.1]])
     p = project_weak_perspective(verts, cam)
     assert torch.allclose(p[0, 0], torch.tensor([0.2, -1.1, -0.5]))  # up in 3D is up (negative y) in the image
-    assert torch.allclose(p[0, 1], torch.tensor([0.4, -0.1, 0.5]))   # further from the camera: larger depth
+    assert torch.allclose(p[0, 1], torch.tensor([0.4, -0.1, 0.5]))  # further from the camera: larger depth

@@ -42,11 +42,42 @@ def test_cli_takes_the_flame_model(face_like_flame, tmp_path, capsys):
     from core.cli import main
 
     out = tmp_path / "flame.png"
-    assert main(["edit", "DEFAULT", "--model", "flame", "--model-path", str(face_like_flame), "--set",
-                 "exp000=1.5", "--crop", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "edit",
+                "DEFAULT",
+                "--model",
+                "flame",
+                "--model-path",
+                str(face_like_flame),
+                "--set",
+                "exp000=1.5",
+                "--crop",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["size"] == [256, 256]
     assert main(["mesh", "--model", "flame", "--model-path", str(face_like_flame), "--list"]) == 0
     assert "exp009" in capsys.readouterr().out
-    assert main(["edit", "DEFAULT", "--model", "flame", "--model-path", str(face_like_flame), "--set",
-                 "jawOpen=0.5", "--out", str(tmp_path / "x.png")]) == 2  # an ICT control: a clear error
+    assert (
+        main(
+            [
+                "edit",
+                "DEFAULT",
+                "--model",
+                "flame",
+                "--model-path",
+                str(face_like_flame),
+                "--set",
+                "jawOpen=0.5",
+                "--out",
+                str(tmp_path / "x.png"),
+            ]
+        )
+        == 2
+    )  # an ICT control: a clear error
     assert "unknown control 'jawOpen' for the flame model" in capsys.readouterr().err

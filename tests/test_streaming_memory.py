@@ -25,9 +25,27 @@ def driving(samples, tmp_path_factory):
     out = {}
     for n in (SHORT, LONG):
         path = root / f"drive_{n}.mp4"
-        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-stream_loop", "-1", "-i",
-                        str(samples / "videos" / "assets__driving.mp4"), "-frames:v", str(n), "-an",
-                        "-vf", "scale=256:256", "-pix_fmt", "yuv420p", str(path)], check=True)
+        subprocess.run(
+            [
+                imageio_ffmpeg.get_ffmpeg_exe(),
+                "-y",
+                "-loglevel",
+                "error",
+                "-stream_loop",
+                "-1",
+                "-i",
+                str(samples / "videos" / "assets__driving.mp4"),
+                "-frames:v",
+                str(n),
+                "-an",
+                "-vf",
+                "scale=256:256",
+                "-pix_fmt",
+                "yuv420p",
+                str(path),
+            ],
+            check=True,
+        )
         out[n] = path
     return out
 

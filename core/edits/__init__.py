@@ -9,9 +9,34 @@
 
 from core.edits.keyframes import Keyframes, KeyRange, Track, load_keyframes, parse_keyframes
 from core.edits.plan import EditPlan
-from core.edits.presets import (PRESET_FORMAT, EditPreset, PresetError, control_summary, load_preset,
-                                neutral_values, parse_preset, save_preset, shipped_names, shipped_presets)
+from core.edits.presets import (
+    PRESET_FORMAT,
+    EditPreset,
+    PresetError,
+    control_summary,
+    load_preset,
+    neutral_values,
+    parse_preset,
+    save_preset,
+    shipped_names,
+    shipped_presets,
+)
 
-__all__ = ["EditPlan", "EditPreset", "KeyRange", "Keyframes", "PRESET_FORMAT", "PresetError", "Track",
-           "control_summary", "load_keyframes", "load_preset", "neutral_values", "parse_keyframes",
-           "parse_preset", "save_preset", "shipped_names", "shipped_presets"]
+__all__ = [
+    "EditPlan",
+    "EditPreset",
+    "KeyRange",
+    "Keyframes",
+    "PRESET_FORMAT",
+    "PresetError",
+    "Track",
+    "control_summary",
+    "load_keyframes",
+    "load_preset",
+    "neutral_values",
+    "parse_keyframes",
+    "parse_preset",
+    "save_preset",
+    "shipped_names",
+    "shipped_presets",
+]

@@ -20,8 +20,8 @@ def camera_gaze_batch(model: FaceModel, params: FaceParams) -> dict[str, torch.T
     """Per-eye gaze controls ``{name: (B,)}`` that put both eyes on the camera for every face of ``params``,
     clamped to the controls' ranges (a head turned further than the eyes can turn keeps them at the limit)."""
     controls = model.controls()
-    rot = euler_to_matrix(params.head.double()) @ euler_to_matrix(params.neck.double())   # (B, 3, 3)
-    d = rot[:, 2, :]                                     # R^T z: the camera axis in the eye's frame
+    rot = euler_to_matrix(params.head.double()) @ euler_to_matrix(params.neck.double())  # (B, 3, 3)
+    d = rot[:, 2, :]  # R^T z: the camera axis in the eye's frame
     yaw = torch.rad2deg(torch.atan2(d[:, 0], d[:, 2]))
     pitch = torch.rad2deg(torch.asin(d[:, 1].clamp(-1, 1)))
     out = {}

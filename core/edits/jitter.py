@@ -8,7 +8,7 @@ flickering edit much. Comparing an edited clip with its input says whether the e
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -31,7 +31,7 @@ def landmark_jitter(tracks: np.ndarray) -> float:
     """Mean landmark acceleration (pixels per frame squared) of ``(T, L, 2)`` tracks; NaN if T < 3."""
     if len(tracks) < 3:
         return float("nan")
-    acc = np.linalg.norm(tracks[2:] - 2.0 * tracks[1:-1] + tracks[:-2], axis=-1)   # (T-2, L)
+    acc = np.linalg.norm(tracks[2:] - 2.0 * tracks[1:-1] + tracks[:-2], axis=-1)  # (T-2, L)
     per_frame = acc.mean(-1)
     valid = np.isfinite(per_frame)
     return float(per_frame[valid].mean()) if valid.any() else float("nan")

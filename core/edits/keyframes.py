@@ -24,9 +24,10 @@ problem raises ``PresetError`` naming the file, the control, and the valid contr
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -113,8 +114,7 @@ def _number(x: Any, what: str) -> float:
     return value
 
 
-def parse_track(model: FaceModel, control: str, spec: Any, interpolation: str, offset: bool,
-                where: str) -> Track:
+def parse_track(model: FaceModel, control: str, spec: Any, interpolation: str, offset: bool, where: str) -> Track:
     """A ``Track`` from ``[[t, v], ...]`` or ``{"keys": [...], "interpolation": ...}``."""
     if isinstance(spec, Mapping):
         extra = sorted(set(spec) - {"keys", "interpolation"})
@@ -123,11 +123,14 @@ def parse_track(model: FaceModel, control: str, spec: Any, interpolation: str, o
         interpolation = spec.get("interpolation", interpolation)
         spec = spec.get("keys")
     if interpolation not in INTERPOLATIONS:
-        raise PresetError(f"{where}: control '{control}': interpolation must be one of "
-                          f"{', '.join(INTERPOLATIONS)}, got {interpolation!r}")
+        raise PresetError(
+            f"{where}: control '{control}': interpolation must be one of "
+            f"{', '.join(INTERPOLATIONS)}, got {interpolation!r}"
+        )
     if not isinstance(spec, list) or not spec:
-        raise PresetError(f"{where}: control '{control}' needs a non-empty list of [time_s, value] keys, "
-                          f"got {type(spec).__name__}")
+        raise PresetError(
+            f"{where}: control '{control}' needs a non-empty list of [time_s, value] keys, got {type(spec).__name__}"
+        )
     times, values = [], []
     for k, key in enumerate(spec):
         if not isinstance(key, (list, tuple)) or len(key) != 2:
@@ -136,8 +139,9 @@ def parse_track(model: FaceModel, control: str, spec: Any, interpolation: str, o
         if t < 0:
             raise PresetError(f"{where}: control '{control}' key {k}: time {t:g} s is negative")
         if times and t <= times[-1]:
-            raise PresetError(f"{where}: control '{control}': key times must increase, got {times[-1]:g} s "
-                              f"then {t:g} s (key {k})")
+            raise PresetError(
+                f"{where}: control '{control}': key times must increase, got {times[-1]:g} s then {t:g} s (key {k})"
+            )
         if isinstance(key[1], bool) or not isinstance(key[1], (int, float)):
             raise PresetError(f"{where}: control '{control}' key {k} value must be a number, got {key[1]!r}")
         value = check_controls(model, {control: key[1]}, offset, f"{where}: key {k}")[control]
@@ -158,26 +162,29 @@ def parse_range(model: FaceModel, spec: Any, offset: bool, where: str) -> KeyRan
     if start < 0 or end <= start:
         raise PresetError(f"{where}: needs 0 <= start < end, got start {start:g} s, end {end:g} s")
     if ease < 0 or 2 * ease > end - start:
-        raise PresetError(f"{where}: ease must be between 0 and half the range ({(end - start) / 2:g} s), "
-                          f"got {ease:g}")
+        raise PresetError(f"{where}: ease must be between 0 and half the range ({(end - start) / 2:g} s), got {ease:g}")
     return KeyRange(start, end, check_controls(model, spec.get("controls"), offset, where), ease)
 
 
 def parse_keyframes(data: Any, model: FaceModel, name: str = "<keys>", mode: str = "offset") -> Keyframes:
     """Validate decoded JSON (either form) into ``Keyframes``; ``mode``: the default for the short form."""
     if not isinstance(data, Mapping) or not data:
-        raise PresetError(f"{name}: keyframes are a JSON object: control -> [[time_s, value], ...] "
-                          f"(or the full \"{KEYS_FORMAT}\" form); {control_summary(model)}")
+        raise PresetError(
+            f"{name}: keyframes are a JSON object: control -> [[time_s, value], ...] "
+            f'(or the full "{KEYS_FORMAT}" form); {control_summary(model)}'
+        )
     if "format" in data:
         if data["format"] != KEYS_FORMAT:
             raise PresetError(f"{name}: 'format' must be \"{KEYS_FORMAT}\", got {data['format']!r}")
         extra = sorted(set(data) - {"format", "mode", "interpolation", "controls", "ranges"})
         if extra:
-            raise PresetError(f"{name}: unknown entries {extra} (use format, mode, interpolation, controls, "
-                              "ranges)")
+            raise PresetError(f"{name}: unknown entries {extra} (use format, mode, interpolation, controls, ranges)")
         mode = data.get("mode", mode)
-        interpolation, controls, ranges = data.get("interpolation", "smooth"), data.get("controls", {}), \
-            data.get("ranges", [])
+        interpolation, controls, ranges = (
+            data.get("interpolation", "smooth"),
+            data.get("controls", {}),
+            data.get("ranges", []),
+        )
     else:
         interpolation, controls, ranges = "smooth", data, []
     if mode not in MODES:
@@ -193,8 +200,7 @@ def parse_keyframes(data: Any, model: FaceModel, name: str = "<keys>", mode: str
     return Keyframes(tracks, spans, mode)
 
 
-def load_keyframes(source: str | Path | bytes | Mapping[str, Any], model: FaceModel,
-                   mode: str = "offset") -> Keyframes:
+def load_keyframes(source: str | Path | bytes | Mapping[str, Any], model: FaceModel, mode: str = "offset") -> Keyframes:
     """Keyframes from a file path, JSON text/bytes or a decoded mapping (``PresetError`` when bad)."""
     data, name = read_json(source, "keyframes")
     return parse_keyframes(data, model, name, mode)

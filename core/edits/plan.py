@@ -16,14 +16,14 @@ same amount from where each was looking.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import numpy as np
 import torch
 
 from core.edits.keyframes import Keyframes, load_keyframes
-from core.edits.presets import EditPreset, MODES, PresetError, check_controls, load_preset
+from core.edits.presets import MODES, EditPreset, PresetError, check_controls, load_preset
 from core.face.base import FaceModel
 from core.face.params import FaceParams
 
@@ -38,9 +38,15 @@ class EditPlan:
     look_at_camera: bool = False
 
     @classmethod
-    def build(cls, model: FaceModel, edits: Mapping[str, float] | None = None, mode: str = "offset",
-              preset: EditPreset | str | None = None, keys: Keyframes | str | list | None = None,
-              look_at_camera: bool = False) -> EditPlan:
+    def build(
+        cls,
+        model: FaceModel,
+        edits: Mapping[str, float] | None = None,
+        mode: str = "offset",
+        preset: EditPreset | str | None = None,
+        keys: Keyframes | str | list | None = None,
+        look_at_camera: bool = False,
+    ) -> EditPlan:
         """Validate and gather edits: ``edits`` (``--set``, in ``mode``), a preset (its own mode) and
         keyframes (a file, JSON, mapping or ``Keyframes``, or a list of them; each in its own mode, ``mode``
         for the short form). Raises ``PresetError`` (a ``ValueError``)."""
@@ -53,7 +59,7 @@ class EditPlan:
             plan.look_at_camera |= p.look_at_camera
         if edits:
             plan.add(check_controls(model, dict(edits), mode == "offset", "--set"), mode)
-        for k in (keys if isinstance(keys, list) else [] if keys is None else [keys]):
+        for k in keys if isinstance(keys, list) else [] if keys is None else [keys]:
             plan.keyframes.append(k if isinstance(k, Keyframes) else load_keyframes(k, model, mode))
         return plan
 
@@ -74,12 +80,14 @@ class EditPlan:
         for k in self.keyframes:
             names += [n for n in k.controls if n not in names]
         if self.look_at_camera:
-            names += [n for n in ("gaze_left_yaw", "gaze_left_pitch", "gaze_right_yaw", "gaze_right_pitch")
-                      if n not in names]
+            names += [
+                n for n in ("gaze_left_yaw", "gaze_left_pitch", "gaze_right_yaw", "gaze_right_pitch") if n not in names
+            ]
         return names
 
-    def curves(self, times: np.ndarray) -> tuple[list[tuple[str, np.ndarray, np.ndarray]],
-                                                  list[tuple[str, np.ndarray, np.ndarray]]]:
+    def curves(
+        self, times: np.ndarray
+    ) -> tuple[list[tuple[str, np.ndarray, np.ndarray]], list[tuple[str, np.ndarray, np.ndarray]]]:
         """Per-frame ``(name, values (T,), weights (T,))`` of the absolute and of the offset edits."""
         t = np.asarray(times, dtype=np.float64)
         ones = np.ones_like(t)

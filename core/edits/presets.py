@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from core.face.base import EditError, FaceModel
 
@@ -83,7 +84,7 @@ class EditPreset:
     mode: str = "absolute"
     name: str = ""
     description: str = ""
-    look_at_camera: bool = False   # also turn the eyes to the camera, whatever the head pose (per frame)
+    look_at_camera: bool = False  # also turn the eyes to the camera, whatever the head pose (per frame)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"format": PRESET_FORMAT, "mode": self.mode}
@@ -109,8 +110,10 @@ def parse_preset(data: Any, model: FaceModel, name: str = "<preset>") -> EditPre
         raise PresetError(f"{name}: 'format' must be \"{PRESET_FORMAT}\", got {fmt!r}")
     unknown = sorted(set(data) - {"format", "mode", "controls", "name", "description", "look_at_camera"})
     if unknown:
-        raise PresetError(f"{name}: unknown entries {unknown}; a preset has format, mode, controls "
-                          "(and optionally name, description, look_at_camera)")
+        raise PresetError(
+            f"{name}: unknown entries {unknown}; a preset has format, mode, controls "
+            "(and optionally name, description, look_at_camera)"
+        )
     look = data.get("look_at_camera", False)
     if not isinstance(look, bool):
         raise PresetError(f"{name}: 'look_at_camera' must be true or false, got {look!r}")
@@ -162,5 +165,6 @@ def shipped_presets(model: FaceModel) -> dict[str, EditPreset]:
 
 def neutral_values(model: FaceModel) -> dict[str, float]:
     """Absolute values of a neutral expression: every expression channel, the jaw and the lids at 0."""
-    return {n: 0.0 for n, c in model.controls().items()
-            if c.targets[0][0] in ("expression", "jaw") and c.group != "shape"}
+    return {
+        n: 0.0 for n, c in model.controls().items() if c.targets[0][0] in ("expression", "jaw") and c.group != "shape"
+    }

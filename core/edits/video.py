@@ -18,9 +18,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -51,11 +52,19 @@ class VideoEditResult:
     def summary(self) -> dict[str, Any]:
         """A JSON-ready summary (the CLI prints it)."""
         render_s = max(self.seconds - self.fit_seconds, 1e-9)
-        return {"out": str(self.out) if self.out else None, "frames": self.n_frames,
-                "faceless_frames": self.faceless_frames, "unchanged_frames": self.unchanged_frames,
-                "fps": round(self.fps, 3), "size": list(self.size), "audio": self.audio,
-                "controls": self.controls, "seconds": round(self.seconds, 2),
-                "fit_seconds": round(self.fit_seconds, 2), "render_fps": round(self.n_frames / render_s, 2)}
+        return {
+            "out": str(self.out) if self.out else None,
+            "frames": self.n_frames,
+            "faceless_frames": self.faceless_frames,
+            "unchanged_frames": self.unchanged_frames,
+            "fps": round(self.fps, 3),
+            "size": list(self.size),
+            "audio": self.audio,
+            "controls": self.controls,
+            "seconds": round(self.seconds, 2),
+            "fit_seconds": round(self.fit_seconds, 2),
+            "render_fps": round(self.n_frames / render_s, 2),
+        }
 
 
 def edit_smoothing() -> dict:
@@ -65,8 +74,10 @@ def edit_smoothing() -> dict:
     times the input's landmark acceleration for a smile + yaw offset (``bench/video_edit.py``)."""
     from core.fit.tracking import DEFAULT_SMOOTHING, OneEuro
 
-    return {k: OneEuro(min_cutoff=0.5 * f.min_cutoff, beta=0.5 * f.beta, d_cutoff=f.d_cutoff, unit=f.unit)
-            for k, f in DEFAULT_SMOOTHING.items()}
+    return {
+        k: OneEuro(min_cutoff=0.5 * f.min_cutoff, beta=0.5 * f.beta, d_cutoff=f.d_cutoff, unit=f.unit)
+        for k, f in DEFAULT_SMOOTHING.items()
+    }
 
 
 def _same(a: FaceParams, b: FaceParams) -> bool:
@@ -90,15 +101,22 @@ class FrameEditor:
     intra-op threads spin and wait when the CPUs are shared (the same finding as ``core.fit``'s fitter).
     """
 
-    def __init__(self, engine: Any, fit: Any, targets: FaceParams, full_resolution: bool = True,
-                 single_thread: bool = True, crops: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        engine: Any,
+        fit: Any,
+        targets: FaceParams,
+        full_resolution: bool = True,
+        single_thread: bool = True,
+        crops: np.ndarray | None = None,
+    ) -> None:
         self.engine, self.fit, self.targets = engine, fit, targets
-        self.crops = fit.crops if crops is None else crops   # (T, 3, 3) crop <- frame pixels
+        self.crops = fit.crops if crops is None else crops  # (T, 3, 3) crop <- frame pixels
         self.full_resolution = full_resolution
         self.single_thread = single_thread
         self.faceless = 0
         self.unchanged = 0
-        self._lock = threading.Lock()   # frames may be edited from several threads
+        self._lock = threading.Lock()  # frames may be edited from several threads
 
     def __call__(self, t: int, frame: np.ndarray) -> np.ndarray:
         if not self.single_thread:
@@ -114,7 +132,7 @@ class FrameEditor:
             with self._lock:
                 self.faceless += 1
             return frame if self.full_resolution else self._crop(frame, min(t, len(fit) - 1))
-        base, target = fit.params[t:t + 1], self.targets[t:t + 1]
+        base, target = fit.params[t : t + 1], self.targets[t : t + 1]
         crop = self._crop(frame, t)
         if _same(base, target):
             with self._lock:
@@ -132,11 +150,21 @@ class FrameEditor:
         return warp_image(frame, self.crops[t], self.fit.size, "replicate")
 
 
-def edit_video(model: FaceModel, engine: Any, video: str | Path | Sequence[np.ndarray], plan: EditPlan,
-               out: str | Path | None = None, size: int = 256, full_resolution: bool = True,
-               fps: float | None = None, max_frames: int | None = None, progress: bool = True,
-               workers: int | None = None, smoothing: bool | dict | None = None,
-               face: int | None = None) -> VideoEditResult:
+def edit_video(
+    model: FaceModel,
+    engine: Any,
+    video: str | Path | Sequence[np.ndarray],
+    plan: EditPlan,
+    out: str | Path | None = None,
+    size: int = 256,
+    full_resolution: bool = True,
+    fps: float | None = None,
+    max_frames: int | None = None,
+    progress: bool = True,
+    workers: int | None = None,
+    smoothing: bool | dict | None = None,
+    face: int | None = None,
+) -> VideoEditResult:
     """Edit every frame of ``video`` (a path or RGB uint8 frames) with ``plan``; see the module docstring.
 
     ``out``: the mp4 to write (keeps fps and audio), or None to return the frames. ``full_resolution``:
@@ -155,8 +183,9 @@ def edit_video(model: FaceModel, engine: Any, video: str | Path | Sequence[np.nd
     source, shift, full_size = video, np.eye(3), None
     if face:
         source, shift, fps, full_size = face_region_frames(video, int(face), max_frames, fps)
-    fit = fit_video(source, model=model, size=size, fps=fps, max_frames=max_frames, progress=progress,
-                    smoothing=smoothing)
+    fit = fit_video(
+        source, model=model, size=size, fps=fps, max_frames=max_frames, progress=progress, smoothing=smoothing
+    )
     fps = fit.fps
     targets = plan.apply(model, fit.params, np.arange(len(fit)) / fps)
     t_fit = time.perf_counter() - t0
@@ -171,17 +200,27 @@ def edit_video(model: FaceModel, engine: Any, video: str | Path | Sequence[np.nd
 
         result_frames, path = None, Path(write_video(out, edited, fps, audio_from=audio_from))
     h, w = (full_size or fit.original_size) if full_resolution else (size, size)
-    result = VideoEditResult(path, len(fit), editor.faceless, editor.unchanged, fps, (h, w),
-                             time.perf_counter() - t0, plan.controls, audio=_has_audio(audio_from),
-                             frames=result_frames, fit_seconds=t_fit)
+    result = VideoEditResult(
+        path,
+        len(fit),
+        editor.faceless,
+        editor.unchanged,
+        fps,
+        (h, w),
+        time.perf_counter() - t0,
+        plan.controls,
+        audio=_has_audio(audio_from),
+        frames=result_frames,
+        fit_seconds=t_fit,
+    )
     if editor.faceless:
         log.info("%d of %d frames had no face and were passed through unchanged", editor.faceless, len(fit))
     return result
 
 
-def face_region_frames(video: str | Path | Sequence[np.ndarray], face: int, max_frames: int | None,
-                       fps: float | None, margin: float = 1.0
-                       ) -> tuple[list[np.ndarray], np.ndarray, float, tuple[int, int]]:
+def face_region_frames(
+    video: str | Path | Sequence[np.ndarray], face: int, max_frames: int | None, fps: float | None, margin: float = 1.0
+) -> tuple[list[np.ndarray], np.ndarray, float, tuple[int, int]]:
     """Frames cut to a fixed region around face number ``face`` (by size, 0 = the largest) of the first
     frame, so that the tracker follows that face: the region is its landmark box grown by ``margin`` times
     its size on every side (a face that leaves the region is lost). Returns the cut frames, the 3x3
@@ -195,12 +234,15 @@ def face_region_frames(video: str | Path | Sequence[np.ndarray], face: int, max_
     first = next(frames)
     boxes = face_boxes(first)
     if not 0 <= face < len(boxes):
-        raise NoFaceError(f"face {face} asked for, but the first frame has {len(boxes)} face(s) "
-                          f"(0 = the largest, up to {len(boxes) - 1})")
-    l, t, r, b = boxes[face]
+        raise NoFaceError(
+            f"face {face} asked for, but the first frame has {len(boxes)} face(s) "
+            f"(0 = the largest, up to {len(boxes) - 1})"
+        )
+    left, top, right, bottom = boxes[face]
     h, w = first.shape[:2]
-    x0, y0 = max(0, int(l - margin * (r - l))), max(0, int(t - margin * (b - t)))
-    x1, y1 = min(w, int(np.ceil(r + margin * (r - l)))), min(h, int(np.ceil(b + margin * (b - t))))
+    x0, y0 = max(0, int(left - margin * (right - left))), max(0, int(top - margin * (bottom - top)))
+    x1 = min(w, int(np.ceil(right + margin * (right - left))))
+    y1 = min(h, int(np.ceil(bottom + margin * (bottom - top))))
     cut = [f[y0:y1, x0:x1] for f in (first, *frames)]
     if isinstance(video, (str, Path)) and fps is None:
         from core.io.video import probe_video
@@ -223,8 +265,7 @@ def default_workers() -> int:
     return max(1, min(4, cores - busy))
 
 
-def edit_frames(editor: FrameEditor, frames: Iterator[np.ndarray], workers: int | None = None
-                ) -> Iterator[np.ndarray]:
+def edit_frames(editor: FrameEditor, frames: Iterator[np.ndarray], workers: int | None = None) -> Iterator[np.ndarray]:
     """The edited frames in order. Frames are edited ``workers`` at a time (a small batch read ahead, never
     the whole clip), each on one torch thread: the engine's per-frame work is too small for intra-op
     threads, and whole frames in parallel use every core."""

@@ -4,8 +4,25 @@
 """
 
 from core.engines.base import Engine, EngineResult, Inspection
-from core.engines.registry import (ENGINES, EngineSpec, engine_names, find_engine_weights, make_engine, register,
-                                   usable_engines)
+from core.engines.registry import (
+    ENGINES,
+    EngineSpec,
+    engine_names,
+    find_engine_weights,
+    make_engine,
+    register,
+    usable_engines,
+)
 
-__all__ = ["ENGINES", "Engine", "EngineResult", "EngineSpec", "Inspection", "engine_names", "find_engine_weights",
-           "make_engine", "register", "usable_engines"]
+__all__ = [
+    "ENGINES",
+    "Engine",
+    "EngineResult",
+    "EngineSpec",
+    "Inspection",
+    "engine_names",
+    "find_engine_weights",
+    "make_engine",
+    "register",
+    "usable_engines",
+]

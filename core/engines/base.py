@@ -43,19 +43,19 @@ class Inspection:
     in [0, 1]. Layers an engine does not have stay None (or empty).
     """
 
-    image: np.ndarray                                   # (S, S, 3) uint8, the rendered crop
-    flow: torch.Tensor | None = None                    # (1, 2, S, S) the flow the image was made with
-    flow_label: str = "flow"                            # what ``flow`` is, in words
-    mesh_flow: torch.Tensor | None = None               # (1, 2, S, S) the flow of the meshes alone
-    coverage: torch.Tensor | None = None                # (1, 1, S, S) pixels covered by the target mesh
-    layer: torch.Tensor | None = None                   # (1, 1, S, S) the engine's second layer ...
-    layer_label: str = ""                               # ... and what it is
+    image: np.ndarray  # (S, S, 3) uint8, the rendered crop
+    flow: torch.Tensor | None = None  # (1, 2, S, S) the flow the image was made with
+    flow_label: str = "flow"  # what ``flow`` is, in words
+    mesh_flow: torch.Tensor | None = None  # (1, 2, S, S) the flow of the meshes alone
+    coverage: torch.Tensor | None = None  # (1, 1, S, S) pixels covered by the target mesh
+    layer: torch.Tensor | None = None  # (1, 1, S, S) the engine's second layer ...
+    layer_label: str = ""  # ... and what it is
     level_flows: dict[int, torch.Tensor] = field(default_factory=dict)  # {stride: (1, 2, h, w)}
-    codes: torch.Tensor | None = None                   # (1, C, S, S) neural codes on the target mesh
-    code_mask: torch.Tensor | None = None               # (1, 1, S, S) where ``codes`` are defined
-    codes_trained: bool = False                         # learned codes (True) or an initial table
-    warped_source: torch.Tensor | None = None           # (1, 3, S, S) the source warped by ``flow``
-    notes: list[str] = field(default_factory=list)      # engine-specific remarks
+    codes: torch.Tensor | None = None  # (1, C, S, S) neural codes on the target mesh
+    code_mask: torch.Tensor | None = None  # (1, 1, S, S) where ``codes`` are defined
+    codes_trained: bool = False  # learned codes (True) or an initial table
+    warped_source: torch.Tensor | None = None  # (1, 3, S, S) the source warped by ``flow``
+    notes: list[str] = field(default_factory=list)  # engine-specific remarks
 
 
 class Engine(Protocol):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+
 def _neighbour_mean(x: torch.Tensor) -> torch.Tensor:
     """Mean of the 4 neighbours, replicating the border (no flux through the image edge)."""
     p = F.pad(x, (1, 1, 1, 1), mode="replicate")
@@ -24,8 +25,9 @@ def _downsample(values: torch.Tensor, known: torch.Tensor) -> tuple[torch.Tensor
     return mean, (weight > 0).to(known)
 
 
-def harmonic_fill(values: torch.Tensor, known: torch.Tensor, sweeps: int = 12,
-                  coarsest: int = 8, skip_finest: int = 0) -> torch.Tensor:
+def harmonic_fill(
+    values: torch.Tensor, known: torch.Tensor, sweeps: int = 12, coarsest: int = 8, skip_finest: int = 0
+) -> torch.Tensor:
     """Fill ``values (B, C, H, W)`` where ``known (B, 1, H, W)`` (0/1) is 0 by harmonic interpolation.
 
     Known pixels keep their values exactly. Pixels with no known pixel anywhere get 0.

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from core.coords import pixel_grid
-from core.engines.base import Inspection, EngineResult, check_source, image_to_tensor, tensor_to_images
+from core.engines.base import EngineResult, Inspection, check_source, image_to_tensor, tensor_to_images
 from core.engines.fill import harmonic_fill
 from core.engines.person import PersonSegmenter
 from core.face.base import FaceModel
@@ -42,15 +42,15 @@ MOUTH_COLOURS = torch.tensor([[0.0, 0.0, 0.0], [0.10, 0.03, 0.03], [0.86, 0.83, 
 class GeometryState:
     """What ``prepare`` caches for one source crop."""
 
-    crop: torch.Tensor        # (1, 3, S, S) in [0, 1]
-    params: FaceParams        # the source fit, B = 1
-    src_proj: torch.Tensor    # (1, N, 3) normalised crop x, y and depth
-    person: torch.Tensor      # (1, 1, S, S) 0/1 person layer (segmentation and mesh, slightly grown)
-    plate: torch.Tensor       # (1, 3, S, S) background with the person filled in
-    src_mouth: torch.Tensor   # (1, 1, S, S) 1 where the source shows the inside of its mouth
-    src_cover: torch.Tensor   # (1, 1, S, S) source mesh coverage
-    src_depth: torch.Tensor   # (1, 1, S, S) depth of the visible source surface (+inf off the mesh)
-    colourfulness: float      # 0 for a grey photo, 1 for ordinary colour skin: scales the mouth colours
+    crop: torch.Tensor  # (1, 3, S, S) in [0, 1]
+    params: FaceParams  # the source fit, B = 1
+    src_proj: torch.Tensor  # (1, N, 3) normalised crop x, y and depth
+    person: torch.Tensor  # (1, 1, S, S) 0/1 person layer (segmentation and mesh, slightly grown)
+    plate: torch.Tensor  # (1, 3, S, S) background with the person filled in
+    src_mouth: torch.Tensor  # (1, 1, S, S) 1 where the source shows the inside of its mouth
+    src_cover: torch.Tensor  # (1, 1, S, S) source mesh coverage
+    src_depth: torch.Tensor  # (1, 1, S, S) depth of the visible source surface (+inf off the mesh)
+    colourfulness: float  # 0 for a grey photo, 1 for ordinary colour skin: scales the mouth colours
 
     @property
     def size(self) -> int:
@@ -72,8 +72,13 @@ class GeometryEngine:
 
     name = "geometry"
 
-    def __init__(self, model: FaceModel, segmenter: PersonSegmenter | None = None, head_margin: float = 0.18,
-                 fill_sweeps: int = 12) -> None:
+    def __init__(
+        self,
+        model: FaceModel,
+        segmenter: PersonSegmenter | None = None,
+        head_margin: float = 0.18,
+        fill_sweeps: int = 12,
+    ) -> None:
         self.model = model
         self.segmenter = segmenter or PersonSegmenter()
         self.head_margin = head_margin
@@ -116,8 +121,9 @@ class GeometryEngine:
             src_mouth = self._mouth_mask(frags)
             depth = torch.where(cover > 0, frags.depth[:, None], torch.full_like(cover, float("inf")))
             colourfulness = self._colourfulness(crop, cover)
-        return GeometryState(crop, params.detach().clone(), src_proj, person, plate, src_mouth, cover, depth,
-                             colourfulness)
+        return GeometryState(
+            crop, params.detach().clone(), src_proj, person, plate, src_mouth, cover, depth, colourfulness
+        )
 
     @staticmethod
     def _colourfulness(crop: torch.Tensor, cover: torch.Tensor) -> float:
@@ -142,8 +148,9 @@ class GeometryEngine:
         s = state.size
         tgt_proj = self.project(target)
         frags = rasterize(tgt_proj, self.faces, (s, s))
-        attrs = torch.cat([state.src_proj[..., :2] - tgt_proj[..., :2], state.src_proj[..., 2:].expand_as(
-            tgt_proj[..., 2:])], dim=-1)
+        attrs = torch.cat(
+            [state.src_proj[..., :2] - tgt_proj[..., :2], state.src_proj[..., 2:].expand_as(tgt_proj[..., 2:])], dim=-1
+        )
         mesh = interpolate(attrs, frags)
         mesh_flow, src_z = mesh[:, :2], mesh[:, 2:]
         cover = frags.mask
@@ -158,8 +165,9 @@ class GeometryEngine:
         """``(B, 1, S, S)``: 1 where the target pixel's surface point is the visible surface in the source."""
         b, s = mesh_flow.shape[0], state.size
         grid = pixel_grid((s, s))[None] + mesh_flow.permute(0, 2, 3, 1)
-        seen = F.grid_sample(state.src_depth.expand(b, -1, -1, -1), grid, mode="nearest", align_corners=False,
-                             padding_mode="border")
+        seen = F.grid_sample(
+            state.src_depth.expand(b, -1, -1, -1), grid, mode="nearest", align_corners=False, padding_mode="border"
+        )
         # tolerance: 1 cm of depth (a pixel-sized sampling error on steep surfaces stays below it)
         tol = float(state.params.camera[0, 0]) * 1.0
         return (src_z <= seen + tol).float()
@@ -169,30 +177,38 @@ class GeometryEngine:
             flow, frags, mesh_flow = self.flow(state, target)
             b, s = flow.shape[0], state.size
             grid = pixel_grid((s, s))[None] + flow.permute(0, 2, 3, 1)
-            warped = F.grid_sample(state.crop.expand(b, -1, -1, -1), grid, align_corners=False,
-                                   padding_mode="border")
+            warped = F.grid_sample(state.crop.expand(b, -1, -1, -1), grid, align_corners=False, padding_mode="border")
             layer = F.grid_sample(state.person.expand(b, -1, -1, -1), grid, align_corners=False)
             layer = torch.maximum(layer, frags.mask)
             out = warped * layer + state.plate * (1.0 - layer)
             out, synth = self._fill_mouth(out, state, frags, grid)
         result = EngineResult(tensor_to_images(out), flow, synth[:, 0].numpy())
         if debug:
-            result.debug = {"mesh_flow": mesh_flow, "coverage": frags.mask, "person_layer": layer,
-                            "face_id": frags.face_id}
+            result.debug = {
+                "mesh_flow": mesh_flow,
+                "coverage": frags.mask,
+                "person_layer": layer,
+                "face_id": frags.face_id,
+            }
         return result
 
     def inspect(self, state: GeometryState, target: FaceParams) -> Inspection:
         result = self.render(state, target[:1] if target.batch_size > 1 else target, debug=True)
         dbg = result.debug
         return Inspection(
-            image=result.images[0], flow=result.flow[:1], flow_label="the displacement field, extended "
-            "beyond the mesh", mesh_flow=dbg["mesh_flow"][:1], coverage=dbg["coverage"][:1],
-            layer=dbg["person_layer"][:1], layer_label="person pixels that follow the head beyond the mesh "
-            "(hair, neck); the rest stays still",
-            notes=["the geometry engine is training-free: it uses no neural codes and has no pyramid"])
+            image=result.images[0],
+            flow=result.flow[:1],
+            flow_label="the displacement field, extended beyond the mesh",
+            mesh_flow=dbg["mesh_flow"][:1],
+            coverage=dbg["coverage"][:1],
+            layer=dbg["person_layer"][:1],
+            layer_label="person pixels that follow the head beyond the mesh (hair, neck); the rest stays still",
+            notes=["the geometry engine is training-free: it uses no neural codes and has no pyramid"],
+        )
 
-    def _fill_mouth(self, out: torch.Tensor, state: GeometryState, frags: Fragments,
-                    grid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _fill_mouth(
+        self, out: torch.Tensor, state: GeometryState, frags: Fragments, grid: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         valid = frags.face_id >= 0
         part = self.face_part[frags.face_id.clamp(min=0)] * valid
         inside = (part > 0).float()[:, None]

@@ -30,13 +30,14 @@ from core.engines.base import EngineResult, Inspection, check_source, image_to_t
 from core.face.base import FaceModel
 from core.face.params import FaceParams
 
-__all__ = ["PWMEngine", "PWMWeightsError", "PWMState", "find_weights", "load_generator", "WEIGHTS_ENV",
-           "TRAIN_HINT"]
+__all__ = ["PWMEngine", "PWMWeightsError", "PWMState", "find_weights", "load_generator", "WEIGHTS_ENV", "TRAIN_HINT"]
 
 WEIGHTS_ENV = "GDPW_PWM_WEIGHTS"
-TRAIN_HINT = ("train a model with 'python -m core train --config configs/paper.json' (after "
-              "'python -m core preprocess VIDEOS_DIR data/voxceleb') and copy <out_dir>/pwm.safetensors and "
-              "<out_dir>/pwm.json into weights/ (or point $GDPW_PWM_WEIGHTS at them)")
+TRAIN_HINT = (
+    "train a model with 'python -m core train --config configs/paper.json' (after "
+    "'python -m core preprocess VIDEOS_DIR data/voxceleb') and copy <out_dir>/pwm.safetensors and "
+    "<out_dir>/pwm.json into weights/ (or point $GDPW_PWM_WEIGHTS at them)"
+)
 
 
 class PWMWeightsError(ValueError):
@@ -65,12 +66,20 @@ def find_weights(weights: str | Path | None = None, name: str = "pwm") -> Path:
         if p.is_file():
             return p
     places = "\n  ".join(str(p) for p in tried)
-    raise PWMWeightsError(f"no trained 'pwm' weights found (a {name}.json next to {name}.safetensors). Looked in:"
-                          f"\n  {places}\nTo get them, {TRAIN_HINT}.")
+    raise PWMWeightsError(
+        f"no trained 'pwm' weights found (a {name}.json next to {name}.safetensors). Looked in:"
+        f"\n  {places}\nTo get them, {TRAIN_HINT}."
+    )
 
 
-def load_generator(meta_path: str | Path, model: FaceModel, variant: str | None = None, preset: str | None = None,
-                   device: str | torch.device = "cpu", fold: bool = True):
+def load_generator(
+    meta_path: str | Path,
+    model: FaceModel,
+    variant: str | None = None,
+    preset: str | None = None,
+    device: str | torch.device = "cpu",
+    fold: bool = True,
+):
     """Build the generator described by ``meta_path`` (JSON), load and check its weights; returns
     ``(generator, meta)``. ``variant`` / ``preset``, when given, must match the file."""
     from safetensors.torch import load_file
@@ -83,8 +92,10 @@ def load_generator(meta_path: str | Path, model: FaceModel, variant: str | None 
     except (OSError, json.JSONDecodeError) as exc:
         raise PWMWeightsError(f"{meta_path} is not a readable PWM config: {exc}") from None
     if meta.get("format") != "gdpw-pwm" or "generator" not in meta:
-        raise PWMWeightsError(f"{meta_path} is not a PWM weights config (format {meta.get('format')!r}, "
-                              f"expected 'gdpw-pwm' with a 'generator' section)")
+        raise PWMWeightsError(
+            f"{meta_path} is not a PWM weights config (format {meta.get('format')!r}, "
+            f"expected 'gdpw-pwm' with a 'generator' section)"
+        )
     try:
         cfg = GeneratorConfig.from_dict(meta["generator"])
     except (TypeError, ValueError) as exc:
@@ -94,8 +105,10 @@ def load_generator(meta_path: str | Path, model: FaceModel, variant: str | None 
     if preset is not None and cfg.preset != preset:
         raise PWMWeightsError(f"{meta_path} holds a '{cfg.preset}' preset model, but preset '{preset}' was requested")
     if cfg.num_vertices != model.n_vertices:
-        raise PWMWeightsError(f"{meta_path} was trained for a {cfg.face_model} mesh with {cfg.num_vertices} vertices; "
-                              f"the face model in use has {model.n_vertices}")
+        raise PWMWeightsError(
+            f"{meta_path} was trained for a {cfg.face_model} mesh with {cfg.num_vertices} vertices; "
+            f"the face model in use has {model.n_vertices}"
+        )
     wpath = meta_path.with_name(meta.get("weights", meta_path.stem + ".safetensors"))
     if not wpath.is_file():
         raise PWMWeightsError(f"{meta_path} names weights {wpath}, which does not exist")
@@ -107,8 +120,11 @@ def load_generator(meta_path: str | Path, model: FaceModel, variant: str | None 
     own = gen.state_dict()
     missing = sorted(set(own) - set(state))
     extra = sorted(set(state) - set(own))
-    shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}" for k in own
-              if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    shapes = [
+        f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own
+        if k in state and tuple(state[k].shape) != tuple(own[k].shape)
+    ]
     if missing or extra or shapes:
         detail = []
         if missing:
@@ -117,9 +133,10 @@ def load_generator(meta_path: str | Path, model: FaceModel, variant: str | None 
             detail.append(f"{len(extra)} unexpected tensors (e.g. {extra[:3]})")
         if shapes:
             detail.append(f"{len(shapes)} shape mismatches (e.g. {shapes[:2]})")
-        raise PWMWeightsError(f"{wpath} does not match the '{cfg.variant}' / '{cfg.preset}' generator described by "
-                              f"{meta_path.name}: " + "; ".join(detail) +
-                              ". The weights probably come from another variant or preset.")
+        raise PWMWeightsError(
+            f"{wpath} does not match the '{cfg.variant}' / '{cfg.preset}' generator described by "
+            f"{meta_path.name}: " + "; ".join(detail) + ". The weights probably come from another variant or preset."
+        )
     gen.load_state_dict(state)
     if fold:
         fold_spectral_norm(gen)
@@ -128,11 +145,11 @@ def load_generator(meta_path: str | Path, model: FaceModel, variant: str | None 
 
 @dataclass
 class PWMState:
-    crop: torch.Tensor                 # (1, 3, S, S) [0, 1] at the engine's size
+    crop: torch.Tensor  # (1, 3, S, S) [0, 1] at the engine's size
     params: FaceParams
-    v_src: torch.Tensor                # (1, N, 3) normalised
-    enc: dict[int, torch.Tensor]       # cached encoder / shortcut features
-    out_size: int                      # the caller's crop size
+    v_src: torch.Tensor  # (1, N, 3) normalised
+    enc: dict[int, torch.Tensor]  # cached encoder / shortcut features
+    out_size: int  # the caller's crop size
 
 
 class PWMEngine:
@@ -142,8 +159,15 @@ class PWMEngine:
 
     name = "pwm"
 
-    def __init__(self, model: FaceModel, weights: str | Path | None = None, variant: str | None = None,
-                 preset: str | None = None, device: str | torch.device | None = None, batch_size: int = 16) -> None:
+    def __init__(
+        self,
+        model: FaceModel,
+        weights: str | Path | None = None,
+        variant: str | None = None,
+        preset: str | None = None,
+        device: str | torch.device | None = None,
+        batch_size: int = 16,
+    ) -> None:
         self.model = model
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.meta_path = find_weights(weights)
@@ -168,8 +192,12 @@ class PWMEngine:
         s = check_source(crop_image, params)
         crop = image_to_tensor(crop_image).to(self.device)
         if s != self.size:
-            crop = F.interpolate(crop, size=(self.size, self.size), mode="area" if s > self.size else "bilinear",
-                                 align_corners=None if s > self.size else False)
+            crop = F.interpolate(
+                crop,
+                size=(self.size, self.size),
+                mode="area" if s > self.size else "bilinear",
+                align_corners=None if s > self.size else False,
+            )
         v_src = self.project(params)
         g = self.generator
         codes = g.source_codes(v_src, (self.size, self.size))
@@ -182,7 +210,7 @@ class PWMEngine:
         v_tgt = self.project(target)
         outs = []
         for i in range(0, v_tgt.shape[0], self.batch_size):
-            v = v_tgt[i:i + self.batch_size]
+            v = v_tgt[i : i + self.batch_size]
             guid = g.guidance(state.v_src, v, (self.size, self.size))
             outs.append(g.decode(state.enc, guid, state.crop))
         y = torch.cat([o["y_hat"] for o in outs])
@@ -191,10 +219,15 @@ class PWMEngine:
         result = EngineResult(tensor_to_images(y), None, None)
         if debug:
             cat = lambda key: torch.cat([o[key] for o in outs]).cpu()  # noqa: E731
-            result.debug = {"flows": {s: torch.cat([o["flows"][s] for o in outs]).cpu() for s in outs[0]["flows"]},
-                            "flow": torch.cat([o["flows"][1] for o in outs]).cpu(),
-                            "mesh_flow": cat("geom_flow"), "coverage": cat("mask"),
-                            "warped_source": cat("warped_src"), "alpha": cat("alpha"), "variant": self.variant}
+            result.debug = {
+                "flows": {s: torch.cat([o["flows"][s] for o in outs]).cpu() for s in outs[0]["flows"]},
+                "flow": torch.cat([o["flows"][1] for o in outs]).cpu(),
+                "mesh_flow": cat("geom_flow"),
+                "coverage": cat("mask"),
+                "warped_source": cat("warped_src"),
+                "alpha": cat("alpha"),
+                "variant": self.variant,
+            }
         return result
 
     @torch.no_grad()
@@ -206,10 +239,17 @@ class PWMEngine:
         result = self.render(state, target, debug=True)
         dbg = result.debug
         out = Inspection(
-            image=result.images[0], flow=dbg["flow"], flow_label="the generator's final flow",
-            mesh_flow=dbg["mesh_flow"], coverage=dbg["coverage"], layer=dbg["alpha"],
-            layer_label="pixels the generator synthesises (its blend mask)", level_flows=dbg["flows"],
-            warped_source=dbg["warped_source"], notes=[f"learned model, variant {self.variant}"])
+            image=result.images[0],
+            flow=dbg["flow"],
+            flow_label="the generator's final flow",
+            mesh_flow=dbg["mesh_flow"],
+            coverage=dbg["coverage"],
+            layer=dbg["alpha"],
+            layer_label="pixels the generator synthesises (its blend mask)",
+            level_flows=dbg["flows"],
+            warped_source=dbg["warped_source"],
+            notes=[f"learned model, variant {self.variant}"],
+        )
         embeds = self.generator.embeds
         if embeds is not None:
             proj = self.project(target)

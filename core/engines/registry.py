@@ -23,7 +23,7 @@ class EngineSpec:
     target: Any
     summary: str
     weights_finder: Any = None  # engines with weights: "module:function" () -> Path, ValueError when none
-    editing: bool = True        # offered for editing (False: the evaluation baseline)
+    editing: bool = True  # offered for editing (False: the evaluation baseline)
 
     @property
     def needs_weights(self) -> bool:
@@ -41,12 +41,15 @@ def _resolve(target: Any):
 
 
 ENGINES: dict[str, EngineSpec] = {
-    "copy": EngineSpec("core.engines.copy:CopyEngine", "output = source (the evaluation baseline)",
-                       editing=False),
+    "copy": EngineSpec("core.engines.copy:CopyEngine", "output = source (the evaluation baseline)", editing=False),
     "geometry": EngineSpec("core.engines.geometry:GeometryEngine", "training-free warp along the 3D face"),
-    "pwm": EngineSpec("core.engines.pwm:PWMEngine", "the paper's learned generator (needs weights)",
-                      weights_finder="core.engines.pwm:find_weights"),
+    "pwm": EngineSpec(
+        "core.engines.pwm:PWMEngine",
+        "the paper's learned generator (needs weights)",
+        weights_finder="core.engines.pwm:find_weights",
+    ),
 }
+
 
 def register(name: str, spec: EngineSpec) -> None:
     """Add (or replace) an engine under ``name``."""

@@ -17,15 +17,49 @@ Command line: ``python -m core evaluate --engine geometry --clips DIR --protocol
 
 from core.eval.analysis import FrameAnalyser, FrameAnalysis, Timings
 from core.eval.faces import DlibFaces, MetricUnavailable
-from core.eval.metrics import (cosine_similarity, expression_distance, feature_statistics, frechet_distance,
-                               frechet_distance_features, keypoint_distance, l1, pose_distance, pose_errors, psnr,
-                               ssim)
-from core.eval.protocols import (Clip, Evaluation, FrameRef, Pair, evaluate, evaluate_pairs, find_clips,
-                                 sample_pairs)
+from core.eval.metrics import (
+    cosine_similarity,
+    expression_distance,
+    feature_statistics,
+    frechet_distance,
+    frechet_distance_features,
+    keypoint_distance,
+    l1,
+    pose_distance,
+    pose_errors,
+    psnr,
+    ssim,
+)
+from core.eval.protocols import Clip, Evaluation, FrameRef, Pair, evaluate, evaluate_pairs, find_clips, sample_pairs
 from core.eval.report import markdown_table, summary_path, write_csv, write_summary
 
-__all__ = ["Clip", "DlibFaces", "Evaluation", "FrameAnalyser", "FrameAnalysis", "FrameRef",
-           "MetricUnavailable", "Pair", "Timings", "cosine_similarity", "evaluate", "evaluate_pairs",
-           "expression_distance", "feature_statistics", "find_clips", "frechet_distance", "frechet_distance_features",
-           "keypoint_distance", "l1", "markdown_table", "pose_distance", "pose_errors", "psnr",
-           "sample_pairs", "ssim", "summary_path", "write_csv", "write_summary"]
+__all__ = [
+    "Clip",
+    "DlibFaces",
+    "Evaluation",
+    "FrameAnalyser",
+    "FrameAnalysis",
+    "FrameRef",
+    "MetricUnavailable",
+    "Pair",
+    "Timings",
+    "cosine_similarity",
+    "evaluate",
+    "evaluate_pairs",
+    "expression_distance",
+    "feature_statistics",
+    "find_clips",
+    "frechet_distance",
+    "frechet_distance_features",
+    "keypoint_distance",
+    "l1",
+    "markdown_table",
+    "pose_distance",
+    "pose_errors",
+    "psnr",
+    "sample_pairs",
+    "ssim",
+    "summary_path",
+    "write_csv",
+    "write_summary",
+]

@@ -17,8 +17,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Hashable
 
 import numpy as np
 
@@ -85,8 +85,14 @@ class FrameAnalyser:
         cache_size: how many keyed analyses to keep.
     """
 
-    def __init__(self, model=None, faces: DlibFaces | None = None, timings: Timings | None = None, size: int = 256,
-                 cache_size: int = 4096) -> None:
+    def __init__(
+        self,
+        model=None,
+        faces: DlibFaces | None = None,
+        timings: Timings | None = None,
+        size: int = 256,
+        cache_size: int = 4096,
+    ) -> None:
         from core.fit.api import default_model
         from core.fit.landmarks import LandmarkDetector
 

@@ -24,9 +24,10 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,8 +37,8 @@ from core.eval.metrics import l1
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
-STRETCH_LIMIT = 3.0    # area stretched more than this many times counts as stretched
-MOVED_PX = 0.5         # pixels that move less than this are not "changed"
+STRETCH_LIMIT = 3.0  # area stretched more than this many times counts as stretched
+MOVED_PX = 0.5  # pixels that move less than this are not "changed"
 COLUMNS = ("accuracy", "detected", "id_dist", "stretch", "cycle_l1")
 
 
@@ -112,8 +113,8 @@ class EditRunner:
     """Measures the edits of one loaded portrait (an ``Animator`` with its source) with shared tools."""
 
     anim: Any
-    faces: Any                       # core.eval.faces.DlibFaces
-    detector: Any                    # core.fit.landmarks.LandmarkDetector (still images)
+    faces: Any  # core.eval.faces.DlibFaces
+    detector: Any  # core.fit.landmarks.LandmarkDetector (still images)
     timings: dict[str, float] = field(default_factory=dict)
 
     def embedding(self, crop: np.ndarray, fit) -> np.ndarray | None:
@@ -138,8 +139,9 @@ class EditRunner:
             return row
         row["detected"] = 1.0
         controls = model.controls()
-        row["accuracy"] = max(abs(float(controls[n].read(refit.params)[0]) - v) for n, v in wanted.items()) \
-            if wanted else 0.0
+        row["accuracy"] = (
+            max(abs(float(controls[n].read(refit.params)[0]) - v) for n, v in wanted.items()) if wanted else 0.0
+        )
         emb = self.embedding(refit.crop_image, refit)
         if emb is not None and source_embedding is not None:
             row["id_dist"] = float(np.linalg.norm(emb - source_embedding))
@@ -170,9 +172,16 @@ def find_images(folder: str | Path) -> list[Path]:
     return paths
 
 
-def evaluate_edits(images: str | Path | Sequence[Path], engine: str = "geometry", grid: Sequence[EditCase] = EDIT_GRID,
-                   model=None, size: int = 256, max_images: int | None = None, progress: bool = True,
-                   weights: str | Path | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def evaluate_edits(
+    images: str | Path | Sequence[Path],
+    engine: str = "geometry",
+    grid: Sequence[EditCase] = EDIT_GRID,
+    model=None,
+    size: int = 256,
+    max_images: int | None = None,
+    progress: bool = True,
+    weights: str | Path | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Rows (one per portrait and edit) and the per-edit summary; portraits without a face are skipped
     (counted in the summary)."""
     from tqdm import tqdm
@@ -199,11 +208,13 @@ def evaluate_edits(images: str | Path | Sequence[Path], engine: str = "geometry"
                 continue
             src_emb = runner.embedding(anim.source.fit.crop_image, anim.source.fit)
             for case in grid:
-                rows.append({"portrait": path.name, "edit": case.name, "engine": engine,
-                             **runner.measure(case, src_emb)})
+                rows.append(
+                    {"portrait": path.name, "edit": case.name, "engine": engine, **runner.measure(case, src_emb)}
+                )
     summary = summarise_edits(rows, engine, [c.name for c in grid])
-    summary.update(portraits=len(paths) - len(skipped), skipped=skipped, size=size,
-                   seconds=round(time.perf_counter() - t0, 1))
+    summary.update(
+        portraits=len(paths) - len(skipped), skipped=skipped, size=size, seconds=round(time.perf_counter() - t0, 1)
+    )
     return rows, summary
 
 
@@ -230,6 +241,8 @@ def edits_table(summary: dict[str, Any]) -> str:
         return "-" if v is None else f"{v:.{digits}f}"
 
     for name, m in summary["edits"].items():
-        lines.append(f"| {name} | {m['n']} | {fmt(m['accuracy'], 2)} | {fmt(m['detected'], 2)} | "
-                     f"{fmt(m['id_dist'], 3)} | {fmt(m['stretch'], 4)} | {fmt(m['cycle_l1'], 4)} |")
+        lines.append(
+            f"| {name} | {m['n']} | {fmt(m['accuracy'], 2)} | {fmt(m['detected'], 2)} | "
+            f"{fmt(m['id_dist'], 3)} | {fmt(m['stretch'], 4)} | {fmt(m['cycle_l1'], 4)} |"
+        )
     return "\n".join(lines)

@@ -47,9 +47,11 @@ def dlib_model_dir() -> Path:
     else:
         spec = importlib.util.find_spec("face_recognition_models")
         if spec is None or spec.origin is None:
-            raise MetricUnavailable("dlib's model files are missing: pip install -r requirements.txt "
-                                    "(face_recognition_models), or set GDPW_DLIB_MODELS to a folder with "
-                                    f"{PREDICTOR_68} and {RESNET}")
+            raise MetricUnavailable(
+                "dlib's model files are missing: pip install -r requirements.txt "
+                "(face_recognition_models), or set GDPW_DLIB_MODELS to a folder with "
+                f"{PREDICTOR_68} and {RESNET}"
+            )
         folder = Path(spec.origin).parent / "models"
     for name in (PREDICTOR_68, RESNET):
         if not (folder / name).is_file():
@@ -75,7 +77,7 @@ class Landmarks68:
     points: np.ndarray
     box: tuple[float, float, float, float]
     box_source: str
-    shape: object = None   # the dlib.full_object_detection (for the embedding)
+    shape: object = None  # the dlib.full_object_detection (for the embedding)
 
 
 class DlibFaces:
@@ -90,8 +92,9 @@ class DlibFaces:
         try:
             import dlib
         except ImportError as exc:
-            raise MetricUnavailable(f"dlib is not installed ({exc}): pip install -r requirements.txt "
-                                    "(dlib-bin)") from None
+            raise MetricUnavailable(
+                f"dlib is not installed ({exc}): pip install -r requirements.txt (dlib-bin)"
+            ) from None
         folder = Path(model_dir) if model_dir else dlib_model_dir()
         self._dlib = dlib
         self.upsample = upsample
@@ -104,7 +107,7 @@ class DlibFaces:
         img = np.asarray(image)
         if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
             raise ValueError(f"dlib needs an RGB uint8 (H, W, 3) image, got {img.dtype} {img.shape}")
-        return np.ascontiguousarray(img)   # dlib misreads strided views (e.g. engine outputs)
+        return np.ascontiguousarray(img)  # dlib misreads strided views (e.g. engine outputs)
 
     def detect(self, image: np.ndarray) -> tuple[float, float, float, float] | None:
         """The largest face box (left, top, right, bottom) of dlib's HOG detector, or None."""
@@ -138,7 +141,8 @@ class DlibFaces:
 ARCFACE_EXPECTED = (
     "an ArcFace backbone as a PyTorch state dict: insightface's iresnet100 trained on MS1MV3 "
     "('ms1mv3_arcface_r100_fp16/backbone.pth', 112 x 112 faces aligned to the standard 5-point ArcFace "
-    "template, 512-d output)")
+    "template, 512-d output)"
+)
 
 
 def load_arcface(path: str | Path):
@@ -150,9 +154,11 @@ def load_arcface(path: str | Path):
     path = Path(path)
     if not path.is_file():
         raise MetricUnavailable(f"ArcFace weights {path}: no such file (expected {ARCFACE_EXPECTED})")
-    raise MetricUnavailable(f"ArcFace CSIM is not supported in this version: {path} would need to be "
-                            f"{ARCFACE_EXPECTED}, and the network to load it into is not implemented yet; "
-                            "CSIM uses dlib's ResNet face embeddings")
+    raise MetricUnavailable(
+        f"ArcFace CSIM is not supported in this version: {path} would need to be "
+        f"{ARCFACE_EXPECTED}, and the network to load it into is not implemented yet; "
+        "CSIM uses dlib's ResNet face embeddings"
+    )
 
 
 load_arcface.__doc__ = load_arcface.__doc__.format(expected=ARCFACE_EXPECTED)

@@ -29,13 +29,19 @@ def inception_status(weights: str | Path | None = None) -> tuple[bool, str]:
         w = Path(weights)
         if not w.is_file():
             return False, f"FID (Inception-v3): not available: {w}: no such file"
-        return False, (f"FID (Inception-v3): not available: weights {w} given, but this version has no "
-                       "pure-PyTorch Inception-v3 to load them into (torchvision is unusable beside this "
-                       "torch); fd_dlib (Frechet distance of dlib face embeddings) is reported instead")
+        return False, (
+            f"FID (Inception-v3): not available: weights {w} given, but this version has no "
+            "pure-PyTorch Inception-v3 to load them into (torchvision is unusable beside this "
+            "torch); fd_dlib (Frechet distance of dlib face embeddings) is reported instead"
+        )
     found = find_inception_weights()
     if found is not None:
-        return False, (f"FID (Inception-v3): not available: weights found at {found}, but this version has no "
-                       "pure-PyTorch Inception-v3; fd_dlib is reported instead")
-    return False, ("FID (Inception-v3): not available: no Inception weights on disk and torchvision is "
-                   "unusable here (--inception-weights is a hook, unsupported in this version); fd_dlib "
-                   "(Frechet distance of dlib face embeddings) is reported instead")
+        return False, (
+            f"FID (Inception-v3): not available: weights found at {found}, but this version has no "
+            "pure-PyTorch Inception-v3; fd_dlib is reported instead"
+        )
+    return False, (
+        "FID (Inception-v3): not available: no Inception weights on disk and torchvision is "
+        "unusable here (--inception-weights is a hook, unsupported in this version); fd_dlib "
+        "(Frechet distance of dlib face embeddings) is reported instead"
+    )

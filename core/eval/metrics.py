@@ -36,7 +36,7 @@ import torch
 log = logging.getLogger(__name__)
 
 SSIM_SIGMA = 1.5
-SSIM_RADIUS = 5          # int(3.5 * sigma + 0.5): scipy's gaussian_filter truncation, as skimage uses it
+SSIM_RADIUS = 5  # int(3.5 * sigma + 0.5): scipy's gaussian_filter truncation, as skimage uses it
 SSIM_K1, SSIM_K2 = 0.01, 0.03
 
 
@@ -96,7 +96,7 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     vx = blur(a * a) - mx * mx
     vy = blur(b * b) - my * my
     cxy = blur(a * b) - mx * my
-    c1, c2 = SSIM_K1 ** 2, SSIM_K2 ** 2
+    c1, c2 = SSIM_K1**2, SSIM_K2**2
     s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
     return float(s.mean())
 
@@ -163,8 +163,9 @@ def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x.mean(0), np.cov(x, rowvar=False)
 
 
-def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
-                     eps: float = 1e-6) -> float:
+def frechet_distance(
+    mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray, eps: float = 1e-6
+) -> float:
     """Fréchet distance of two Gaussians (the FID formula, as in the reference implementation)."""
     from scipy import linalg
 

@@ -31,9 +31,10 @@ import csv
 import logging
 import math
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +49,7 @@ log = logging.getLogger(__name__)
 
 PROTOCOLS = ("same-id", "cross-id")
 METRICS = ("l1", "psnr", "ssim", "csim", "akd", "aed", "apd")
-EXTRA_METRICS = ("id_dist",)   # Euclidean distance of the dlib embeddings (dlib's own metric: < 0.6 same person)
+EXTRA_METRICS = ("id_dist",)  # Euclidean distance of the dlib embeddings (dlib's own metric: < 0.6 same person)
 PROTOCOL_METRICS = {"same-id": METRICS + EXTRA_METRICS, "cross-id": ("csim", "aed", "apd") + EXTRA_METRICS}
 
 
@@ -112,13 +113,13 @@ def find_clips(folder: str | Path, manifest: str | Path | None = None) -> list[C
 @dataclass(frozen=True)
 class FrameRef:
     clip: Clip
-    frame: int   # index in the clip's decoded frames
+    frame: int  # index in the clip's decoded frames
 
 
 @dataclass(frozen=True)
 class Pair:
-    index: int        # pair id (a forward and its backward pair share it)
-    direction: str    # "forward", "backward" (same-id) or "cross"
+    index: int  # pair id (a forward and its backward pair share it)
+    direction: str  # "forward", "backward" (same-id) or "cross"
     source: FrameRef
     driving: FrameRef
 
@@ -141,8 +142,15 @@ def _count_frames(clip: Clip) -> int:
     return int(n)
 
 
-def sample_pairs(clips: Sequence[Clip], protocol: str, n_pairs: int, frames_per_clip: int = 50, seed: int = 0,
-                 max_clips: int | None = None, count_frames: Callable[[Clip], int] = _count_frames) -> list[Pair]:
+def sample_pairs(
+    clips: Sequence[Clip],
+    protocol: str,
+    n_pairs: int,
+    frames_per_clip: int = 50,
+    seed: int = 0,
+    max_clips: int | None = None,
+    count_frames: Callable[[Clip], int] = _count_frames,
+) -> list[Pair]:
     """The evaluated (source, driving) pairs, ``n_pairs`` of them, reproducible from ``seed``.
 
     same-id: ``ceil(n_pairs / 2)`` frame pairs, one clip after another in the seeded order, each evaluated
@@ -189,8 +197,9 @@ def sample_pairs(clips: Sequence[Clip], protocol: str, n_pairs: int, frames_per_
             pair_id += 1
     else:
         if len({c.identity for c in order}) < 2:
-            raise ValueError("cross-id needs clips of at least two identities "
-                             f"(found {len(order)} clip(s) of one identity)")
+            raise ValueError(
+                f"cross-id needs clips of at least two identities (found {len(order)} clip(s) of one identity)"
+            )
         for j in range(n_pairs):
             src = order[j % len(order)]
             others = [c for c in order if c.identity != src.identity]
@@ -225,8 +234,9 @@ def decode_frames(path: Path, indices: Iterable[int]) -> dict[int, np.ndarray]:
     return out
 
 
-def prepare_frames(clip: Clip, indices: Iterable[int], crop_mode: str, model, size: int, detector,
-                   timings: Timings) -> dict[int, PreparedFrame]:
+def prepare_frames(
+    clip: Clip, indices: Iterable[int], crop_mode: str, model, size: int, detector, timings: Timings
+) -> dict[int, PreparedFrame]:
     """Decode, detect (MediaPipe), crop and fit the frames ``indices`` of a clip.
 
     ``crop_mode="fixed"``: one crop for all of them (the paper's crop of the median landmark box) and one
@@ -278,8 +288,14 @@ def target_params(source: FaceParams, driving: FaceParams, protocol: str) -> Fac
 
 
 # ------------------------------------------------------------------------------------------ metrics
-def pair_metrics(protocol: str, output: np.ndarray, out: FrameAnalysis, source: FrameAnalysis,
-                 truth: np.ndarray | None, driving: FrameAnalysis) -> tuple[dict[str, float], list[str]]:
+def pair_metrics(
+    protocol: str,
+    output: np.ndarray,
+    out: FrameAnalysis,
+    source: FrameAnalysis,
+    truth: np.ndarray | None,
+    driving: FrameAnalysis,
+) -> tuple[dict[str, float], list[str]]:
     """The row's metrics (NaN where not applicable or not measurable) and notes on what was missing."""
     row = {m: math.nan for m in METRICS + EXTRA_METRICS}
     notes: list[str] = []
@@ -316,11 +332,23 @@ class Evaluation:
     timings: Timings = field(default_factory=Timings)
 
 
-def evaluate(clips: str | Path | Sequence[Clip], protocol: str = "same-id", engine: str = "geometry",
-             pairs: int = 20, seed: int = 0, frames_per_clip: int = 50, max_clips: int | None = None,
-             model=None, size: int = 256, progress: bool = True, inception_weights: str | Path | None = None,
-             manifest: str | Path | None = None, analyser: FrameAnalyser | None = None,
-             weights: str | Path | None = None, threads: int | None = 1) -> Evaluation:
+def evaluate(
+    clips: str | Path | Sequence[Clip],
+    protocol: str = "same-id",
+    engine: str = "geometry",
+    pairs: int = 20,
+    seed: int = 0,
+    frames_per_clip: int = 50,
+    max_clips: int | None = None,
+    model=None,
+    size: int = 256,
+    progress: bool = True,
+    inception_weights: str | Path | None = None,
+    manifest: str | Path | None = None,
+    analyser: FrameAnalyser | None = None,
+    weights: str | Path | None = None,
+    threads: int | None = 1,
+) -> Evaluation:
     """Run a protocol on a folder of clips (or ``Clip`` objects) with an engine and the copy baseline:
     ``sample_pairs`` then ``evaluate_pairs`` (see there for ``threads`` and the errors)."""
     from core.fit.api import default_model
@@ -328,13 +356,22 @@ def evaluate(clips: str | Path | Sequence[Clip], protocol: str = "same-id", engi
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got '{protocol}'")
     model = model if model is not None else default_model()
-    engines = _engines(engine, model, weights)   # fails early for pwm without weights
+    engines = _engines(engine, model, weights)  # fails early for pwm without weights
     clip_list = find_clips(clips, manifest) if isinstance(clips, (str, Path)) else list(clips)
     t0 = time.perf_counter()
     pair_list = sample_pairs(clip_list, protocol, pairs, frames_per_clip, seed, max_clips)
-    sampling = time.perf_counter() - t0   # mostly probing the clips' frame counts
-    result = evaluate_pairs(pair_list, protocol, engines, model=model, size=size, progress=progress,
-                            inception_weights=inception_weights, analyser=analyser, threads=threads)
+    sampling = time.perf_counter() - t0  # mostly probing the clips' frame counts
+    result = evaluate_pairs(
+        pair_list,
+        protocol,
+        engines,
+        model=model,
+        size=size,
+        progress=progress,
+        inception_weights=inception_weights,
+        analyser=analyser,
+        threads=threads,
+    )
     result.timings.add("sampling", sampling)
     s = result.summary
     s["timings"]["sampling"] = round(sampling, 3)
@@ -352,10 +389,18 @@ def _engines(engine: str, model, weights=None) -> dict[str, Any]:
     return engines
 
 
-def evaluate_pairs(pairs: Sequence[Pair], protocol: str, engine: str | dict[str, Any] = "geometry", model=None,
-                   size: int = 256, progress: bool = True, inception_weights: str | Path | None = None,
-                   analyser: FrameAnalyser | None = None, weights: str | Path | None = None,
-                   threads: int | None = 1) -> Evaluation:
+def evaluate_pairs(
+    pairs: Sequence[Pair],
+    protocol: str,
+    engine: str | dict[str, Any] = "geometry",
+    model=None,
+    size: int = 256,
+    progress: bool = True,
+    inception_weights: str | Path | None = None,
+    analyser: FrameAnalyser | None = None,
+    weights: str | Path | None = None,
+    threads: int | None = 1,
+) -> Evaluation:
     """Evaluate explicit (source, driving) pairs with an engine and the copy baseline.
 
     ``engine``: a name (``copy``, ``geometry``, ``pwm``) or a dict name -> engine object (include ``copy``
@@ -381,8 +426,9 @@ def evaluate_pairs(pairs: Sequence[Pair], protocol: str, engine: str | dict[str,
         torch.set_num_threads(before)
 
 
-def _prepare_pairs(pair_list: list[Pair], protocol: str, model, size: int, timings: Timings, progress: bool
-                   ) -> tuple[dict[FrameRef, PreparedFrame], set[Clip], list[Pair]]:
+def _prepare_pairs(
+    pair_list: list[Pair], protocol: str, model, size: int, timings: Timings, progress: bool
+) -> tuple[dict[FrameRef, PreparedFrame], set[Clip], list[Pair]]:
     """Crop and fit every frame the pairs use, clip by clip; returns the frames, the clips and the usable pairs
     (both frames with a face)."""
     from tqdm import tqdm
@@ -401,8 +447,11 @@ def _prepare_pairs(pair_list: list[Pair], protocol: str, model, size: int, timin
                 prepared[FrameRef(clip, i)] = pf
     usable = [p for p in pair_list if p.source in prepared and p.driving in prepared]
     if len(usable) < len(pair_list):
-        log.warning("%d of %d pairs skipped (frames without a face or beyond the clip's end)",
-                    len(pair_list) - len(usable), len(pair_list))
+        log.warning(
+            "%d of %d pairs skipped (frames without a face or beyond the clip's end)",
+            len(pair_list) - len(usable),
+            len(pair_list),
+        )
     return prepared, set(needed), usable
 
 
@@ -448,18 +497,36 @@ class _PairRunner:
                 values, notes = pair_metrics(self.protocol, output, out_an, src_an, drv.image, drv_an)
             if out_an.embedding is not None:
                 self.embeddings.setdefault(name, []).append(out_an.embedding)
-            self.rows.append({
-                "protocol": self.protocol, "engine": name, "pair": p.index, "direction": p.direction,
-                "source_clip": p.source.clip.name, "source_frame": p.source.frame,
-                "source_identity": p.source.clip.identity, "driving_clip": p.driving.clip.name,
-                "driving_frame": p.driving.frame, "driving_identity": p.driving.clip.identity,
-                **values, "box_output": out_an.box_source, "box_driving": drv_an.box_source,
-                "notes": "; ".join(out_an.notes + notes),
-            })
+            self.rows.append(
+                {
+                    "protocol": self.protocol,
+                    "engine": name,
+                    "pair": p.index,
+                    "direction": p.direction,
+                    "source_clip": p.source.clip.name,
+                    "source_frame": p.source.frame,
+                    "source_identity": p.source.clip.identity,
+                    "driving_clip": p.driving.clip.name,
+                    "driving_frame": p.driving.frame,
+                    "driving_identity": p.driving.clip.identity,
+                    **values,
+                    "box_output": out_an.box_source,
+                    "box_driving": drv_an.box_source,
+                    "notes": "; ".join(out_an.notes + notes),
+                }
+            )
 
 
-def _run(pair_list: list[Pair], protocol: str, engines: dict[str, Any], model, size: int, progress: bool,
-         inception_weights, analyser: FrameAnalyser | None) -> Evaluation:
+def _run(
+    pair_list: list[Pair],
+    protocol: str,
+    engines: dict[str, Any],
+    model,
+    size: int,
+    progress: bool,
+    inception_weights,
+    analyser: FrameAnalyser | None,
+) -> Evaluation:
     from tqdm import tqdm
 
     from core.eval.inception import inception_status
@@ -469,8 +536,13 @@ def _run(pair_list: list[Pair], protocol: str, engines: dict[str, Any], model, s
     t_start = time.perf_counter()
     prepared, clips, usable = _prepare_pairs(pair_list, protocol, model, size, timings, progress)
     own_analyser = analyser is None
-    runner = _PairRunner(protocol, engines, analyser or FrameAnalyser(model, timings=timings, size=size), timings,
-                         embeddings={name: [] for name in engines})
+    runner = _PairRunner(
+        protocol,
+        engines,
+        analyser or FrameAnalyser(model, timings=timings, size=size),
+        timings,
+        embeddings={name: [] for name in engines},
+    )
     try:
         for p in tqdm(usable, desc="pairs", unit="pair", disable=not progress):
             runner.run(p, prepared[p.source], prepared[p.driving])
@@ -481,9 +553,17 @@ def _run(pair_list: list[Pair], protocol: str, engines: dict[str, Any], model, s
     _, fid_line = inception_status(inception_weights)
     summary = summarise(runner.rows, protocol, list(engines), runner.embeddings, list(runner.reference.values()))
     summary.update(
-        engine=next((n for n in engines if n != "copy"), "copy"), pairs_requested=len(pair_list),
-        pairs_evaluated=len(usable), pairs_skipped=len(pair_list) - len(usable), clips=len(clips),
-        identities=len({c.identity for c in clips}), size=size, fid_inception=None, fid_status=fid_line,
-        timings={k: round(v, 3) for k, v in timings.items()}, seconds=round(elapsed, 2),
-        seconds_per_pair=round(elapsed / max(1, len(usable)), 3))
+        engine=next((n for n in engines if n != "copy"), "copy"),
+        pairs_requested=len(pair_list),
+        pairs_evaluated=len(usable),
+        pairs_skipped=len(pair_list) - len(usable),
+        clips=len(clips),
+        identities=len({c.identity for c in clips}),
+        size=size,
+        fid_inception=None,
+        fid_status=fid_line,
+        timings={k: round(v, 3) for k, v in timings.items()},
+        seconds=round(elapsed, 2),
+        seconds_per_pair=round(elapsed / max(1, len(usable)), 3),
+    )
     return Evaluation(runner.rows, summary, timings)

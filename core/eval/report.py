@@ -21,33 +21,63 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from core.eval.metrics import frechet_distance_features
 
-COLUMNS = ("protocol", "engine", "pair", "direction", "source_clip", "source_frame", "source_identity",
-           "driving_clip", "driving_frame", "driving_identity", "l1", "psnr", "ssim", "csim", "akd", "aed", "apd",
-           "id_dist", "box_output", "box_driving", "notes")
+COLUMNS = (
+    "protocol",
+    "engine",
+    "pair",
+    "direction",
+    "source_clip",
+    "source_frame",
+    "source_identity",
+    "driving_clip",
+    "driving_frame",
+    "driving_identity",
+    "l1",
+    "psnr",
+    "ssim",
+    "csim",
+    "akd",
+    "aed",
+    "apd",
+    "id_dist",
+    "box_output",
+    "box_driving",
+    "notes",
+)
 METRICS = ("l1", "psnr", "ssim", "csim", "akd", "aed", "apd", "id_dist")
-ARROWS = {"l1": "↓", "psnr": "↑", "ssim": "↑", "csim": "↑", "akd": "↓", "aed": "↓", "apd": "↓",
-          "id_dist": "↓", "fd_dlib": "↓"}
+ARROWS = {
+    "l1": "↓",
+    "psnr": "↑",
+    "ssim": "↑",
+    "csim": "↑",
+    "akd": "↓",
+    "aed": "↓",
+    "apd": "↓",
+    "id_dist": "↓",
+    "fd_dlib": "↓",
+}
 DIGITS = {"l1": 4, "psnr": 2, "ssim": 4, "csim": 3, "akd": 2, "aed": 4, "apd": 3, "id_dist": 3, "fd_dlib": 4}
 DEFINITIONS = {
     "l1": "mean |output - ground truth|, RGB in [0, 1] (same-id)",
     "psnr": "PSNR in dB against the ground truth (same-id)",
     "ssim": "SSIM (Gaussian 11x11, sigma 1.5) against the ground truth, mean over RGB (same-id)",
     "csim": "cosine similarity of dlib ResNet face embeddings: output vs ground truth (same-id) or vs source "
-            "(cross-id); dlib's embeddings are not centred, so different people still score ~0.8-0.9",
+    "(cross-id); dlib's embeddings are not centred, so different people still score ~0.8-0.9",
     "id_dist": "Euclidean distance of the same dlib embeddings (dlib's own verification metric: < 0.6 is the "
-               "same person)",
+    "same person)",
     "akd": "mean distance of dlib's 68 landmarks, output vs driving frame, pixels of the crop (same-id)",
     "aed": "mean |difference| of fitted ICT expression weights (53), output vs driving frame",
     "apd": "mean |difference| of fitted head yaw, pitch, roll in degrees, output vs driving frame",
     "fd_dlib": "Frechet distance of dlib embeddings: outputs vs real frames (ground truths for same-id, "
-               "sources for cross-id)",
+    "sources for cross-id)",
 }
 
 
@@ -56,8 +86,13 @@ def _mean(values: Sequence[float]) -> float | None:
     return float(np.mean(v)) if v else None
 
 
-def summarise(rows: list[dict[str, Any]], protocol: str, engines: Sequence[str],
-              embeddings: dict[str, list[np.ndarray]], reference: list[np.ndarray]) -> dict[str, Any]:
+def summarise(
+    rows: list[dict[str, Any]],
+    protocol: str,
+    engines: Sequence[str],
+    embeddings: dict[str, list[np.ndarray]],
+    reference: list[np.ndarray],
+) -> dict[str, Any]:
     """Per engine: the mean of each metric over the rows where it was measured, how many that was, the
     dlib-box fallbacks, and ``fd_dlib`` (None with fewer than 2 embeddings on a side)."""
     from core.eval.protocols import PROTOCOL_METRICS
@@ -73,12 +108,22 @@ def summarise(rows: list[dict[str, Any]], protocol: str, engines: Sequence[str],
         counts[name]["rows"] = len(mine)
         fallbacks[name] = sum(1 for r in mine if r["box_output"] == "mediapipe")
         out = embeddings.get(name, [])
-        means[name]["fd_dlib"] = (frechet_distance_features(np.stack(out), np.stack(reference))
-                                  if len(out) >= 2 and len(reference) >= 2 else None)
+        means[name]["fd_dlib"] = (
+            frechet_distance_features(np.stack(out), np.stack(reference))
+            if len(out) >= 2 and len(reference) >= 2
+            else None
+        )
         counts[name]["fd_dlib"] = min(len(out), len(reference))
-    return {"protocol": protocol, "engines": list(engines), "metrics": list(applicable) + ["fd_dlib"],
-            "means": means, "counts": counts, "mediapipe_box_fallbacks": fallbacks,
-            "embedding": "dlib ResNet (dlib_face_recognition_resnet_model_v1), 128-d", "definitions": DEFINITIONS}
+    return {
+        "protocol": protocol,
+        "engines": list(engines),
+        "metrics": list(applicable) + ["fd_dlib"],
+        "means": means,
+        "counts": counts,
+        "mediapipe_box_fallbacks": fallbacks,
+        "embedding": "dlib ResNet (dlib_face_recognition_resnet_model_v1), 128-d",
+        "definitions": DEFINITIONS,
+    }
 
 
 def _fmt(value: Any, digits: int = 4) -> str:

@@ -30,8 +30,10 @@ def load_face_model(kind: str = "ict", path: str | Path | None = None, **options
 
         path = path or os.environ.get("GDPW_FLAME")
         if not path:
-            raise FileNotFoundError("FLAME needs its licensed generic_model.pkl: register at "
-                                    "flame.is.tue.mpg.de, then pass path=... or set GDPW_FLAME")
+            raise FileNotFoundError(
+                "FLAME needs its licensed generic_model.pkl: register at "
+                "flame.is.tue.mpg.de, then pass path=... or set GDPW_FLAME"
+            )
         if not Path(path).is_file():
             raise FileNotFoundError(f"FLAME model file {path} does not exist")
         return FLAMEFaceModel(path, **options)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import difflib
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import torch
 from torch import nn
@@ -66,8 +66,8 @@ class FaceModel(nn.Module):
     """
 
     kind: str = "base"
-    faces: torch.Tensor          # (F, 3) long, every triangle
-    render_faces: torch.Tensor   # (F', 3) long, the default rendering subset
+    faces: torch.Tensor  # (F, 3) long, every triangle
+    render_faces: torch.Tensor  # (F', 3) long, the default rendering subset
     expression_names: list[str]
     default_camera: tuple[float, float, float] = DEFAULT_CAMERA
 
@@ -137,8 +137,10 @@ class FaceModel(nn.Module):
             if control is None:
                 close = difflib.get_close_matches(str(name), list(self._controls), n=3)
                 hint = f"; did you mean {', '.join(close)}?" if close else ""
-                raise EditError(f"unknown control '{name}' for the {self.kind} model{hint} "
-                                "(`python -m core mesh --list` lists them)")
+                raise EditError(
+                    f"unknown control '{name}' for the {self.kind} model{hint} "
+                    "(`python -m core mesh --list` lists them)"
+                )
             if isinstance(raw, bool) or not isinstance(raw, (int, float)):
                 try:
                     value = float(raw)  # numpy scalars, numeric strings

@@ -26,7 +26,7 @@ from core.face.params import FaceParams
 from core.face.rotation import _axis_rotation, euler_to_matrix
 from core.face.safe_unpickle import safe_load, to_numpy
 
-N_SHAPE_FLAME = 300   # shapedirs columns before the expression columns in FLAME 2020
+N_SHAPE_FLAME = 300  # shapedirs columns before the expression columns in FLAME 2020
 METRES_TO_CM = 100.0
 
 
@@ -47,12 +47,13 @@ class FLAMEFaceModel(FaceModel):
         data = safe_load(path)
         if not isinstance(data, dict):
             raise ValueError(f"{path} is not a FLAME model file (expected a dict, got {type(data).__name__})")
-        missing = {"v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table",
-                   "f"} - set(data)
+        missing = {"v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f"} - set(data)
         if missing:
             raise ValueError(f"{path} is not a FLAME model file: missing {sorted(missing)}")
-        arr = {k: to_numpy(data[k]) for k in ("v_template", "shapedirs", "posedirs", "J_regressor",
-                                              "weights", "kintree_table", "f")}
+        arr = {
+            k: to_numpy(data[k])
+            for k in ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f")
+        }
         n_dirs = arr["shapedirs"].shape[2]
         n_shape_file = min(N_SHAPE_FLAME, n_dirs)
         n_shape = min(100, n_shape_file) if n_shape is None else n_shape
@@ -69,13 +70,17 @@ class FLAMEFaceModel(FaceModel):
         v = arr["v_template"].astype(np.float32) * cm
         sd = arr["shapedirs"].astype(np.float32) * cm
         self.register_buffer("v_template", torch.from_numpy(v))
-        self.register_buffer("shapedirs", torch.from_numpy(
-            np.ascontiguousarray(sd[:, :, :n_shape].reshape(-1, n_shape).T)))
-        self.register_buffer("exprdirs", torch.from_numpy(np.ascontiguousarray(
-            sd[:, :, n_shape_file:n_shape_file + n_expression].reshape(-1, n_expression).T)))
+        self.register_buffer(
+            "shapedirs", torch.from_numpy(np.ascontiguousarray(sd[:, :, :n_shape].reshape(-1, n_shape).T))
+        )
+        self.register_buffer(
+            "exprdirs",
+            torch.from_numpy(
+                np.ascontiguousarray(sd[:, :, n_shape_file : n_shape_file + n_expression].reshape(-1, n_expression).T)
+            ),
+        )
         pd = arr["posedirs"].astype(np.float32) * cm  # (N, 3, 36)
-        self.register_buffer("posedirs", torch.from_numpy(np.ascontiguousarray(
-            pd.reshape(-1, pd.shape[-1]).T)))
+        self.register_buffer("posedirs", torch.from_numpy(np.ascontiguousarray(pd.reshape(-1, pd.shape[-1]).T)))
         self.register_buffer("J_regressor", torch.from_numpy(arr["J_regressor"].astype(np.float32)))
         self.register_buffer("lbs_weights", torch.from_numpy(arr["weights"].astype(np.float32)))
         self.register_buffer("faces", torch.from_numpy(arr["f"].astype(np.int64)))
@@ -131,8 +136,10 @@ class FLAMEFaceModel(FaceModel):
     def forward(self, params: FaceParams) -> torch.Tensor:
         """Vertices ``(B, N, 3)`` in the model frame (cm)."""
         if params.shape.shape[1] > self.n_shape or params.expression.shape[1] != self.n_expression:
-            raise ValueError(f"FLAME model uses {self.n_shape} shape and {self.n_expression} expression "
-                             f"coefficients; got {params.shape.shape[1]} and {params.expression.shape[1]}")
+            raise ValueError(
+                f"FLAME model uses {self.n_shape} shape and {self.n_expression} expression "
+                f"coefficients; got {params.shape.shape[1]} and {params.expression.shape[1]}"
+            )
         b, s = params.batch_size, params.shape.shape[1]
         offsets = params.shape @ self.shapedirs[:s] + params.expression @ self.exprdirs
         shaped = self.v_template + offsets.view(b, -1, 3)

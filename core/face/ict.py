@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -59,13 +59,12 @@ REGION_UNIONS: dict[str, tuple[str, ...]] = {
 }
 # Materials left out of the default rendering subset: thin or translucent shells (lashes, tear film,
 # eye shadow meshes) and the inner mouth parts that a warp cannot show.
-DEFAULT_RENDER_EXCLUDE = ("M_GumsTongue", "M_Teeth", "M_LacrimalFluid", "M_EyeBlend",
-                          "M_EyeOcclusion", "M_EyeLashes")
+DEFAULT_RENDER_EXCLUDE = ("M_GumsTongue", "M_Teeth", "M_LacrimalFluid", "M_EyeBlend", "M_EyeOcclusion", "M_EyeLashes")
 
-HEAD_PIVOT = (0.0, -4.0, -1.5)    # top of the cervical spine, behind the jaw (cm)
-NECK_PIVOT = (0.0, -17.0, -1.5)   # low in the neck (cm)
-HEAD_FULL_Y = -10.5               # rest height above which the head weight is 1 (below the chin)
-CORNEA_COS = 0.8                  # sclera vertices this close to the gaze axis are cornea: not fitted
+HEAD_PIVOT = (0.0, -4.0, -1.5)  # top of the cervical spine, behind the jaw (cm)
+NECK_PIVOT = (0.0, -17.0, -1.5)  # low in the neck (cm)
+HEAD_FULL_Y = -10.5  # rest height above which the head weight is 1 (below the chin)
+CORNEA_COS = 0.8  # sclera vertices this close to the gaze axis are cornea: not fitted
 
 
 def open_rim(faces: np.ndarray, lo: int, hi: int) -> np.ndarray:
@@ -89,8 +88,9 @@ def harmonic_weights(v: np.ndarray, faces: np.ndarray, ones: np.ndarray, zeros: 
     edges = np.unique(np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), 1), axis=0)
     length = np.linalg.norm(v[edges[:, 0]] - v[edges[:, 1]], axis=1).astype(np.float64)
     k = 1.0 / np.maximum(length, 1e-3)
-    adj = sp.coo_matrix((np.r_[k, k], (np.r_[edges[:, 0], edges[:, 1]], np.r_[edges[:, 1], edges[:, 0]])),
-                        shape=(n, n)).tocsr()
+    adj = sp.coo_matrix(
+        (np.r_[k, k], (np.r_[edges[:, 0], edges[:, 1]], np.r_[edges[:, 1], edges[:, 0]])), shape=(n, n)
+    ).tocsr()
     lap = (sp.diags(np.asarray(adj.sum(1)).ravel()) - adj).tocsr()
     known = np.full(n, np.nan)
     known[ones] = 1.0
@@ -107,8 +107,15 @@ def harmonic_weights(v: np.ndarray, faces: np.ndarray, ones: np.ndarray, zeros: 
 
 
 def _expression_group(name: str) -> str:
-    for prefix, group in (("brow", "brows"), ("eye", "eyes"), ("cheek", "cheeks"), ("nose", "nose"),
-                          ("mouthSmile", "smile"), ("jaw", "jaw"), ("mouth", "mouth")):
+    for prefix, group in (
+        ("brow", "brows"),
+        ("eye", "eyes"),
+        ("cheek", "cheeks"),
+        ("nose", "nose"),
+        ("mouthSmile", "smile"),
+        ("jaw", "jaw"),
+        ("mouth", "mouth"),
+    ):
         if name.startswith(prefix):
             return group
     return "other"
@@ -136,8 +143,9 @@ class ICTFaceModel(FaceModel):
 
     kind = "ict"
 
-    def __init__(self, path: str | Path, n_shape: int = 100,
-                 render_exclude: Sequence[str] = DEFAULT_RENDER_EXCLUDE) -> None:
+    def __init__(
+        self, path: str | Path, n_shape: int = 100, render_exclude: Sequence[str] = DEFAULT_RENDER_EXCLUDE
+    ) -> None:
         super().__init__()
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
@@ -151,16 +159,19 @@ class ICTFaceModel(FaceModel):
         self.vertex_indices = json.loads(str(arrays["vertex_indices_json"]))
 
         self.register_buffer("v_template", torch.from_numpy(v))
-        self.register_buffer("identity_basis", torch.from_numpy(
-            arrays["identity_basis"][:n_shape].reshape(n_shape, n * 3).astype(np.float32)))
-        self.register_buffer("expression_basis", torch.from_numpy(
-            arrays["expression_basis"].reshape(len(self.expression_names), n * 3).astype(np.float32)))
+        self.register_buffer(
+            "identity_basis",
+            torch.from_numpy(arrays["identity_basis"][:n_shape].reshape(n_shape, n * 3).astype(np.float32)),
+        )
+        self.register_buffer(
+            "expression_basis",
+            torch.from_numpy(arrays["expression_basis"].reshape(len(self.expression_names), n * 3).astype(np.float32)),
+        )
         faces = arrays["faces"].astype(np.int64)
         tri_material = arrays["quad_material"][arrays["face_to_quad"]]
         unknown = set(render_exclude) - set(self.materials)
         if unknown:
-            raise ValueError(f"unknown materials in render_exclude: {sorted(unknown)}; "
-                             f"known: {self.materials}")
+            raise ValueError(f"unknown materials in render_exclude: {sorted(unknown)}; known: {self.materials}")
         excluded = [self.materials.index(m) for m in render_exclude]
         keep = ~np.isin(tri_material, excluded)
         self.register_buffer("faces", torch.from_numpy(faces))
@@ -171,7 +182,8 @@ class ICTFaceModel(FaceModel):
         self._setup_eyes(v)
         self._setup_pose_weights(v, faces)
         self.landmark_embedding = vertex_landmarks(
-            torch.tensor(self.vertex_indices["idx_to_landmark_verts"]), self.faces)
+            torch.tensor(self.vertex_indices["idx_to_landmark_verts"]), self.faces
+        )
         self._jaw_channels = [self.expression_names.index(c) for c in ("jawOpen", "jawLeft", "jawRight")]
         self._setup_controls()
 
@@ -181,7 +193,7 @@ class ICTFaceModel(FaceModel):
         regions = {}
         for name, (lo, hi) in REGION_RANGES.items():
             m = torch.zeros(n, dtype=torch.bool)
-            m[lo:hi + 1] = True
+            m[lo : hi + 1] = True
             regions[name] = m
         for name, parts in REGION_UNIONS.items():
             regions[name] = torch.stack([regions[p] for p in parts]).any(0)
@@ -190,7 +202,7 @@ class ICTFaceModel(FaceModel):
     def _setup_eyes(self, v: np.ndarray) -> None:
         for side in ("left", "right"):
             lo, hi = REGION_RANGES[f"sclera_{side}"]
-            sclera = v[lo:hi + 1].astype(np.float64)
+            sclera = v[lo : hi + 1].astype(np.float64)
             centre = sphere_centre(torch.from_numpy(sclera)[None])[0].numpy()
             d = sclera - centre
             cos_to_axis = d[:, 2] / np.linalg.norm(d, axis=1)
@@ -248,11 +260,14 @@ class ICTFaceModel(FaceModel):
 
     def _check(self, params: FaceParams) -> None:
         if params.shape.shape[1] > self.n_shape:
-            raise ValueError(f"params.shape has {params.shape.shape[1]} coefficients; this ICT model uses "
-                             f"{self.n_shape}")
+            raise ValueError(
+                f"params.shape has {params.shape.shape[1]} coefficients; this ICT model uses {self.n_shape}"
+            )
         if params.expression.shape[1] != self.n_expression:
-            raise ValueError(f"params.expression has {params.expression.shape[1]} channels; ICT has "
-                             f"{self.n_expression} ({', '.join(self.expression_names[:3])}, ...)")
+            raise ValueError(
+                f"params.expression has {params.expression.shape[1]} channels; ICT has "
+                f"{self.n_expression} ({', '.join(self.expression_names[:3])}, ...)"
+            )
 
     def shaped(self, params: FaceParams, vertex_ids: torch.Tensor | None = None) -> torch.Tensor:
         """Identity and expression blendshapes only (no gaze, no pose): ``(B, N or L, 3)`` cm."""
@@ -272,8 +287,7 @@ class ICTFaceModel(FaceModel):
 
     def eye_centres(self, params: FaceParams) -> torch.Tensor:
         """Eyeball centres ``(B, 2, 3)`` (subject's left, right) in the unposed frame."""
-        centres = [sphere_centre(self.shaped(params, self.eye_support(side)))
-                   for side in ("left", "right")]
+        centres = [sphere_centre(self.shaped(params, self.eye_support(side))) for side in ("left", "right")]
         return torch.stack(centres, dim=1)
 
     def forward(self, params: FaceParams, vertex_ids: torch.Tensor | None = None) -> torch.Tensor:
@@ -282,8 +296,7 @@ class ICTFaceModel(FaceModel):
         verts = self._turn_eyes(verts, params, vertex_ids)
         return self._pose(verts, params, vertex_ids)
 
-    def _turn_eyes(self, verts: torch.Tensor, params: FaceParams,
-                   vertex_ids: torch.Tensor | None) -> torch.Tensor:
+    def _turn_eyes(self, verts: torch.Tensor, params: FaceParams, vertex_ids: torch.Tensor | None) -> torch.Tensor:
         if not (torch.count_nonzero(params.gaze) or params.gaze.requires_grad):
             return verts
         centres = self.eye_centres(params)
@@ -307,8 +320,7 @@ class ICTFaceModel(FaceModel):
         if vertex_ids is not None:
             w_head, w_neck = w_head[vertex_ids], w_neck[vertex_ids]
         out = verts
-        for angles, weights, pivot in ((params.head, w_head, self.head_pivot),
-                                       (params.neck, w_neck, self.neck_pivot)):
+        for angles, weights, pivot in ((params.head, w_head, self.head_pivot), (params.neck, w_neck, self.neck_pivot)):
             if not (torch.count_nonzero(angles) or angles.requires_grad):
                 continue
             rel = out - pivot

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
-from typing import Callable, Mapping
 
 import numpy as np
 import torch
@@ -36,8 +36,15 @@ class FaceParams:
 
     def __post_init__(self) -> None:
         b = self.shape.shape[0]
-        expected = {"shape": 2, "expression": 2, "head": (3,), "neck": (3,), "jaw": (2,),
-                    "gaze": (2, 2), "camera": (3,)}
+        expected = {
+            "shape": 2,
+            "expression": 2,
+            "head": (3,),
+            "neck": (3,),
+            "jaw": (2,),
+            "gaze": (2, 2),
+            "camera": (3,),
+        }
         for name, spec in expected.items():
             t = getattr(self, name)
             if not isinstance(t, torch.Tensor):
@@ -48,16 +55,24 @@ class FaceParams:
                 if t.dim() != spec:
                     raise ValueError(f"FaceParams.{name} must be (B, K), got {tuple(t.shape)}")
             elif tuple(t.shape[1:]) != spec:
-                raise ValueError(f"FaceParams.{name} must be (B, {', '.join(map(str, spec))}), "
-                                 f"got {tuple(t.shape)}")
+                raise ValueError(f"FaceParams.{name} must be (B, {', '.join(map(str, spec))}), got {tuple(t.shape)}")
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def zeros(cls, batch: int, n_shape: int, n_expression: int, camera: tuple[float, float, float],
-              device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> FaceParams:
+    def zeros(
+        cls,
+        batch: int,
+        n_shape: int,
+        n_expression: int,
+        camera: tuple[float, float, float],
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> FaceParams:
         """A neutral batch: every coefficient and angle zero, the given camera."""
+
         def z(*s: int) -> torch.Tensor:
             return torch.zeros(batch, *s, device=device, dtype=dtype)
+
         cam = torch.tensor(camera, device=device, dtype=dtype).expand(batch, 3).clone()
         return cls(z(n_shape), z(n_expression), z(3), z(3), z(2), z(2, 2), cam)
 
@@ -67,14 +82,14 @@ class FaceParams:
         return cls(**{n: torch.cat([getattr(p, n) for p in items], 0) for n in FIELD_NAMES})
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, np.ndarray | torch.Tensor],
-                  device: torch.device | str | None = None) -> FaceParams:
+    def from_dict(
+        cls, data: Mapping[str, np.ndarray | torch.Tensor], device: torch.device | str | None = None
+    ) -> FaceParams:
         """Inverse of ``to_numpy``; accepts arrays or tensors (e.g. an ``np.load`` of an npz)."""
         missing = [n for n in FIELD_NAMES if n not in data]
         if missing:
             raise KeyError(f"FaceParams data lacks {missing}")
-        return cls(**{n: torch.as_tensor(np.asarray(data[n]), dtype=torch.float32, device=device)
-                      for n in FIELD_NAMES})
+        return cls(**{n: torch.as_tensor(np.asarray(data[n]), dtype=torch.float32, device=device) for n in FIELD_NAMES})
 
     # ------------------------------------------------------------------ utilities
     @property

@@ -30,9 +30,7 @@ def _axis_rotation(angle_rad: torch.Tensor, axis: int) -> torch.Tensor:
 def euler_to_matrix(angles_deg: torch.Tensor) -> torch.Tensor:
     """``(..., 3)`` = (yaw, pitch, roll) in degrees to rotation matrices ``(..., 3, 3)``."""
     rad = torch.deg2rad(angles_deg)
-    return (_axis_rotation(rad[..., 0], 1)
-            @ _axis_rotation(-rad[..., 1], 0)
-            @ _axis_rotation(rad[..., 2], 2))
+    return _axis_rotation(rad[..., 0], 1) @ _axis_rotation(-rad[..., 1], 0) @ _axis_rotation(rad[..., 2], 2)
 
 
 def matrix_to_euler(rot: torch.Tensor) -> torch.Tensor:

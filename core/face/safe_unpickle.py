@@ -1,10 +1,10 @@
 """A restricted unpickler for FLAME's ``generic_model.pkl`` (and similar research pickles).
 
 Plain ``pickle.load`` runs whatever code a file names. This unpickler resolves only an allow-list of
-names: numpy's array and dtype reconstruction, ``_codecs.encode`` (bytes in protocol 2), ``copyreg._reconstructor`` for plain objects, and stand-ins
-for chumpy arrays and scipy sparse matrices (chumpy is never imported; the stand-ins keep the stored
-state and turn it into numpy arrays). Any other global (``os.system``, ``builtins.eval``, ...) raises
-``UnsafePickleError`` before anything runs.
+names: numpy's array and dtype reconstruction, ``_codecs.encode`` (bytes in protocol 2),
+``copyreg._reconstructor`` for plain objects, and stand-ins for chumpy arrays and scipy sparse matrices
+(chumpy is never imported; the stand-ins keep the stored state and turn it into numpy arrays). Any other
+global (``os.system``, ``builtins.eval``, ...) raises ``UnsafePickleError`` before anything runs.
 """
 
 from __future__ import annotations
@@ -79,9 +79,12 @@ def _safe_reconstructor(cls: type, base: type, state: Any) -> Any:
 
 
 _NUMPY_ALLOWED = {
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy", "ndarray"), ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
 }
 
 
@@ -99,9 +102,11 @@ class RestrictedUnpickler(pickle.Unpickler):
             return ChumpyStandIn
         if module.startswith("scipy.sparse") and name in ("csc_matrix", "csr_matrix"):
             return SparseStandIn if name == "csc_matrix" else CsrStandIn
-        raise UnsafePickleError(f"refused to load '{module}.{name}': the file names code outside the "
-                                "allow-list (numpy arrays, chumpy and scipy sparse data), so it was not "
-                                "unpickled")
+        raise UnsafePickleError(
+            f"refused to load '{module}.{name}': the file names code outside the "
+            "allow-list (numpy arrays, chumpy and scipy sparse data), so it was not "
+            "unpickled"
+        )
 
 
 def to_numpy(value: Any) -> np.ndarray:

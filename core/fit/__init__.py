@@ -15,5 +15,13 @@ from core.fit.fitter import FitOptions
 from core.fit.landmarks import LandmarkDetector, NoFaceError
 from core.fit.tracking import VideoFit, fit_video
 
-__all__ = ["FaceFit", "VideoFit", "FitOptions", "LandmarkDetector", "NoFaceError", "fit_image", "fit_landmarks",
-           "fit_video"]
+__all__ = [
+    "FaceFit",
+    "VideoFit",
+    "FitOptions",
+    "LandmarkDetector",
+    "NoFaceError",
+    "fit_image",
+    "fit_landmarks",
+    "fit_video",
+]

@@ -28,8 +28,17 @@ from core.fit.landmarks import Detection, LandmarkDetector, NoFaceError, detect_
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FaceFit", "face_boxes", "fit_image", "fit_landmarks", "get_fitter", "default_model", "landmarks_to_crop",
-           "crop_vertices", "NoFaceError"]
+__all__ = [
+    "FaceFit",
+    "face_boxes",
+    "fit_image",
+    "fit_landmarks",
+    "get_fitter",
+    "default_model",
+    "landmarks_to_crop",
+    "crop_vertices",
+    "NoFaceError",
+]
 
 
 @lru_cache(maxsize=1)
@@ -105,10 +114,16 @@ class FaceFit:
     def to_numpy(self) -> dict[str, np.ndarray]:
         """Arrays for ``np.savez``: the params fields, crop, landmarks, sizes and quality (JSON)."""
         out = dict(self.params.to_numpy())
-        out.update(crop=self.crop, original_size=np.asarray(self.original_size), size=np.asarray(self.size),
-                   landmarks=self.landmarks, fitted_landmarks=self.fitted_landmarks,
-                   landmark_ids=self.landmark_ids, model_kind=np.asarray(self.model_kind),
-                   quality=np.asarray(json.dumps(self.quality)))
+        out.update(
+            crop=self.crop,
+            original_size=np.asarray(self.original_size),
+            size=np.asarray(self.size),
+            landmarks=self.landmarks,
+            fitted_landmarks=self.fitted_landmarks,
+            landmark_ids=self.landmark_ids,
+            model_kind=np.asarray(self.model_kind),
+            quality=np.asarray(json.dumps(self.quality)),
+        )
         return out
 
     @classmethod
@@ -122,11 +137,19 @@ class FaceFit:
             vertices = torch.from_numpy(arrays["vertices"])
         else:
             vertices = crop_vertices(model if model is not None else default_model(), params, size)
-        return cls(params=params, vertices=vertices, crop=arrays["crop"],
-                   original_size=tuple(int(x) for x in arrays["original_size"]), size=size,
-                   landmarks=arrays["landmarks"], fitted_landmarks=arrays["fitted_landmarks"],
-                   quality=json.loads(str(arrays["quality"])), crop_image=arrays.get("crop_image"),
-                   model_kind=str(arrays["model_kind"]), landmark_ids=arrays["landmark_ids"])
+        return cls(
+            params=params,
+            vertices=vertices,
+            crop=arrays["crop"],
+            original_size=tuple(int(x) for x in arrays["original_size"]),
+            size=size,
+            landmarks=arrays["landmarks"],
+            fitted_landmarks=arrays["fitted_landmarks"],
+            quality=json.loads(str(arrays["quality"])),
+            crop_image=arrays.get("crop_image"),
+            model_kind=str(arrays["model_kind"]),
+            landmark_ids=arrays["landmark_ids"],
+        )
 
     def save(self, path: str | Path, with_vertices: bool = False, with_image: bool = False) -> Path:
         """Write an npz (``to_numpy``, optionally the vertices and the crop image)."""
@@ -179,12 +202,24 @@ def fit_quality(landmarks: np.ndarray, fitted: np.ndarray, ids: np.ndarray, para
     iod = float(inter_ocular(landmarks))
     err = landmark_errors(landmarks[ids], fitted)
     head = params.head[0].tolist()
-    return {"landmark_error": float(np.median(err) / iod), "landmark_error_mean": float(err.mean() / iod),
-            "inter_ocular_px": iod, "yaw": head[0], "pitch": head[1], "roll": head[2]}
+    return {
+        "landmark_error": float(np.median(err) / iod),
+        "landmark_error_mean": float(err.mean() / iod),
+        "inter_ocular_px": iod,
+        "yaw": head[0],
+        "pitch": head[1],
+        "roll": head[2],
+    }
 
 
-def fit_landmarks(landmarks_px: np.ndarray, size: int = 256, model=None, options: FitOptions | None = None,
-                  shared_shape: bool = True, embedding: str | Path | None = None) -> tuple[FaceParams, np.ndarray]:
+def fit_landmarks(
+    landmarks_px: np.ndarray,
+    size: int = 256,
+    model=None,
+    options: FitOptions | None = None,
+    shared_shape: bool = True,
+    embedding: str | Path | None = None,
+) -> tuple[FaceParams, np.ndarray]:
     """Fit to MediaPipe landmarks already in crop pixels ``(478, 3)`` or ``(B, 478, 3)``.
 
     Returns ``FaceParams`` (B) and the fitted landmarks in crop pixels ``(B, L, 3)``. ``shared_shape``: one
@@ -201,9 +236,17 @@ def fit_landmarks(landmarks_px: np.ndarray, size: int = 256, model=None, options
     return fitter.to_params(state), fitted
 
 
-def fit_image(image, model=None, size: int = 256, options: FitOptions | None = None,
-              detector: LandmarkDetector | None = None, border: str = "replicate",
-              embedding: str | Path | None = None, name: str | None = None, face: int | None = None) -> FaceFit:
+def fit_image(
+    image,
+    model=None,
+    size: int = 256,
+    options: FitOptions | None = None,
+    detector: LandmarkDetector | None = None,
+    border: str = "replicate",
+    embedding: str | Path | None = None,
+    name: str | None = None,
+    face: int | None = None,
+) -> FaceFit:
     """Fit the face model to the largest face of a portrait.
 
     Args:
@@ -243,16 +286,24 @@ def fit_image(image, model=None, size: int = 256, options: FitOptions | None = N
             detector.close()
     fit.quality.update(faces_found=det.faces_found, detect_s=t1 - t0, fit_s=time.perf_counter() - t1)
     q = fit.quality
-    log.info("%s: yaw %.1f pitch %.1f roll %.1f, landmark error %.2f %% of the inter-ocular distance", name,
-             q["yaw"], q["pitch"], q["roll"], 100 * q["landmark_error"])
+    log.info(
+        "%s: yaw %.1f pitch %.1f roll %.1f, landmark error %.2f %% of the inter-ocular distance",
+        name,
+        q["yaw"],
+        q["pitch"],
+        q["roll"],
+        100 * q["landmark_error"],
+    )
     return fit
 
 
 def _choose_face(img: np.ndarray, det: Detection, face: int, detector: LandmarkDetector, name: str) -> Detection:
     """The detection of face number ``face`` by size (0 = the largest), refined; ``NoFaceError`` if absent."""
     if not 0 <= face < det.faces_found:
-        raise NoFaceError(f"{name}: face {face} asked for, but {det.faces_found} face(s) found "
-                          f"(0 = the largest, up to {det.faces_found - 1})")
+        raise NoFaceError(
+            f"{name}: face {face} asked for, but {det.faces_found} face(s) found "
+            f"(0 = the largest, up to {det.faces_found - 1})"
+        )
     points = detector.refine(img, det.others[face - 1])
     others = [det.points] + [p for i, p in enumerate(det.others) if i != face - 1]
     log.info("%s: using face %d of %d (by size)", name, face, det.faces_found)
@@ -282,8 +333,18 @@ def face_boxes(image, detector: LandmarkDetector | None = None) -> list[tuple[fl
 PLAUSIBLE_ERROR = 0.02
 
 
-def _pick_plausible(img: np.ndarray, det: Detection, first: FaceFit, detector: LandmarkDetector, model,
-                    size: int, options: FitOptions | None, border: str, embedding, name: str) -> FaceFit:
+def _pick_plausible(
+    img: np.ndarray,
+    det: Detection,
+    first: FaceFit,
+    detector: LandmarkDetector,
+    model,
+    size: int,
+    options: FitOptions | None,
+    border: str,
+    embedding,
+    name: str,
+) -> FaceFit:
     """With several faces: the largest one whose fit is plausible, else the best fitting one."""
     fits = [first]
     for points in det.others:
@@ -294,22 +355,38 @@ def _pick_plausible(img: np.ndarray, det: Detection, first: FaceFit, detector: L
     errors = [f.quality["landmark_error"] for f in fits]
     rank = 1 + (next(i for i, e in enumerate(errors) if e < PLAUSIBLE_ERROR) if good else int(np.argmin(errors)))
     chosen = fits[rank - 1]
-    log.warning("%s: %d faces found; using the %s", name, det.faces_found,
-                "largest" if rank == 1 else f"largest plausible one (size rank {rank}; larger ones fit badly)")
+    log.warning(
+        "%s: %d faces found; using the %s",
+        name,
+        det.faces_found,
+        "largest" if rank == 1 else f"largest plausible one (size rank {rank}; larger ones fit badly)",
+    )
     chosen.quality["face_rank"] = rank
     return chosen
 
 
-def _fit_points(img: np.ndarray, points: np.ndarray, model, size: int, options: FitOptions | None, border: str,
-                embedding) -> FaceFit:
+def _fit_points(
+    img: np.ndarray, points: np.ndarray, model, size: int, options: FitOptions | None, border: str, embedding
+) -> FaceFit:
     """Crop around landmarks ``(478, 3)`` in original pixels and fit the model in that crop."""
     crop = face_crop(points, size)
     landmarks = landmarks_to_crop(points, crop).astype(np.float32)
     params, fitted = fit_landmarks(landmarks, size, model, options, embedding=embedding)
     ids = get_fitter(model, options, embedding).lmap.landmark_ids.numpy()
-    quality = {**fit_quality(landmarks, fitted[0], ids, params),
-               "crop_outside": outside_fraction(crop, img.shape[:2], size)}
-    return FaceFit(params=params, vertices=crop_vertices(model, params, size), crop=crop,
-                   original_size=(int(img.shape[0]), int(img.shape[1])), size=size, landmarks=landmarks,
-                   fitted_landmarks=fitted[0].astype(np.float32), quality=quality,
-                   crop_image=warp_image(img, crop, size, border), model_kind=model.kind, landmark_ids=ids)
+    quality = {
+        **fit_quality(landmarks, fitted[0], ids, params),
+        "crop_outside": outside_fraction(crop, img.shape[:2], size),
+    }
+    return FaceFit(
+        params=params,
+        vertices=crop_vertices(model, params, size),
+        crop=crop,
+        original_size=(int(img.shape[0]), int(img.shape[1])),
+        size=size,
+        landmarks=landmarks,
+        fitted_landmarks=fitted[0].astype(np.float32),
+        quality=quality,
+        crop_image=warp_image(img, crop, size, border),
+        model_kind=model.kind,
+        landmark_ids=ids,
+    )

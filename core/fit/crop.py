@@ -24,17 +24,82 @@ from __future__ import annotations
 import numpy as np
 
 # MediaPipe indices of the 68-point scheme (jaw 0-16, brows 17-26, nose 27-35, eyes 36-47, lips 48-67).
-MP_68 = np.array([
-    162, 234, 93, 58, 172, 136, 149, 148, 152, 377, 378, 365, 397, 288, 323, 454, 389,
-    71, 63, 105, 66, 107, 336, 296, 334, 293, 301,
-    168, 197, 5, 4, 75, 97, 2, 326, 305,
-    33, 160, 158, 133, 153, 144, 362, 385, 387, 263, 373, 380,
-    61, 39, 37, 0, 267, 269, 291, 405, 314, 17, 84, 181, 78, 82, 13, 312, 308, 317, 14, 87,
-])
+MP_68 = np.array(
+    [
+        162,
+        234,
+        93,
+        58,
+        172,
+        136,
+        149,
+        148,
+        152,
+        377,
+        378,
+        365,
+        397,
+        288,
+        323,
+        454,
+        389,
+        71,
+        63,
+        105,
+        66,
+        107,
+        336,
+        296,
+        334,
+        293,
+        301,
+        168,
+        197,
+        5,
+        4,
+        75,
+        97,
+        2,
+        326,
+        305,
+        33,
+        160,
+        158,
+        133,
+        153,
+        144,
+        362,
+        385,
+        387,
+        263,
+        373,
+        380,
+        61,
+        39,
+        37,
+        0,
+        267,
+        269,
+        291,
+        405,
+        314,
+        17,
+        84,
+        181,
+        78,
+        82,
+        13,
+        312,
+        308,
+        317,
+        14,
+        87,
+    ]
+)
 
-BOX_ENLARGE = 1.1     # old_size = mean box side * 1.1
-CROP_SCALE = 1.35     # final crop side = 1.35 * old_size
-CROP_UP = 0.1         # square centre = box centre - 0.1 * side (spans cy - 0.6 side .. cy + 0.4 side)
+BOX_ENLARGE = 1.1  # old_size = mean box side * 1.1
+CROP_SCALE = 1.35  # final crop side = 1.35 * old_size
+CROP_UP = 0.1  # square centre = box centre - 0.1 * side (spans cy - 0.6 side .. cy + 0.4 side)
 
 
 def face_box(points: np.ndarray) -> np.ndarray:
@@ -56,9 +121,7 @@ def square_transform(centre: np.ndarray, side: float, size: int) -> np.ndarray:
     """3x3 ``crop <- original`` for a square of ``side`` pixels centred at ``centre`` resized to ``size``."""
     k = size / side
     c = (size - 1) / 2.0
-    return np.array([[k, 0.0, c - k * centre[0]],
-                     [0.0, k, c - k * centre[1]],
-                     [0.0, 0.0, 1.0]])
+    return np.array([[k, 0.0, c - k * centre[0]], [0.0, k, c - k * centre[1]], [0.0, 0.0, 1.0]])
 
 
 def transform_points(mat: np.ndarray, points: np.ndarray) -> np.ndarray:

@@ -28,8 +28,16 @@ ICT_EMBEDDING = DATA_DIR / "ict_mediapipe_embedding.npz"
 GROUPS = ("other", "oval", "lips_outer", "lips_inner", "eyes", "brows", "iris", "nose")
 # Relative weight of each group in the fit: the face oval is the least well defined (it slides with the
 # silhouette and hair), eye and lip contours the best.
-GROUP_WEIGHT = {"other": 1.0, "oval": 0.5, "lips_outer": 1.5, "lips_inner": 1.5, "eyes": 1.5,
-                "brows": 1.0, "iris": 1.0, "nose": 1.0}
+GROUP_WEIGHT = {
+    "other": 1.0,
+    "oval": 0.5,
+    "lips_outer": 1.5,
+    "lips_inner": 1.5,
+    "eyes": 1.5,
+    "brows": 1.0,
+    "iris": 1.0,
+    "nose": 1.0,
+}
 
 
 @dataclass(frozen=True)
@@ -63,8 +71,7 @@ class LandmarkMap:
         return torch.isin(self.groups, codes)
 
 
-def _weights_from(groups: np.ndarray, spread_cm: np.ndarray | None, n_views: np.ndarray | None = None
-                  ) -> np.ndarray:
+def _weights_from(groups: np.ndarray, spread_cm: np.ndarray | None, n_views: np.ndarray | None = None) -> np.ndarray:
     """Relative landmark weights: the group's, divided by the embedding's uncertainty ``0.1^2 + spread^2``
     (cm^2; a landmark whose per-view estimates disagreed is less certain). A spread from fewer than 5
     views says little, so it counts as at least 1 mm. Normalised to mean 1."""
@@ -82,8 +89,9 @@ def load_ict_embedding(path: str | Path | None = None) -> LandmarkMap:
     """The committed ICT embedding of all 478 MediaPipe landmarks (or the file at ``path``)."""
     path = Path(path) if path else ICT_EMBEDDING
     if not path.is_file():
-        raise FileNotFoundError(f"ICT landmark embedding {path} missing; make it with "
-                                "python -m core.fit.make_embedding")
+        raise FileNotFoundError(
+            f"ICT landmark embedding {path} missing; make it with python -m core.fit.make_embedding"
+        )
     with np.load(path, allow_pickle=False) as data:
         face_ids = data["face_ids"].astype(np.int64)
         bary = data["bary"].astype(np.float32)
@@ -91,8 +99,13 @@ def load_ict_embedding(path: str | Path | None = None) -> LandmarkMap:
         spread = data["spread_cm"] if "spread_cm" in data else None
         n_views = data["n_views"] if "n_views" in data else None
         ids = data["landmark_indices"].astype(np.int64) if "landmark_indices" in data else np.arange(len(face_ids))
-    return LandmarkMap(torch.from_numpy(ids), LandmarkEmbedding(torch.from_numpy(face_ids), torch.from_numpy(bary)),
-                       torch.from_numpy(_weights_from(groups, spread, n_views)), torch.from_numpy(groups), str(path))
+    return LandmarkMap(
+        torch.from_numpy(ids),
+        LandmarkEmbedding(torch.from_numpy(face_ids), torch.from_numpy(bary)),
+        torch.from_numpy(_weights_from(groups, spread, n_views)),
+        torch.from_numpy(groups),
+        str(path),
+    )
 
 
 def load_flame_embedding(path: str | Path) -> LandmarkMap:
@@ -115,8 +128,13 @@ def load_flame_embedding(path: str | Path) -> LandmarkMap:
         groups = ict.groups.numpy()[ids]
     except FileNotFoundError:
         pass
-    return LandmarkMap(torch.from_numpy(ids), LandmarkEmbedding(torch.from_numpy(face_ids), torch.from_numpy(bary)),
-                       torch.from_numpy(_weights_from(groups, None)), torch.from_numpy(groups), str(path))
+    return LandmarkMap(
+        torch.from_numpy(ids),
+        LandmarkEmbedding(torch.from_numpy(face_ids), torch.from_numpy(bary)),
+        torch.from_numpy(_weights_from(groups, None)),
+        torch.from_numpy(groups),
+        str(path),
+    )
 
 
 FLAME_EMBEDDING_NAME = "mediapipe_landmark_embedding.npz"
@@ -133,7 +151,9 @@ def default_landmark_map(model, path: str | Path | None = None) -> LandmarkMap:
         beside = Path(getattr(model, "source_path", ".")).parent / FLAME_EMBEDDING_NAME
         path = path or os.environ.get("GDPW_FLAME_MEDIAPIPE") or (beside if beside.is_file() else None)
         if not path:
-            raise FileNotFoundError(f"fitting FLAME needs FLAME's {FLAME_EMBEDDING_NAME}: put it beside the "
-                                    "model file, pass embedding=..., or set GDPW_FLAME_MEDIAPIPE")
+            raise FileNotFoundError(
+                f"fitting FLAME needs FLAME's {FLAME_EMBEDDING_NAME}: put it beside the "
+                "model file, pass embedding=..., or set GDPW_FLAME_MEDIAPIPE"
+            )
         return load_flame_embedding(path)
     raise ValueError(f"no MediaPipe landmark embedding known for the {model.kind} model")

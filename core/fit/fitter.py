@@ -102,12 +102,14 @@ class FitState:
     shape: torch.Tensor
 
     def clone(self) -> FitState:
-        return FitState(*(t.clone() for t in (self.scale, self.trans, self.depth, self.rot, self.expression,
-                                               self.gaze, self.shape)))
+        return FitState(
+            *(t.clone() for t in (self.scale, self.trans, self.depth, self.rot, self.expression, self.gaze, self.shape))
+        )
 
     def select(self, index) -> FitState:
-        return FitState(*(t[index] for t in (self.scale, self.trans, self.depth, self.rot, self.expression,
-                                              self.gaze, self.shape)))
+        return FitState(
+            *(t[index] for t in (self.scale, self.trans, self.depth, self.rot, self.expression, self.gaze, self.shape))
+        )
 
     @property
     def batch_size(self) -> int:
@@ -118,8 +120,9 @@ class FitState:
 def _skew(v: torch.Tensor) -> torch.Tensor:
     """``(..., 3) -> (..., 3, 3)`` cross-product matrices: ``skew(a) @ b = a x b``."""
     z = torch.zeros_like(v[..., 0])
-    return torch.stack([z, -v[..., 2], v[..., 1], v[..., 2], z, -v[..., 0], -v[..., 1], v[..., 0], z],
-                       -1).reshape(*v.shape, 3)
+    return torch.stack([z, -v[..., 2], v[..., 1], v[..., 2], z, -v[..., 0], -v[..., 1], v[..., 0], z], -1).reshape(
+        *v.shape, 3
+    )
 
 
 def _rodrigues(w: torch.Tensor) -> torch.Tensor:
@@ -145,8 +148,9 @@ def _gaze_matrices(gaze: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torc
     return ry @ rx, (dry @ rx) * DEG, -(ry @ drx) * DEG
 
 
-def umeyama(src: torch.Tensor, dst: torch.Tensor, weights: torch.Tensor
-            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def umeyama(
+    src: torch.Tensor, dst: torch.Tensor, weights: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Weighted similarity ``dst ~ s R src + t`` for ``(B, L, 3)`` points; returns s (B,), R (B,3,3), t (B,3)."""
     w = (weights / weights.sum(-1, keepdim=True))[..., None]
     mu_s, mu_d = (w * src).sum(1), (w * dst).sum(1)
@@ -171,14 +175,15 @@ class LandmarkModel:
 
     def __init__(self, model, lmap: LandmarkMap, n_shape: int) -> None:
         if model.kind != "ict":
-            raise ValueError("LandmarkModel needs the ICT model (its linear blendshapes); "
-                             "use AutogradFitter for other models")
+            raise ValueError(
+                "LandmarkModel needs the ICT model (its linear blendshapes); use AutogradFitter for other models"
+            )
         if not 1 <= n_shape <= model.n_shape:
             raise ValueError(f"n_shape must be in 1..{model.n_shape}, got {n_shape}")
         from core.face.ict import REGION_RANGES
 
         dt = torch.float64
-        faces = model.faces[lmap.embedding.face_ids]                     # (L, 3) vertex ids
+        faces = model.faces[lmap.embedding.face_ids]  # (L, 3) vertex ids
         bary = lmap.embedding.bary.to(dt)
         weights = model.head_weights[faces]
         if (weights < 1).any():
@@ -203,8 +208,9 @@ class LandmarkModel:
             ids = model.eye_support(side)
             if model.expression_basis.view(-1, n, 3)[:, ids].abs().max() > 0:
                 raise ValueError("ICT expressions move the sclera; eye centres would depend on them")
-            self._support.append((model.v_template.to(dt)[ids],
-                                  model.identity_basis[:n_shape].view(n_shape, n, 3)[:, ids].to(dt)))
+            self._support.append(
+                (model.v_template.to(dt)[ids], model.identity_basis[:n_shape].view(n_shape, n, 3)[:, ids].to(dt))
+            )
         self._centre_cache: tuple[torch.Tensor, torch.Tensor] | None = None
         self.n_shape = n_shape
         self.n_expression = self.expr_basis.shape[0]
@@ -222,8 +228,11 @@ class LandmarkModel:
 
     def rest(self, shape: torch.Tensor, expression: torch.Tensor) -> torch.Tensor:
         """Landmarks before gaze and pose ``(B, L, 3)`` cm."""
-        return (self.base + torch.einsum("bk,klc->blc", shape, self.shape_basis)
-                + torch.einsum("be,elc->blc", expression, self.expr_basis))
+        return (
+            self.base
+            + torch.einsum("bk,klc->blc", shape, self.shape_basis)
+            + torch.einsum("be,elc->blc", expression, self.expr_basis)
+        )
 
     def eye_centres(self, shape: torch.Tensor) -> torch.Tensor:
         """Eyeball centres ``(B, 2, 3)`` (subject's left, right), as ``ICTFaceModel.eye_centres``; the last
@@ -243,10 +252,10 @@ class LandmarkModel:
 
 @dataclass
 class _Eval:
-    pred: torch.Tensor       # (B, L, 3) normalised x, y, depth
-    posed: torch.Tensor      # (B, L, 3) model frame after pose (cm)
-    eye_rot: torch.Tensor    # (B, L, 3, 3) eye rotation per landmark (identity on skin)
-    eye_rel: torch.Tensor    # (B, L, 3) point minus eyeball centre (zero on skin)
+    pred: torch.Tensor  # (B, L, 3) normalised x, y, depth
+    posed: torch.Tensor  # (B, L, 3) model frame after pose (cm)
+    eye_rot: torch.Tensor  # (B, L, 3, 3) eye rotation per landmark (identity on skin)
+    eye_rel: torch.Tensor  # (B, L, 3) point minus eyeball centre (zero on skin)
 
 
 class LandmarkFitter:
@@ -268,7 +277,7 @@ class LandmarkFitter:
         self.weights = self.lmap.weights.to(torch.float64)
         self.iris = self.lm.eye_of >= 0
         self.n_expression = self.lm.n_expression
-        self._proj = torch.tensor([1.0, -1.0, -1.0], dtype=torch.float64)   # x = sX, y = -sY, depth = -sZ
+        self._proj = torch.tensor([1.0, -1.0, -1.0], dtype=torch.float64)  # x = sX, y = -sY, depth = -sZ
         self._unit = torch.eye(3, dtype=torch.float64)[None, None]
 
     # ------------------------------------------------------------------ evaluation
@@ -279,8 +288,8 @@ class LandmarkFitter:
         eye_rot = torch.eye(3, dtype=p.dtype).expand(b, n, 3, 3).clone()
         eye_rel = torch.zeros_like(p)
         if self.iris.any():
-            centres = lm.eye_centres(st.shape)                 # (B, 2, 3)
-            rg, _, _ = _gaze_matrices(st.gaze)                                  # (B, 2, 3, 3)
+            centres = lm.eye_centres(st.shape)  # (B, 2, 3)
+            rg, _, _ = _gaze_matrices(st.gaze)  # (B, 2, 3, 3)
             idx = lm.eye_of[self.iris]
             rel = p[:, self.iris] - centres[:, idx]
             eye_rot[:, self.iris] = rg[:, idx]
@@ -289,8 +298,14 @@ class LandmarkFitter:
             p[:, self.iris] = (rg[:, idx] @ rel[..., None])[..., 0] + centres[:, idx]
         posed = (p - lm.pivot) @ st.rot.transpose(1, 2) + lm.pivot
         s = st.scale[:, None]
-        pred = torch.stack([s * posed[..., 0] + st.trans[:, None, 0], -s * posed[..., 1] + st.trans[:, None, 1],
-                            -s * posed[..., 2] + st.depth[:, None]], -1)
+        pred = torch.stack(
+            [
+                s * posed[..., 0] + st.trans[:, None, 0],
+                -s * posed[..., 1] + st.trans[:, None, 1],
+                -s * posed[..., 2] + st.depth[:, None],
+            ],
+            -1,
+        )
         return _Eval(pred, posed, eye_rot, eye_rel)
 
     def _robust(self, err: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -301,8 +316,9 @@ class LandmarkFitter:
         weight = torch.where(a <= k, torch.ones_like(a), k / a.clamp(min=1e-12))
         return loss, weight
 
-    def _residuals(self, ev: _Eval, obs: torch.Tensor, s_ref: torch.Tensor
-                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _residuals(
+        self, ev: _Eval, obs: torch.Tensor, s_ref: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Residuals ``(B, L, 3)`` in sigma units, robust per-frame data cost ``(B,)``, IRLS weights (B, L, 3)."""
         o = self.options
         r = (ev.pred - obs) / (s_ref[:, None, None] * o.sigma_cm)
@@ -310,7 +326,7 @@ class LandmarkFitter:
         l2d, w2d = self._robust(e2d)
         lz, wz = self._robust(r[..., 2].abs() * o.sigma_cm)
         w = self.weights
-        cost = (w * (l2d + o.depth_weight * lz)).sum(-1) / o.sigma_cm ** 2
+        cost = (w * (l2d + o.depth_weight * lz)).sum(-1) / o.sigma_cm**2
         irls = torch.stack([w * w2d, w * w2d, w * wz * o.depth_weight], -1)
         return r, cost, irls
 
@@ -319,19 +335,21 @@ class LandmarkFitter:
         e = st.expression
         cost = 0.5 * o.expression_l2 * (e * e).sum(-1) + o.expression_l1 * e.sum(-1)
         if o.fit_gaze:
-            cost = cost + 0.5 * (st.gaze ** 2).sum((1, 2)) / o.gaze_prior_deg ** 2
-        shape_cost = 0.5 * o.shape_prior * (st.shape ** 2).sum(-1)
+            cost = cost + 0.5 * (st.gaze**2).sum((1, 2)) / o.gaze_prior_deg**2
+        shape_cost = 0.5 * o.shape_prior * (st.shape**2).sum(-1)
         return cost + (shape_cost / st.batch_size if shared else shape_cost)
 
-    def cost(self, st: FitState, obs: torch.Tensor, s_ref: torch.Tensor, shared: bool,
-             ev: _Eval | None = None) -> torch.Tensor:
+    def cost(
+        self, st: FitState, obs: torch.Tensor, s_ref: torch.Tensor, shared: bool, ev: _Eval | None = None
+    ) -> torch.Tensor:
         """Per-frame total cost ``(B,)`` (``ev``: the evaluation of ``st`` when already at hand)."""
         _, data, _ = self._residuals(self._evaluate(st) if ev is None else ev, obs, s_ref)
         return data + self._prior_cost(st, shared)
 
     # ------------------------------------------------------------------ jacobians
-    def _jacobians(self, st: FitState, ev: _Eval, s_ref: torch.Tensor, rigid: bool, fit_shape: bool
-                   ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _jacobians(
+        self, st: FitState, ev: _Eval, s_ref: torch.Tensor, rigid: bool, fit_shape: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Per-frame ``(B, 3L, P)`` and shape ``(B, 3L, K)`` Jacobians of the residuals (sigma units).
 
         Per-frame layout: s, tx, ty, d, rotation (3), then unless ``rigid``: expressions (E), gaze (4).
@@ -339,30 +357,37 @@ class LandmarkFitter:
         b, n = ev.posed.shape[:2]
         dt = ev.posed.dtype
         s = st.scale[:, None, None]
-        proj = self._proj                                                      # d pred / d (s * posed)
-        cols = [ev.posed * proj]                                               # d/ds
+        proj = self._proj  # d pred / d (s * posed)
+        cols = [ev.posed * proj]  # d/ds
         unit = self._unit.expand(b, n, 3, 3)
-        cols += [unit[..., 0], unit[..., 1], unit[..., 2]]                     # tx, ty, d
+        cols += [unit[..., 0], unit[..., 1], unit[..., 2]]  # tx, ty, d
         # rotation: posed' = exp(w) (posed - pivot) + pivot -> d posed / dw = -skew(posed - pivot)
         drot = -_skew(ev.posed - self.lm.pivot) * (s[..., None] * proj[:, None])  # (B, L, 3, 3)
         blocks = [torch.stack(cols, -1), drot]
         # chain through the eye rotation (iris points only), the head rotation and the camera
-        head = st.rot * (s * proj[:, None])                                    # (B, 3, 3)
+        head = st.rot * (s * proj[:, None])  # (B, 3, 3)
         iris = self.iris
-        full_iris = head[:, None] @ ev.eye_rot[:, iris]                        # (B, Li, 3, 3)
+        full_iris = head[:, None] @ ev.eye_rot[:, iris]  # (B, Li, 3, 3)
         if not rigid:
             blocks.append(self._basis_jacobian(head, full_iris, self.lm.expr_flat, self.lm.expr_basis))
             if self.options.fit_gaze:
-                _, d_yaw, d_pitch = _gaze_matrices(st.gaze)                      # (B, 2, 3, 3)
+                _, d_yaw, d_pitch = _gaze_matrices(st.gaze)  # (B, 2, 3, 3)
                 g = torch.zeros(b, n, 3, 4, dtype=dt)
                 if iris.any():
                     idx = self.lm.eye_of[iris]
                     rel = ev.eye_rel[:, iris, :, None]
-                    dy = (head[:, None] @ d_yaw[:, idx] @ rel)[..., 0]           # (B, Li, 3)
+                    dy = (head[:, None] @ d_yaw[:, idx] @ rel)[..., 0]  # (B, Li, 3)
                     dp = (head[:, None] @ d_pitch[:, idx] @ rel)[..., 0]
                     left = (idx == 0)[None, :, None]
-                    gi = torch.stack([torch.where(left, dy, 0 * dy), torch.where(left, dp, 0 * dp),
-                                      torch.where(left, 0 * dy, dy), torch.where(left, 0 * dp, dp)], -1)
+                    gi = torch.stack(
+                        [
+                            torch.where(left, dy, 0 * dy),
+                            torch.where(left, dp, 0 * dp),
+                            torch.where(left, 0 * dy, dy),
+                            torch.where(left, 0 * dp, dp),
+                        ],
+                        -1,
+                    )
                     g[:, iris] = gi
                 blocks.append(g)
         jf = torch.cat(blocks, -1) / (s_ref[:, None, None, None] * self.options.sigma_cm)
@@ -373,8 +398,9 @@ class LandmarkFitter:
             js = js.reshape(b, n * 3, -1)
         return jf.reshape(b, n * 3, -1), js
 
-    def _basis_jacobian(self, head: torch.Tensor, full_iris: torch.Tensor, flat: torch.Tensor,
-                        basis: torch.Tensor) -> torch.Tensor:
+    def _basis_jacobian(
+        self, head: torch.Tensor, full_iris: torch.Tensor, flat: torch.Tensor, basis: torch.Tensor
+    ) -> torch.Tensor:
         """``(B, L, 3, K)``: the head rotation (scaled by the camera) applied to every basis vector, with the
         eye rotation in between for the iris points."""
         b, n, k = head.shape[0], basis.shape[1], basis.shape[0]
@@ -385,8 +411,17 @@ class LandmarkFitter:
         return out
 
     # ------------------------------------------------------------------ solving
-    def _step(self, st: FitState, ev: _Eval, obs: torch.Tensor, s_ref: torch.Tensor, rigid: bool,
-              fit_shape: bool, shared: bool, damping: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _step(
+        self,
+        st: FitState,
+        ev: _Eval,
+        obs: torch.Tensor,
+        s_ref: torch.Tensor,
+        rigid: bool,
+        fit_shape: bool,
+        shared: bool,
+        damping: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """One damped, bound-projected Gauss-Newton step (per-frame delta, shape delta) from ``st`` and its
         evaluation ``ev``; ``damping (B,)``."""
         o = self.options
@@ -407,8 +442,8 @@ class LandmarkFitter:
             gf[:, e0:e1] += o.expression_l2 * ex + o.expression_l1
             if o.fit_gaze:
                 gi = torch.arange(e1, e1 + 4)
-                hff[:, gi, gi] += 1.0 / o.gaze_prior_deg ** 2
-                gf[:, e1:e1 + 4] += st.gaze.reshape(b, 4) / o.gaze_prior_deg ** 2
+                hff[:, gi, gi] += 1.0 / o.gaze_prior_deg**2
+                gf[:, e1 : e1 + 4] += st.gaze.reshape(b, 4) / o.gaze_prior_deg**2
             # active set: expressions at a bound whose gradient pushes outwards stay there
             blocked = ((ex <= 0) & (gf[:, e0:e1] > 0)) | ((ex >= 1) & (gf[:, e0:e1] < 0))
             free = torch.ones(b, npf, dtype=torch.bool)
@@ -423,10 +458,10 @@ class LandmarkFitter:
         if not fit_shape:
             return torch.linalg.solve(hff, gf), None
         wjs = w * js
-        hfs = (jf.transpose(1, 2) @ wjs) * m[:, :, None]                      # (B, P, K)
-        hss = js.transpose(1, 2) @ wjs                                          # (B, K, K)
+        hfs = (jf.transpose(1, 2) @ wjs) * m[:, :, None]  # (B, P, K)
+        hss = js.transpose(1, 2) @ wjs  # (B, K, K)
         gs = (wjs.transpose(1, 2) @ r)[..., 0]
-        a = torch.linalg.solve(hff, torch.cat([gf[..., None], hfs], -1))       # H_ff^-1 [g_f, H_fs]
+        a = torch.linalg.solve(hff, torch.cat([gf[..., None], hfs], -1))  # H_ff^-1 [g_f, H_fs]
         ag, ah = a[..., 0], a[..., 1:]
         schur = hss - hfs.transpose(1, 2) @ ah
         rhs = gs - (hfs.transpose(1, 2) @ ag[..., None])[..., 0]
@@ -440,7 +475,7 @@ class LandmarkFitter:
         extra = o.shape_prior + lam * (torch.diagonal(hss, dim1=1, dim2=2) + o.shape_prior)
         schur = schur + torch.diag_embed(extra.expand(schur.shape[0], k))
         rhs = rhs + o.shape_prior * shape
-        ds = torch.linalg.solve(schur, rhs)                                    # (1 or B, K)
+        ds = torch.linalg.solve(schur, rhs)  # (1 or B, K)
         df = ag - (ah @ ds.expand(b, k)[..., None])[..., 0]
         return df, ds
 
@@ -454,21 +489,44 @@ class LandmarkFitter:
             e1 = 7 + self.n_expression
             out.expression = (st.expression - df[:, 7:e1]).clamp(0.0, 1.0)
             if self.options.fit_gaze:
-                out.gaze = st.gaze - df[:, e1:e1 + 4].reshape(-1, 2, 2)
+                out.gaze = st.gaze - df[:, e1 : e1 + 4].reshape(-1, 2, 2)
         if ds is not None:
             out.shape = st.shape - ds.expand_as(st.shape)
         return out
 
-    def refine(self, obs: torch.Tensor, st: FitState, iterations: int, fit_shape: bool, shared: bool,
-               rigid_iterations: int = 0, damping: float | None = None) -> FitState:
+    def refine(
+        self,
+        obs: torch.Tensor,
+        st: FitState,
+        iterations: int,
+        fit_shape: bool,
+        shared: bool,
+        rigid_iterations: int = 0,
+        damping: float | None = None,
+    ) -> FitState:
         """Levenberg-Marquardt on ``obs (B, L, 3)`` from ``st``; steps that raise the cost are retried with
         more damping (per frame when frames are independent, for the whole batch when shape is shared)."""
         with single_thread(), torch.no_grad():
-            return self._refine(obs.to(torch.float64), st, iterations, fit_shape, shared, rigid_iterations,
-                                self.options.damping if damping is None else damping)
+            return self._refine(
+                obs.to(torch.float64),
+                st,
+                iterations,
+                fit_shape,
+                shared,
+                rigid_iterations,
+                self.options.damping if damping is None else damping,
+            )
 
-    def _refine(self, obs: torch.Tensor, st: FitState, iterations: int, fit_shape: bool, shared: bool,
-                rigid_iterations: int, damping0: float) -> FitState:
+    def _refine(
+        self,
+        obs: torch.Tensor,
+        st: FitState,
+        iterations: int,
+        fit_shape: bool,
+        shared: bool,
+        rigid_iterations: int,
+        damping0: float,
+    ) -> FitState:
         damping = torch.full((st.batch_size,), damping0, dtype=torch.float64)
         s_ref = st.scale.clone()  # the cost's units (cm per normalised unit) stay fixed during a refinement
         ev = self._evaluate(st)
@@ -486,9 +544,15 @@ class LandmarkFitter:
                 else:
                     ok = (after <= before) & ~done
                 st = _where(ok, cand, st)
-                ev = _Eval(*(_pick(ok, a, b) for a, b in zip(
-                    (ev_cand.pred, ev_cand.posed, ev_cand.eye_rot, ev_cand.eye_rel),
-                    (ev.pred, ev.posed, ev.eye_rot, ev.eye_rel))))
+                ev = _Eval(
+                    *(
+                        _pick(ok, a, b)
+                        for a, b in zip(
+                            (ev_cand.pred, ev_cand.posed, ev_cand.eye_rot, ev_cand.eye_rel),
+                            (ev.pred, ev.posed, ev.eye_rot, ev.eye_rel),
+                        )
+                    )
+                )
                 before = torch.where(ok, after, before)
                 damping = torch.where(ok, (damping * 0.3).clamp(min=1e-6), torch.where(done, damping, damping * 10))
                 done |= ok
@@ -497,19 +561,26 @@ class LandmarkFitter:
         return st
 
     # ------------------------------------------------------------------ initialisation and output
-    def initial_state(self, obs: torch.Tensor, shape: torch.Tensor | None = None,
-                      expression: torch.Tensor | None = None, gaze: torch.Tensor | None = None) -> FitState:
+    def initial_state(
+        self,
+        obs: torch.Tensor,
+        shape: torch.Tensor | None = None,
+        expression: torch.Tensor | None = None,
+        gaze: torch.Tensor | None = None,
+    ) -> FitState:
         """Closed-form start: Umeyama similarity of the current 3D landmarks onto ``obs (B, L, 3)``."""
         obs = obs.to(torch.float64)
         b = obs.shape[0]
         dt = torch.float64
-        shape = (torch.zeros(b, self.lm.n_shape, dtype=dt) if shape is None
-                 else shape.to(dt).expand(b, -1).clone())
-        expression = (torch.zeros(b, self.n_expression, dtype=dt) if expression is None
-                      else expression.to(dt).expand(b, -1).clone())
+        shape = torch.zeros(b, self.lm.n_shape, dtype=dt) if shape is None else shape.to(dt).expand(b, -1).clone()
+        expression = (
+            torch.zeros(b, self.n_expression, dtype=dt)
+            if expression is None
+            else expression.to(dt).expand(b, -1).clone()
+        )
         gaze = torch.zeros(b, 2, 2, dtype=dt) if gaze is None else gaze.to(dt).expand(b, 2, 2).clone()
         rest = self.lm.rest(shape, expression)
-        target = obs * torch.tensor([1.0, -1.0, -1.0], dtype=dt)               # to y up, z towards camera
+        target = obs * torch.tensor([1.0, -1.0, -1.0], dtype=dt)  # to y up, z towards camera
         w = self.weights.expand(b, -1)
         s, rot, t = umeyama(rest, target, w)
         # s R P + t = s (R (P - pivot) + pivot) + c  ->  c = t + s R pivot - s pivot
@@ -522,9 +593,15 @@ class LandmarkFitter:
         from core.face.rotation import euler_to_matrix
 
         p = params.to(dtype=torch.float64)
-        return FitState(p.camera[:, 0].clone(), p.camera[:, 1:].clone(), torch.zeros_like(p.camera[:, 0]),
-                        euler_to_matrix(p.head), p.expression.clone(), p.gaze.clone(),
-                        p.shape[:, : self.lm.n_shape].clone())
+        return FitState(
+            p.camera[:, 0].clone(),
+            p.camera[:, 1:].clone(),
+            torch.zeros_like(p.camera[:, 0]),
+            euler_to_matrix(p.head),
+            p.expression.clone(),
+            p.gaze.clone(),
+            p.shape[:, : self.lm.n_shape].clone(),
+        )
 
     def project(self, st: FitState) -> torch.Tensor:
         """Fitted landmarks ``(B, L, 3)`` in normalised crop coordinates (x, y, depth)."""
@@ -549,8 +626,14 @@ class LandmarkFitter:
         o = self.options
         with single_thread(), torch.no_grad():
             st = self.initial_state(obs)
-            return self.refine(obs, st, iterations or o.iterations, fit_shape=o.n_shape > 0, shared=shared_shape,
-                               rigid_iterations=o.rigid_iterations)
+            return self.refine(
+                obs,
+                st,
+                iterations or o.iterations,
+                fit_shape=o.n_shape > 0,
+                shared=shared_shape,
+                rigid_iterations=o.rigid_iterations,
+            )
 
     def track(self, obs: torch.Tensor, previous: FitState, iterations: int | None = None) -> FitState:
         """Fit frames with the identity of ``previous`` fixed, warm-started from it (expression, gaze), with
@@ -567,6 +650,12 @@ def _pick(mask: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def _where(mask: torch.Tensor, a: FitState, b: FitState) -> FitState:
     """Per-frame choice between two states."""
-    return FitState(*(_pick(mask, x, y) for x, y in zip(
-        (a.scale, a.trans, a.depth, a.rot, a.expression, a.gaze, a.shape),
-        (b.scale, b.trans, b.depth, b.rot, b.expression, b.gaze, b.shape))))
+    return FitState(
+        *(
+            _pick(mask, x, y)
+            for x, y in zip(
+                (a.scale, a.trans, a.depth, a.rot, a.expression, a.gaze, a.shape),
+                (b.scale, b.trans, b.depth, b.rot, b.expression, b.gaze, b.shape),
+            )
+        )
+    )

@@ -68,7 +68,7 @@ class AutogradFitter:
     # ------------------------------------------------------------------ cost
     def _cost(self, params: FaceParams, depth: torch.Tensor, obs: torch.Tensor, s_ref: torch.Tensor) -> torch.Tensor:
         o = self.options
-        r = (self._predict(params, depth) - obs) / s_ref[:, None, None]      # cm
+        r = (self._predict(params, depth) - obs) / s_ref[:, None, None]  # cm
         k = o.huber_cm
         e2 = r[..., :2].norm(dim=-1)
         ez = r[..., 2].abs()
@@ -76,17 +76,17 @@ class AutogradFitter:
         def huber(a: torch.Tensor) -> torch.Tensor:
             return torch.where(a <= k, 0.5 * a * a, k * (a - 0.5 * k))
 
-        data = (self.weights * (huber(e2) + o.depth_weight * huber(ez))).sum() / o.sigma_cm ** 2
-        prior = 0.5 * o.shape_prior * (params.shape ** 2).sum() + 0.5 * o.shape_prior * (params.expression ** 2).sum()
-        prior = prior + 0.5 * ((params.gaze ** 2).sum() / o.gaze_prior_deg ** 2 + (params.jaw ** 2).sum() / 15.0 ** 2)
+        data = (self.weights * (huber(e2) + o.depth_weight * huber(ez))).sum() / o.sigma_cm**2
+        prior = 0.5 * o.shape_prior * (params.shape**2).sum() + 0.5 * o.shape_prior * (params.expression**2).sum()
+        prior = prior + 0.5 * ((params.gaze**2).sum() / o.gaze_prior_deg**2 + (params.jaw**2).sum() / 15.0**2)
         return data + prior
 
-    def _optimise(self, st: GenericState, obs: torch.Tensor, iterations: int, fit_shape: bool,
-                  shared: bool) -> GenericState:
+    def _optimise(
+        self, st: GenericState, obs: torch.Tensor, iterations: int, fit_shape: bool, shared: bool
+    ) -> GenericState:
         p = st.params.clone()
         shape = (p.shape[:1] if shared else p.shape)[:, : self.n_shape].clone().requires_grad_(fit_shape)
-        free = {n: getattr(p, n).clone().requires_grad_(True)
-                for n in ("expression", "head", "jaw", "gaze", "camera")}
+        free = {n: getattr(p, n).clone().requires_grad_(True) for n in ("expression", "head", "jaw", "gaze", "camera")}
         if not self.options.fit_gaze:
             free["gaze"].requires_grad_(False)
         depth = st.depth.clone().requires_grad_(True)
@@ -97,8 +97,7 @@ class AutogradFitter:
         def build() -> FaceParams:
             full = torch.zeros_like(p.shape)
             full = full.index_copy(1, torch.arange(self.n_shape), shape.expand(p.batch_size, -1))
-            return FaceParams(full, free["expression"], free["head"], p.neck, free["jaw"], free["gaze"],
-                              free["camera"])
+            return FaceParams(full, free["expression"], free["head"], p.neck, free["jaw"], free["gaze"], free["camera"])
 
         def closure() -> torch.Tensor:
             opt.zero_grad()
@@ -116,13 +115,17 @@ class AutogradFitter:
         for the model's own rotation centre."""
         obs = obs.float()
         b = obs.shape[0]
-        base = (previous.params.map(lambda t: t[:1].expand(b, *t.shape[1:]).clone()) if previous is not None
-                else self.model.neutral(b))
+        base = (
+            previous.params.map(lambda t: t[:1].expand(b, *t.shape[1:]).clone())
+            if previous is not None
+            else self.model.neutral(b)
+        )
         base.head.zero_()
         with torch.no_grad():
             rest = self._landmarks(base)
-            _, rot, _ = umeyama(rest.double(), (obs * obs.new_tensor([1.0, -1.0, -1.0])).double(),
-                                self.weights.double().expand(b, -1))
+            _, rot, _ = umeyama(
+                rest.double(), (obs * obs.new_tensor([1.0, -1.0, -1.0])).double(), self.weights.double().expand(b, -1)
+            )
             base.head = matrix_to_euler(rot).float()
             posed = self._landmarks(base)
         # weak perspective with the rotation fixed is linear in (s, tx, ty): x = s X + tx, y = -s Y + ty
@@ -142,8 +145,13 @@ class AutogradFitter:
         with single_thread():
             st = self.initial_state(obs)
             st = self._optimise(st, obs.float(), 20, fit_shape=False, shared=shared_shape)
-            return self._optimise(st, obs.float(), (iterations or self.options.iterations) * 10,
-                                  fit_shape=self.n_shape > 0, shared=shared_shape)
+            return self._optimise(
+                st,
+                obs.float(),
+                (iterations or self.options.iterations) * 10,
+                fit_shape=self.n_shape > 0,
+                shared=shared_shape,
+            )
 
     def track(self, obs: torch.Tensor, previous: GenericState, iterations: int | None = None) -> GenericState:
         with single_thread():
@@ -151,5 +159,6 @@ class AutogradFitter:
             st.params.expression = previous.params.expression[:1].clone()
             st.params.jaw = previous.params.jaw[:1].clone()
             st.params.gaze = previous.params.gaze[:1].clone()
-            return self._optimise(st, obs.float(), (iterations or self.options.track_iterations) * 10,
-                                  fit_shape=False, shared=False)
+            return self._optimise(
+                st, obs.float(), (iterations or self.options.track_iterations) * 10, fit_shape=False, shared=False
+            )

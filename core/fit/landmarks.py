@@ -28,18 +28,19 @@ log = logging.getLogger(__name__)
 
 N_LANDMARKS = 478
 # MediaPipe indices used elsewhere: outer eye corners (inter-ocular distance) and iris centres.
-RIGHT_EYE_OUTER, LEFT_EYE_OUTER = 33, 263   # subject's right (image left), subject's left
+RIGHT_EYE_OUTER, LEFT_EYE_OUTER = 33, 263  # subject's right (image left), subject's left
 RIGHT_IRIS_CENTRE, LEFT_IRIS_CENTRE = 468, 473
 
 
-TILE_MIN = 256    # the tile search's smallest tile side (original pixels)
-TILE_MAX = 768    # ... and largest, so that a small face stays large enough in any photo
-TILE_SIDE = 512   # each tile is resized to this side for MediaPipe
+TILE_MIN = 256  # the tile search's smallest tile side (original pixels)
+TILE_MAX = 768  # ... and largest, so that a small face stays large enough in any photo
+TILE_SIDE = 512  # each tile is resized to this side for MediaPipe
 MIN_FACE_PX = 80  # the smallest face width (landmark box, pixels) the still-image search is meant to find
 
 
 def _tile_centres(w: int, h: int, side: int) -> list[tuple[float, float]]:
     """Centres (x, y) of square tiles of ``side`` covering a ``w x h`` image with half-tile overlap."""
+
     def axis(n: int) -> np.ndarray:
         count = max(1, int(np.ceil((n - side) / (side / 2))) + 1)
         return np.linspace(side / 2 - 0.5, n - side / 2 - 0.5, count) if n > side else np.array([n / 2 - 0.5])
@@ -103,8 +104,14 @@ class LandmarkDetector:
         refine_side: side of the face crop of the second pass (0 disables it).
     """
 
-    def __init__(self, video: bool = False, max_faces: int = 4, min_confidence: float = 0.5,
-                 detect_side: int = 1024, refine_side: int = 512) -> None:
+    def __init__(
+        self,
+        video: bool = False,
+        max_faces: int = 4,
+        min_confidence: float = 0.5,
+        detect_side: int = 1024,
+        refine_side: int = 512,
+    ) -> None:
         import mediapipe as mp  # heavy: imported only when a detector is built
 
         self.video = video
@@ -112,13 +119,20 @@ class LandmarkDetector:
         self.refine_side = refine_side
         with quiet_native():
             self._mesh = mp.solutions.face_mesh.FaceMesh(
-                static_image_mode=not video, max_num_faces=max_faces, refine_landmarks=True,
-                min_detection_confidence=min_confidence, min_tracking_confidence=min_confidence)
+                static_image_mode=not video,
+                max_num_faces=max_faces,
+                refine_landmarks=True,
+                min_detection_confidence=min_confidence,
+                min_tracking_confidence=min_confidence,
+            )
             self._single = None
             if not video and refine_side:
                 self._single = mp.solutions.face_mesh.FaceMesh(
-                    static_image_mode=True, max_num_faces=1, refine_landmarks=True,
-                    min_detection_confidence=min_confidence)
+                    static_image_mode=True,
+                    max_num_faces=1,
+                    refine_landmarks=True,
+                    min_detection_confidence=min_confidence,
+                )
             # the graph opens its calculators in its own threads after construction; one blank frame
             # waits for that, so their start-up warnings land inside this quiet block
             blank = np.zeros((32, 32, 3), np.uint8)
@@ -218,8 +232,7 @@ class LandmarkDetector:
         return out
 
 
-def detect_landmarks(image: np.ndarray, name: str = "<image>", detector: LandmarkDetector | None = None
-                     ) -> Detection:
+def detect_landmarks(image: np.ndarray, name: str = "<image>", detector: LandmarkDetector | None = None) -> Detection:
     """Landmarks of the largest face in a still image; ``NoFaceError`` naming ``name`` when there is none."""
     own = detector is None
     det = detector or LandmarkDetector(video=False)

@@ -46,11 +46,11 @@ from core.fit.embedding import GROUPS, ICT_EMBEDDING
 log = logging.getLogger(__name__)
 
 SIZE = 512
-CAMERA = (0.072, 0.0, -0.02)          # s (normalised units per cm), tx, ty: the face fills ~70 %
+CAMERA = (0.072, 0.0, -0.02)  # s (normalised units per cm), tx, ty: the face fills ~70 %
 YAWS = (-30.0, -15.0, 0.0, 15.0, 30.0)
 PITCHES = (-12.0, 0.0, 12.0)
-MOUTH_OPEN = 0.35                     # jawOpen of the open-mouth renders
-IRIS_RADIUS_CM = 0.585                # MediaPipe Iris assumes an 11.7 mm horizontal iris diameter
+MOUTH_OPEN = 0.35  # jawOpen of the open-mouth renders
+IRIS_RADIUS_CM = 0.585  # MediaPipe Iris assumes an 11.7 mm horizontal iris diameter
 PUPIL_RADIUS_CM = 0.2
 MIN_NORMAL_Z = 0.3
 
@@ -78,10 +78,10 @@ class View:
 
 @dataclass
 class Render:
-    image: np.ndarray        # (H, W, 3) uint8
-    face_id: np.ndarray      # (H, W) into the rendered faces, -1 background
-    normal_z: np.ndarray     # (H, W) camera-facing component of the shading normal
-    pixels: np.ndarray       # (N, 2) vertex pixel positions (u, v)
+    image: np.ndarray  # (H, W, 3) uint8
+    face_id: np.ndarray  # (H, W) into the rendered faces, -1 background
+    normal_z: np.ndarray  # (H, W) camera-facing component of the shading normal
+    pixels: np.ndarray  # (N, 2) vertex pixel positions (u, v)
 
 
 # ------------------------------------------------------------------------------------------ painting
@@ -124,9 +124,9 @@ def vertex_albedo(model) -> tuple[np.ndarray, np.ndarray]:
         brow = front & (_polyline_distance(v[:, :2], shifted) < 0.38)
         albedo[brow] = BROWS
     lo, hi = REGION_RANGES["mouth_socket"]
-    albedo[lo:hi + 1] = MOUTH
+    albedo[lo : hi + 1] = MOUTH
     eyes = np.zeros(n, dtype=bool)
-    eyes[REGION_RANGES["eyeball_left"][0]:REGION_RANGES["eyeball_right"][1] + 1] = True
+    eyes[REGION_RANGES["eyeball_left"][0] : REGION_RANGES["eyeball_right"][1] + 1] = True
     return albedo, eyes
 
 
@@ -145,8 +145,7 @@ def render_view(model, view: View, albedo: np.ndarray, eyes: np.ndarray, centres
     from core.coords import norm_to_pixel
     from core.render.raster import rasterize
 
-    params = model.apply_edits(model.neutral(), {"yaw": view.yaw, "pitch": view.pitch,
-                                                 "jawOpen": view.mouth_open})
+    params = model.apply_edits(model.neutral(), {"yaw": view.yaw, "pitch": view.pitch, "jawOpen": view.mouth_open})
     params.camera[:] = torch.tensor(CAMERA)
     with torch.no_grad():
         verts = model(params)
@@ -156,7 +155,7 @@ def render_view(model, view: View, albedo: np.ndarray, eyes: np.ndarray, centres
     fid = frag.face_id[0].numpy()
     bary = frag.bary[0].numpy().astype(np.float64)
     hit = fid >= 0
-    f = faces.numpy()[fid[hit]]                                 # (P, 3)
+    f = faces.numpy()[fid[hit]]  # (P, 3)
     b = bary[hit][:, :, None]
     vn = vertex_normals(verts[0].numpy().astype(np.float64), model.faces.numpy())
     normal = (vn[f] * b).sum(1)
@@ -165,10 +164,11 @@ def render_view(model, view: View, albedo: np.ndarray, eyes: np.ndarray, centres
     # eyes: iris and pupil painted by the distance from the eye's optical axis in the rest pose
     rest = (model.v_template.numpy()[f] * b).sum(1)
     on_eye = eyes[f].all(1)
-    side = (rest[:, 0] < 0).astype(int)                         # 0: subject's left (x > 0), 1: right
+    side = (rest[:, 0] < 0).astype(int)  # 0: subject's left (x > 0), 1: right
     rho = np.linalg.norm(rest[:, :2] - centres[side, :2], axis=1)
-    eye_colour = np.where((rho < PUPIL_RADIUS_CM)[:, None], PUPIL,
-                          np.where((rho < IRIS_RADIUS_CM)[:, None], IRIS, SCLERA))
+    eye_colour = np.where(
+        (rho < PUPIL_RADIUS_CM)[:, None], PUPIL, np.where((rho < IRIS_RADIUS_CM)[:, None], IRIS, SCLERA)
+    )
     colour = np.where(on_eye[:, None], eye_colour, colour)
     shade = 0.35 + 0.65 * np.clip(normal @ LIGHT, 0.0, None)
     image = np.tile(BACKGROUND, (SIZE, SIZE, 1))
@@ -180,8 +180,9 @@ def render_view(model, view: View, albedo: np.ndarray, eyes: np.ndarray, centres
 
 
 # ------------------------------------------------------------------------------------------ lifting
-def lift(points: np.ndarray, render: Render, faces: np.ndarray, allowed: np.ndarray, radius: int = 2
-         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def lift(
+    points: np.ndarray, render: Render, faces: np.ndarray, allowed: np.ndarray, radius: int = 2
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Detected pixels ``(L, 2)`` to (triangle ``(L,)``, barycentrics ``(L, 3)``, normal z ``(L,)``).
 
     The triangle is the one drawn at the nearest pixel whose triangle is ``allowed`` (a mask over
@@ -191,9 +192,9 @@ def lift(points: np.ndarray, render: Render, faces: np.ndarray, allowed: np.ndar
     """
     h, w = render.face_id.shape
     d = np.arange(-radius, radius + 1)
-    offsets = np.stack(np.meshgrid(d, d, indexing="xy"), -1).reshape(-1, 2)          # (K, 2) (dc, dr)
+    offsets = np.stack(np.meshgrid(d, d, indexing="xy"), -1).reshape(-1, 2)  # (K, 2) (dc, dr)
     base = np.round(points).astype(int)
-    cand = base[:, None, :] + offsets[None]                                        # (L, K, 2)
+    cand = base[:, None, :] + offsets[None]  # (L, K, 2)
     c = np.clip(cand[..., 0], 0, w - 1)
     r = np.clip(cand[..., 1], 0, h - 1)
     tri = render.face_id[r, c]
@@ -205,7 +206,7 @@ def lift(points: np.ndarray, render: Render, faces: np.ndarray, allowed: np.ndar
     tri = np.where(found, tri[rows, best], -1)
     nz = np.where(found, render.normal_z[r[rows, best], c[rows, best]], 0.0)
     bary = np.zeros((len(points), 3))
-    corners = render.pixels[faces[tri[found]]]                                    # (P, 3, 2)
+    corners = render.pixels[faces[tri[found]]]  # (P, 3, 2)
     bary[found] = _barycentric(points[found], corners)
     return tri, bary, nz
 
@@ -230,10 +231,13 @@ def group_codes() -> np.ndarray:
         return sorted({i for edge in conn for i in edge})
 
     codes = np.zeros(478, dtype=np.int64)
-    for name, conn in (("oval", fmc.FACEMESH_FACE_OVAL), ("nose", fmc.FACEMESH_NOSE),
-                       ("brows", fmc.FACEMESH_LEFT_EYEBROW | fmc.FACEMESH_RIGHT_EYEBROW),
-                       ("eyes", fmc.FACEMESH_LEFT_EYE | fmc.FACEMESH_RIGHT_EYE),
-                       ("lips_outer", fmc.FACEMESH_LIPS)):
+    for name, conn in (
+        ("oval", fmc.FACEMESH_FACE_OVAL),
+        ("nose", fmc.FACEMESH_NOSE),
+        ("brows", fmc.FACEMESH_LEFT_EYEBROW | fmc.FACEMESH_RIGHT_EYEBROW),
+        ("eyes", fmc.FACEMESH_LEFT_EYE | fmc.FACEMESH_RIGHT_EYE),
+        ("lips_outer", fmc.FACEMESH_LIPS),
+    ):
         codes[ids(conn)] = GROUPS.index(name)
     codes[list(INNER_LIPS)] = GROUPS.index("lips_inner")
     codes[468:478] = GROUPS.index("iris")
@@ -255,7 +259,7 @@ def front_hit(model, tri_ids: np.ndarray, xy: np.ndarray) -> tuple[int, np.ndarr
     looking along -z; returns (triangle, barycentrics)."""
     v = model.v_template.numpy().astype(np.float64)
     faces = model.faces.numpy()
-    tri = v[faces[tri_ids]]                                      # (T, 3, 3)
+    tri = v[faces[tri_ids]]  # (T, 3, 3)
     a, b, c = tri[:, 0, :2], tri[:, 1, :2], tri[:, 2, :2]
     v0, v1, v2 = b - a, c - a, xy[None] - a
     den = v0[:, 0] * v1[:, 1] - v1[:, 0] * v0[:, 1]
@@ -284,7 +288,7 @@ def iris_embedding(model, frontal: np.ndarray) -> dict[int, tuple[int, np.ndarra
         out[centre_id] = front_hit(model, tri_ids, centres[e, :2])
         for k in rim_ids:
             d = frontal[k, :2] - frontal[centre_id, :2]
-            angle = np.degrees(np.arctan2(-d[1], d[0]))          # image v down -> model y up
+            angle = np.degrees(np.arctan2(-d[1], d[0]))  # image v down -> model y up
             snapped = 90.0 * np.round(angle / 90.0)
             log.info("iris %d: rim direction %.1f deg in the frontal render, snapped to %.0f", k, angle, snapped)
             direction = np.array([np.cos(np.radians(snapped)), np.sin(np.radians(snapped))])
@@ -314,8 +318,14 @@ class _Lifting:
         to_full = np.array([lookup[tuple(f)] for f in render_faces.tolist()])
         inner = np.zeros(478, dtype=bool)
         inner[list(INNER_LIPS)] = True
-        return cls(faces, render_faces, to_full, model.v_template.numpy().astype(np.float64),
-                   render_faces.max(1) <= REGION_RANGES["face"][1], inner)
+        return cls(
+            faces,
+            render_faces,
+            to_full,
+            model.v_template.numpy().astype(np.float64),
+            render_faces.max(1) <= REGION_RANGES["face"][1],
+            inner,
+        )
 
     def candidates(self, points: np.ndarray, render, view: View, cands: list) -> int:
         """Append each visible landmark's (full face id, barycentrics, rest position); returns how many."""
@@ -346,14 +356,23 @@ def _detect_views(model, debug: Path | None) -> tuple[list, np.ndarray]:
             render = render_view(model, view, albedo, eyes, centres)
             det = detector.detect(render.image)
             if det is None:
-                log.warning("MediaPipe found no face in the render yaw=%g pitch=%g mouth=%g", view.yaw,
-                            view.pitch, view.mouth_open)
+                log.warning(
+                    "MediaPipe found no face in the render yaw=%g pitch=%g mouth=%g",
+                    view.yaw,
+                    view.pitch,
+                    view.mouth_open,
+                )
                 continue
             if view.yaw == 0 and view.pitch == 0 and view.mouth_open == 0:
                 frontal = det.points
             n_ok = lifting.candidates(det.points, render, view, cands)
-            log.info("view yaw=%+5.1f pitch=%+5.1f mouth=%.2f: %d of 468 points lifted", view.yaw, view.pitch,
-                     view.mouth_open, n_ok)
+            log.info(
+                "view yaw=%+5.1f pitch=%+5.1f mouth=%.2f: %d of 468 points lifted",
+                view.yaw,
+                view.pitch,
+                view.mouth_open,
+                n_ok,
+            )
             if debug is not None:
                 _save_debug(debug, view, render.image, det.points)
     if frontal is None:
@@ -380,11 +399,22 @@ def build(debug: Path | None = None, model_path: Path | None = None) -> dict[str
     for k, (f, b) in iris_embedding(model, frontal).items():
         face_ids[k], bary_out[k], spread[k] = f, b, 0.0
         n_views[k] = 1
-    log.info("lifted views per landmark: min %d, median %d; spread median %.2f mm, max %.2f mm (landmark %d)",
-             n_views[:468].min(), np.median(n_views[:468]), 10 * np.nanmedian(spread[:468]),
-             10 * np.nanmax(spread[:468]), int(np.nanargmax(spread[:468])))
-    return {"face_ids": face_ids, "bary": bary_out.astype(np.float32), "landmark_indices": np.arange(478),
-            "groups": codes, "spread_cm": spread.astype(np.float32), "n_views": n_views}
+    log.info(
+        "lifted views per landmark: min %d, median %d; spread median %.2f mm, max %.2f mm (landmark %d)",
+        n_views[:468].min(),
+        np.median(n_views[:468]),
+        10 * np.nanmedian(spread[:468]),
+        10 * np.nanmax(spread[:468]),
+        int(np.nanargmax(spread[:468])),
+    )
+    return {
+        "face_ids": face_ids,
+        "bary": bary_out.astype(np.float32),
+        "landmark_indices": np.arange(478),
+        "groups": codes,
+        "spread_cm": spread.astype(np.float32),
+        "n_views": n_views,
+    }
 
 
 def _save_debug(folder: Path, view: View, image: np.ndarray, points: np.ndarray) -> None:

@@ -26,16 +26,24 @@ import json
 import logging
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import torch
 
 from core.face.params import FIELD_NAMES, FaceParams
-from core.fit.api import (crop_vertices, default_model, get_fitter, landmark_errors, landmarks_to_crop,
-                          obs_to_pixels, pixels_to_obs)
+from core.fit.api import (
+    crop_vertices,
+    default_model,
+    get_fitter,
+    landmark_errors,
+    landmarks_to_crop,
+    obs_to_pixels,
+    pixels_to_obs,
+)
 from core.fit.crop import crop_square, square_transform, warp_image
 from core.fit.fitter import FitOptions
 from core.fit.landmarks import LandmarkDetector, NoFaceError, inter_ocular
@@ -84,15 +92,19 @@ def smooth_zero_phase(x: np.ndarray, fps: float, f: OneEuro) -> np.ndarray:
 
 # Per-field settings: units chosen so that "1" is a just-visible change at 256 pixels.
 DEFAULT_SMOOTHING: dict[str, OneEuro] = {
-    "head": OneEuro(min_cutoff=1.0, beta=0.3, unit=1.0),          # degrees
-    "camera": OneEuro(min_cutoff=1.0, beta=0.3, unit=0.004),      # s (per cm), face position (normalised)
-    "expression": OneEuro(min_cutoff=1.0, beta=0.5, unit=0.05),   # blendshape weight: fast for the lips
-    "gaze": OneEuro(min_cutoff=1.0, beta=0.3, unit=1.0),          # degrees
+    "head": OneEuro(min_cutoff=1.0, beta=0.3, unit=1.0),  # degrees
+    "camera": OneEuro(min_cutoff=1.0, beta=0.3, unit=0.004),  # s (per cm), face position (normalised)
+    "expression": OneEuro(min_cutoff=1.0, beta=0.5, unit=0.05),  # blendshape weight: fast for the lips
+    "gaze": OneEuro(min_cutoff=1.0, beta=0.3, unit=1.0),  # degrees
 }
 
 
-def smooth_params(params: FaceParams, fps: float, settings: dict[str, OneEuro] | None = None,
-                  anchor: tuple[torch.Tensor, torch.Tensor] | None = None) -> FaceParams:
+def smooth_params(
+    params: FaceParams,
+    fps: float,
+    settings: dict[str, OneEuro] | None = None,
+    anchor: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> FaceParams:
     """One-euro (zero-phase) smoothing of the per-frame fields of a clip's ``FaceParams`` (B = frames).
 
     ``anchor = (pivot, point)`` (cm, model frame): the camera translation is smoothed as the image position
@@ -109,7 +121,7 @@ def smooth_params(params: FaceParams, fps: float, settings: dict[str, OneEuro] |
     def anchor_xy(head: np.ndarray, camera: np.ndarray) -> np.ndarray:
         pivot, point = (a.double() for a in anchor)
         rot = euler_to_matrix(torch.as_tensor(head, dtype=torch.float64))
-        q = (rot @ (point - pivot)) + pivot                                   # (T, 3)
+        q = (rot @ (point - pivot)) + pivot  # (T, 3)
         s = torch.as_tensor(camera[:, :1], dtype=torch.float64)
         return (s * q[:, :2] * q.new_tensor([1.0, -1.0])).numpy()
 
@@ -177,7 +189,7 @@ class VideoFit:
         on demand in chunks."""
         model = self.model if self.model is not None else default_model()
         params = self.params if index is None else self.params[index]
-        parts = [crop_vertices(model, params[i:i + chunk], self.size) for i in range(0, params.batch_size, chunk)]
+        parts = [crop_vertices(model, params[i : i + chunk], self.size) for i in range(0, params.batch_size, chunk)]
         return torch.cat(parts, 0)
 
     def crop_frame(self, frame: np.ndarray, index: int, border: str = "replicate") -> np.ndarray:
@@ -187,10 +199,17 @@ class VideoFit:
     def to_numpy(self) -> dict[str, np.ndarray]:
         out = dict(self.params.to_numpy())
         q = {k: v for k, v in self.quality.items() if k != "errors"}
-        out.update(crops=self.crops, detected=self.detected, landmarks=self.landmarks,
-                   fitted_landmarks=self.fitted_landmarks, fps=np.asarray(self.fps), size=np.asarray(self.size),
-                   original_size=np.asarray(self.original_size), errors=np.asarray(self.quality["errors"]),
-                   quality=np.asarray(json.dumps(q)))
+        out.update(
+            crops=self.crops,
+            detected=self.detected,
+            landmarks=self.landmarks,
+            fitted_landmarks=self.fitted_landmarks,
+            fps=np.asarray(self.fps),
+            size=np.asarray(self.size),
+            original_size=np.asarray(self.original_size),
+            errors=np.asarray(self.quality["errors"]),
+            quality=np.asarray(json.dumps(q)),
+        )
         return out
 
     def save(self, path: str | Path) -> Path:
@@ -201,8 +220,12 @@ class VideoFit:
 
 
 # ------------------------------------------------------------------------------------------ steps
-def detect_clip(frames: Iterable[np.ndarray], detector: LandmarkDetector | None = None, progress: bool = True,
-                total: int | None = None) -> tuple[list[np.ndarray | None], int]:
+def detect_clip(
+    frames: Iterable[np.ndarray],
+    detector: LandmarkDetector | None = None,
+    progress: bool = True,
+    total: int | None = None,
+) -> tuple[list[np.ndarray | None], int]:
     """Tracked landmarks of every frame (None where no face) in original pixels, and the most faces seen.
 
     ``frames`` may be any iterable (a decoder streaming a file): each frame is dropped once detected.
@@ -211,8 +234,9 @@ def detect_clip(frames: Iterable[np.ndarray], detector: LandmarkDetector | None 
     return points, most
 
 
-def _detect_stream(frames: Iterable[np.ndarray], detector: LandmarkDetector | None, progress: bool,
-                   total: int | None) -> tuple[list[np.ndarray | None], int, tuple[int, int]]:
+def _detect_stream(
+    frames: Iterable[np.ndarray], detector: LandmarkDetector | None, progress: bool, total: int | None
+) -> tuple[list[np.ndarray | None], int, tuple[int, int]]:
     """``detect_clip`` plus the frames' ``(H, W)``; keeps only the ``(478, 3)`` float32 landmarks."""
     from tqdm import tqdm
 
@@ -266,8 +290,9 @@ def _identity_subset(known: np.ndarray, count: int) -> np.ndarray:
     return idx[np.round(np.linspace(0, len(idx) - 1, count)).astype(int)]
 
 
-def _frame_source(video: str | Path | Iterable[np.ndarray], fps: float | None, max_frames: int | None
-                  ) -> tuple[Iterable[np.ndarray], str, float, int | None]:
+def _frame_source(
+    video: str | Path | Iterable[np.ndarray], fps: float | None, max_frames: int | None
+) -> tuple[Iterable[np.ndarray], str, float, int | None]:
     """(frames, name, fps, expected count): a file is streamed by ``core.io.video.iter_frames``."""
     from core.io.video import check_fps, iter_frames, probe_video
 
@@ -281,11 +306,19 @@ def _frame_source(video: str | Path | Iterable[np.ndarray], fps: float | None, m
     return video, "<frames>", check_fps(fps or 25.0), total
 
 
-def fit_video(video: str | Path | Iterable[np.ndarray], model=None, size: int = 256,
-              options: FitOptions | None = None, smoothing: bool | dict[str, OneEuro] = True,
-              identity_frames: int = 12, crop_mode: str = "fixed", fps: float | None = None,
-              max_frames: int | None = None, embedding: str | Path | None = None, progress: bool = True
-              ) -> VideoFit:
+def fit_video(
+    video: str | Path | Iterable[np.ndarray],
+    model=None,
+    size: int = 256,
+    options: FitOptions | None = None,
+    smoothing: bool | dict[str, OneEuro] = True,
+    identity_frames: int = 12,
+    crop_mode: str = "fixed",
+    fps: float | None = None,
+    max_frames: int | None = None,
+    embedding: str | Path | None = None,
+    progress: bool = True,
+) -> VideoFit:
     """Fit a talking-head clip: a path (streamed: frames are decoded, detected and dropped, so memory grows
     only by the per-frame landmarks and parameters, a few kB a frame) or any iterable of RGB uint8 frames.
 
@@ -325,23 +358,39 @@ def fit_video(video: str | Path | Iterable[np.ndarray], model=None, size: int = 
     if smoothing:
         params = smooth_params(params, fps, None if smoothing is True else smoothing, _anchor(fitter, params))
     fitted, errors = _fitted_and_errors(fitter, params, landmarks, known, size)
-    quality = {"frames": len(known), "detected_frames": int(known.sum()), "mean_error": float(np.nanmean(errors)),
-               "faces_found": most, "errors": errors.tolist(), "detect_s": t1 - t0,
-               "fit_s": time.perf_counter() - t1, **timing, "smoothing": bool(smoothing), "crop_mode": crop_mode}
-    log.info("%s: %d frames, %d with a face, mean landmark error %.2f %% of the inter-ocular distance", name,
-             len(known), known.sum(), 100 * quality["mean_error"])
-    return VideoFit(params, crops, known, landmarks, fitted.astype(np.float32), float(fps), size,
-                    (h, w), quality, model)
+    quality = {
+        "frames": len(known),
+        "detected_frames": int(known.sum()),
+        "mean_error": float(np.nanmean(errors)),
+        "faces_found": most,
+        "errors": errors.tolist(),
+        "detect_s": t1 - t0,
+        "fit_s": time.perf_counter() - t1,
+        **timing,
+        "smoothing": bool(smoothing),
+        "crop_mode": crop_mode,
+    }
+    log.info(
+        "%s: %d frames, %d with a face, mean landmark error %.2f %% of the inter-ocular distance",
+        name,
+        len(known),
+        known.sum(),
+        100 * quality["mean_error"],
+    )
+    return VideoFit(
+        params, crops, known, landmarks, fitted.astype(np.float32), float(fps), size, (h, w), quality, model
+    )
 
 
-def _fitted_and_errors(fitter, params: FaceParams, landmarks: np.ndarray, known: np.ndarray, size: int,
-                       chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
+def _fitted_and_errors(
+    fitter, params: FaceParams, landmarks: np.ndarray, known: np.ndarray, size: int, chunk: int = 512
+) -> tuple[np.ndarray, np.ndarray]:
     """The model's landmarks in crop pixels ``(T, L, 3)`` (in chunks of frames) and the per-frame median
     landmark error over the inter-ocular distance ``(T,)`` (NaN where not detected)."""
     parts = []
     with torch.no_grad():
         for i in range(0, params.batch_size, chunk):
-            state = fitter.state_from_params(params[i:i + chunk])
+            state = fitter.state_from_params(params[i : i + chunk])
             parts.append(np.asarray(obs_to_pixels(fitter.project(state), size), dtype=np.float32))
     fitted = np.concatenate(parts, 0)
     ids = fitter.lmap.landmark_ids.numpy()
@@ -352,8 +401,16 @@ def _fitted_and_errors(fitter, params: FaceParams, landmarks: np.ndarray, known:
     return fitted, errors
 
 
-def _fit_frames(landmarks: np.ndarray, known: np.ndarray, size: int, model, options: FitOptions,
-                identity_frames: int, embedding, progress: bool) -> tuple[FaceParams, dict[str, float]]:
+def _fit_frames(
+    landmarks: np.ndarray,
+    known: np.ndarray,
+    size: int,
+    model,
+    options: FitOptions,
+    identity_frames: int,
+    embedding,
+    progress: bool,
+) -> tuple[FaceParams, dict[str, float]]:
     """Identity on a subset, then per-frame tracking; missing frames interpolated. Returns B = T params and
     the seconds spent on the identity (``identity_s``) and on the per-frame tracking (``track_s``)."""
     from tqdm import tqdm
@@ -371,7 +428,7 @@ def _fit_frames(landmarks: np.ndarray, known: np.ndarray, size: int, model, opti
     rows: dict[str, list[np.ndarray]] = {name_: [] for name_ in FIELD_NAMES}
     det_idx = np.nonzero(known)[0]
     for t in tqdm(det_idx, desc="fitting", unit="frame", disable=not progress):
-        state = fitter.track(obs_all[t:t + 1], state)
+        state = fitter.track(obs_all[t : t + 1], state)
         for name_, value in fitter.to_params(state).to_numpy().items():  # small rows, no tensors kept
             rows[name_].append(value[0])
     t2 = time.perf_counter()

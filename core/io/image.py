@@ -12,18 +12,17 @@ import logging
 import os
 import warnings
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 MAX_PIXELS = 100_000_000  # beyond this a photo is refused rather than exhausting memory (decompression bomb)
-MAX_WORKING_SIDE = 4096   # larger photos are downscaled for fitting; paste-back uses the original
+MAX_WORKING_SIDE = 4096  # larger photos are downscaled for fitting; paste-back uses the original
 WORKING_PIXELS = 24_000_000  # stills above this are downscaled on loading (GDPW_MAX_WORKING_MP changes it)
 
 log = logging.getLogger(__name__)
 
-ImageInput = Union[str, Path, bytes, np.ndarray, Image.Image]
+ImageInput = str | Path | bytes | np.ndarray | Image.Image
 
 
 class ImageError(ValueError):
@@ -126,8 +125,11 @@ def _decode(src: ImageInput, max_pixels: int | None) -> tuple[np.ndarray, tuple[
         raise ImageError(f"{name}: image of {img.size[0]}x{img.size[1]} pixels is too small")
     if big and img.mode in ("RGB", "L", "RGBA", "LA") and img.size[0] * img.size[1] > max_pixels:
         scale = (max_pixels / (img.size[0] * img.size[1])) ** 0.5
-        img = img.resize((max(8, int(img.size[0] * scale)), max(8, int(img.size[1] * scale))),
-                         Image.Resampling.LANCZOS, reducing_gap=3.0)
+        img = img.resize(
+            (max(8, int(img.size[0] * scale)), max(8, int(img.size[1] * scale))),
+            Image.Resampling.LANCZOS,
+            reducing_gap=3.0,
+        )
     return _to_rgb_array(img), (w, h)
 
 
@@ -160,8 +162,10 @@ def load_working_image(src: ImageInput, max_pixels: int | None = None) -> tuple[
         image = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0))
     if image.shape[0] * image.shape[1] >= w0 * h0:
         return image, ""
-    note = (f"The {w0}x{h0} photo was reduced to {image.shape[1]}x{image.shape[0]} pixels (the working limit "
-            f"is {limit / 1e6:g} megapixels).")
+    note = (
+        f"The {w0}x{h0} photo was reduced to {image.shape[1]}x{image.shape[0]} pixels (the working limit "
+        f"is {limit / 1e6:g} megapixels)."
+    )
     log.info("%s: %s", _describe(src), note)
     return image, note
 

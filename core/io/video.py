@@ -21,9 +21,9 @@ import math
 import os
 import re
 import subprocess
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -34,8 +34,8 @@ log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"})
 MAX_FRAMES = 20_000  # read_video only: ~11 minutes at 30 fps in a list; stream longer clips
-MAX_FPS = 1000.0     # frame rates accepted for writing (and reported by probe_video)
-DEFAULT_FPS = 25.0   # when a container states no frame rate at all
+MAX_FPS = 1000.0  # frame rates accepted for writing (and reported by probe_video)
+DEFAULT_FPS = 25.0  # when a container states no frame rate at all
 
 
 class VideoError(ValueError):
@@ -94,8 +94,9 @@ class VideoLimits:
     @classmethod
     def from_env(cls, frames: int = 900, seconds: float = 30.0) -> VideoLimits:
         """Defaults overridden by ``GDPW_MAX_CLIP_FRAMES`` / ``GDPW_MAX_CLIP_SECONDS``."""
-        return cls(int(os.environ.get("GDPW_MAX_CLIP_FRAMES", frames)),
-                   float(os.environ.get("GDPW_MAX_CLIP_SECONDS", seconds)))
+        return cls(
+            int(os.environ.get("GDPW_MAX_CLIP_FRAMES", frames)), float(os.environ.get("GDPW_MAX_CLIP_SECONDS", seconds))
+        )
 
     def check(self, info: VideoInfo, frames: int | None = None, label: str | None = None) -> None:
         """Refuse (``VideoError``) a clip of ``frames`` frames (default: the whole clip) beyond the limits."""
@@ -103,11 +104,15 @@ class VideoLimits:
         n = frames if frames is not None else info.n_frames
         seconds = n / info.fps if n is not None else info.duration
         if self.max_frames is not None and n is not None and n > self.max_frames:
-            raise VideoError(f"{label} has {n:,} frames at {info.fps:g} fps, more than the {self.max_frames:,} "
-                             "frames allowed here; trim it, lower its frame rate or use the command line")
+            raise VideoError(
+                f"{label} has {n:,} frames at {info.fps:g} fps, more than the {self.max_frames:,} "
+                "frames allowed here; trim it, lower its frame rate or use the command line"
+            )
         if self.max_seconds is not None and seconds is not None and seconds > self.max_seconds + 1e-6:
-            raise VideoError(f"{label} lasts {seconds:.1f} s, more than the {self.max_seconds:g} s allowed here; "
-                             "trim it or use the command line")
+            raise VideoError(
+                f"{label} lasts {seconds:.1f} s, more than the {self.max_seconds:g} s allowed here; "
+                "trim it or use the command line"
+            )
 
 
 # ------------------------------------------------------------------------------------------ probing
@@ -151,8 +156,9 @@ def probe_video(path: str | Path) -> VideoInfo:
         raise VideoError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise VideoError(f"{path}: the file is empty")
-    proc = subprocess.run([_ffmpeg(), "-hide_banner", "-i", str(path)], capture_output=True, text=True,
-                          errors="replace")
+    proc = subprocess.run(
+        [_ffmpeg(), "-hide_banner", "-i", str(path)], capture_output=True, text=True, errors="replace"
+    )
     return _parse_probe(path, proc.stderr)
 
 
@@ -230,8 +236,16 @@ def _encode(path: Path, frames: Iterable[np.ndarray], fps: float, quality: int) 
     """Encode ``frames`` into ``path`` as they arrive; returns the count."""
     import imageio.v2 as iio
 
-    writer = iio.get_writer(path, "ffmpeg", fps=fps, codec="libx264", quality=quality, pixelformat="yuv420p",
-                            macro_block_size=2, ffmpeg_log_level="error")
+    writer = iio.get_writer(
+        path,
+        "ffmpeg",
+        fps=fps,
+        codec="libx264",
+        quality=quality,
+        pixelformat="yuv420p",
+        macro_block_size=2,
+        ffmpeg_log_level="error",
+    )
     count = 0
     try:
         for frame in frames:
@@ -256,8 +270,27 @@ def _even(frame: np.ndarray) -> np.ndarray:
 def _mux_audio(silent: Path, audio_from: Path, out: Path, seconds: float) -> bool:
     """Copy the video of ``silent`` and the audio of ``audio_from`` into ``out``, cut at the video's length
     ``seconds`` (never ``-shortest``: a slightly shorter audio track must not drop the last frames)."""
-    cmd = [_ffmpeg(), "-y", "-loglevel", "error", "-i", str(silent), "-i", str(audio_from), "-map", "0:v:0",
-           "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-t", f"{seconds:.6f}", str(out)]
+    cmd = [
+        _ffmpeg(),
+        "-y",
+        "-loglevel",
+        "error",
+        "-i",
+        str(silent),
+        "-i",
+        str(audio_from),
+        "-map",
+        "0:v:0",
+        "-map",
+        "1:a:0",
+        "-c:v",
+        "copy",
+        "-c:a",
+        "aac",
+        "-t",
+        f"{seconds:.6f}",
+        str(out),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
     if proc.returncode != 0:
         log.warning("could not copy the audio of %s; the video is silent", audio_from)
@@ -265,8 +298,9 @@ def _mux_audio(silent: Path, audio_from: Path, out: Path, seconds: float) -> boo
     return proc.returncode == 0
 
 
-def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float,
-                audio_from: str | Path | None = None, quality: int = 8) -> Path:
+def write_video(
+    path: str | Path, frames: Iterable[np.ndarray], fps: float, audio_from: str | Path | None = None, quality: int = 8
+) -> Path:
     """Encode RGB frames (any iterable, consumed as it is produced) as H.264 mp4; copy the audio of
     ``audio_from`` when it has any.
 
@@ -288,5 +322,17 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float,
     return Path(path)
 
 
-__all__ = ["VideoError", "VideoInfo", "VideoLimits", "ImageError", "check_fps", "check_seconds", "probe_video",
-           "iter_frames", "iter_batches", "read_video", "write_video", "MAX_FPS"]
+__all__ = [
+    "VideoError",
+    "VideoInfo",
+    "VideoLimits",
+    "ImageError",
+    "check_fps",
+    "check_seconds",
+    "probe_video",
+    "iter_frames",
+    "iter_batches",
+    "read_video",
+    "write_video",
+    "MAX_FPS",
+]

@@ -3,8 +3,23 @@
 from core.model.blocks import fold_spectral_norm, has_spectral_norm
 from core.model.discriminator import Discriminator, DiscriminatorConfig
 from core.model.generator import PRESETS, VARIANTS, Generator, GeneratorConfig, count_parameters, warp
-from core.model.losses import GeneratorLoss, LossConfig, PerceptualLoss, VGG19, gan_d_loss, gan_g_loss
+from core.model.losses import VGG19, GeneratorLoss, LossConfig, PerceptualLoss, gan_d_loss, gan_g_loss
 
-__all__ = ["Generator", "GeneratorConfig", "PRESETS", "VARIANTS", "Discriminator", "DiscriminatorConfig",
-           "GeneratorLoss", "LossConfig", "PerceptualLoss", "VGG19", "gan_d_loss", "gan_g_loss", "warp",
-           "count_parameters", "fold_spectral_norm", "has_spectral_norm"]
+__all__ = [
+    "Generator",
+    "GeneratorConfig",
+    "PRESETS",
+    "VARIANTS",
+    "Discriminator",
+    "DiscriminatorConfig",
+    "GeneratorLoss",
+    "LossConfig",
+    "PerceptualLoss",
+    "VGG19",
+    "gan_d_loss",
+    "gan_g_loss",
+    "warp",
+    "count_parameters",
+    "fold_spectral_norm",
+    "has_spectral_norm",
+]

@@ -17,8 +17,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["LRELU_SLOPE", "conv", "ConvBlock", "DownBlock", "UpBlock", "SPADE", "SPADEResBlock",
-           "fold_spectral_norm", "has_spectral_norm"]
+__all__ = [
+    "LRELU_SLOPE",
+    "conv",
+    "ConvBlock",
+    "DownBlock",
+    "UpBlock",
+    "SPADE",
+    "SPADEResBlock",
+    "fold_spectral_norm",
+    "has_spectral_norm",
+]
 
 LRELU_SLOPE = 0.1
 

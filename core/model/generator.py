@@ -184,8 +184,11 @@ class Generator(nn.Module):
                 nn.init.zeros_(self.up_layers[f"x{s}_flow"].bias)
         self.up_layers["x1_out"] = conv(2 * nf(1), 4, sn=False)
         self.embeds = NeuralCodes(cfg.num_vertices, cfg.code_dim) if cfg.uses_codes else None
-        self.register_buffer("faces", torch.as_tensor(faces, dtype=torch.long) if faces is not None
-                             else torch.zeros(0, 3, dtype=torch.long), persistent=False)
+        self.register_buffer(
+            "faces",
+            torch.as_tensor(faces, dtype=torch.long) if faces is not None else torch.zeros(0, 3, dtype=torch.long),
+            persistent=False,
+        )
 
     # ------------------------------------------------------------------ guidance
     def _check_vertices(self, v: torch.Tensor, name: str) -> None:
@@ -207,8 +210,7 @@ class Generator(nn.Module):
         with torch.autocast(device_type=v_s.device.type, enabled=False):
             return self.embeds(fragments=frags)
 
-    def guidance(self, v_s: torch.Tensor, v_d: torch.Tensor, size: tuple[int, int], fragments=None
-                 ) -> dict[str, Any]:
+    def guidance(self, v_s: torch.Tensor, v_d: torch.Tensor, size: tuple[int, int], fragments=None) -> dict[str, Any]:
         """Driving-side guidance: ``geom_flow (B, 2, H, W)`` (``F_geo``, no gradient), ``mask (B, 1, H, W)``,
         ``codes_drv`` (or None), ``mesh_flows {s: F_geo downsampled}`` for every stride and the SPADE maps
         ``modulation {s: (B, mod_channels, H/s, W/s)}`` for strides 2 ... top (spec 5.5)."""
@@ -227,8 +229,7 @@ class Generator(nn.Module):
             modulation = {s: gaussian_downsample(full, s) for s in cfg.strides[1:]}
             with torch.no_grad():
                 mesh_flows = {s: gaussian_downsample(geom, s) for s in cfg.strides}
-        return dict(geom_flow=geom, mask=frags.mask, codes_drv=codes, mesh_flows=mesh_flows,
-                    modulation=modulation)
+        return dict(geom_flow=geom, mask=frags.mask, codes_drv=codes, mesh_flows=mesh_flows, modulation=modulation)
 
     # ------------------------------------------------------------------ network
     def encode(self, x_s: torch.Tensor, codes_src: torch.Tensor | None = None) -> dict[int, torch.Tensor]:
@@ -248,8 +249,9 @@ class Generator(nn.Module):
             out[s] = self.shortcut_layers[f"x{s}"](h) if s != top else h
         return out
 
-    def decode(self, enc: dict[int, torch.Tensor], guid: dict[str, Any], x_s: torch.Tensor | None = None
-               ) -> dict[str, Any]:
+    def decode(
+        self, enc: dict[int, torch.Tensor], guid: dict[str, Any], x_s: torch.Tensor | None = None
+    ) -> dict[str, Any]:
         """Decoder from cached encoder features (batch 1 or B) and ``guidance`` (batch B). Returns the
         output dict described in ``forward``."""
         cfg = self.config
@@ -268,7 +270,7 @@ class Generator(nn.Module):
             d = self.up_layers[f"x{s}_flow"](h)
             with torch.autocast(device_type=h.device.type, enabled=False):
                 d = F.interpolate(d.float(), scale_factor=2.0, mode="bilinear", align_corners=False)
-                f = flow_from_pixels(d)   # pixels of the upsampled grid -> normalised (2 / W')
+                f = flow_from_pixels(d)  # pixels of the upsampled grid -> normalised (2 / W')
                 if cfg.residual_flow:
                     f = f + base[s // 2]
             flows[s // 2] = f
@@ -277,8 +279,15 @@ class Generator(nn.Module):
         with torch.autocast(device_type=h.device.type, enabled=False):
             o = torch.sigmoid(self.up_layers["x1_out"](h.float()))
         rgb, alpha = o[:, :3], o[:, 3:]
-        out: dict[str, Any] = dict(rgb=rgb, alpha=alpha, flows=flows, mesh_flows=base,
-                                   geom_flow=guid["geom_flow"], mask=guid["mask"], codes_drv=guid["codes_drv"])
+        out: dict[str, Any] = dict(
+            rgb=rgb,
+            alpha=alpha,
+            flows=flows,
+            mesh_flows=base,
+            geom_flow=guid["geom_flow"],
+            mask=guid["mask"],
+            codes_drv=guid["codes_drv"],
+        )
         if x_s is not None:
             out["warped_src"] = warp(x_s.float(), flows[1])
         if cfg.alpha_blend:

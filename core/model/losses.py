@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -29,8 +30,17 @@ from torch import nn
 
 from core.render import gaussian_downsample
 
-__all__ = ["LossConfig", "VGG19", "load_vgg19_weights", "PerceptualLoss", "gan_g_loss", "gan_d_loss",
-           "feature_matching", "GeneratorLoss", "VGG_ENV"]
+__all__ = [
+    "LossConfig",
+    "VGG19",
+    "load_vgg19_weights",
+    "PerceptualLoss",
+    "gan_g_loss",
+    "gan_d_loss",
+    "feature_matching",
+    "GeneratorLoss",
+    "VGG_ENV",
+]
 
 log = logging.getLogger(__name__)
 VGG_ENV = "GDPW_VGG19"
@@ -88,7 +98,7 @@ class VGG19(nn.Module):
             else:
                 layers += [nn.Conv2d(cin, v, 3, padding=1), nn.ReLU(inplace=False)]
                 cin = v
-        self.features = nn.Sequential(*layers[:_VGG_SLICES[-1]])
+        self.features = nn.Sequential(*layers[: _VGG_SLICES[-1]])
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.requires_grad_(False)
@@ -130,7 +140,7 @@ def load_vgg19_weights(vgg: VGG19, path: str | Path) -> VGG19:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
         if isinstance(state, dict) and "state_dict" in state:
             state = state["state_dict"]
-    state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+    state = {k[len("module.") :] if k.startswith("module.") else k: v for k, v in state.items()}
     feats = {k: v for k, v in state.items() if k.startswith("features.")}
     own = vgg.state_dict()
     missing = [k for k in own if k not in feats]
@@ -172,9 +182,13 @@ class PerceptualLoss(nn.Module):
             else:
                 where = f"'{path}' does not exist" if path else f"no path set (LossConfig.vgg_weights or ${VGG_ENV})"
                 kind = config.perceptual_fallback
-                log.warning("ImageNet VGG-19 weights not found: %s. The perceptual loss falls back to '%s' "
-                            "(see core.model.losses); set loss.vgg_weights to a torchvision vgg19 state dict "
-                            "(.pth or .safetensors) for the paper's loss.", where, kind)
+                log.warning(
+                    "ImageNet VGG-19 weights not found: %s. The perceptual loss falls back to '%s' "
+                    "(see core.model.losses); set loss.vgg_weights to a torchvision vgg19 state dict "
+                    "(.pth or .safetensors) for the paper's loss.",
+                    where,
+                    kind,
+                )
         if kind == "vgg_random":
             self.vgg = VGG19().random_init(0)
             self.source = "randomly initialised frozen VGG-19 (seed 0)"
@@ -188,7 +202,7 @@ class PerceptualLoss(nn.Module):
         if self.vgg is None or min(x.shape[-2:]) < 16:
             return (x - y).abs().mean() + (_grad_l1(x, y) if self.vgg is None else 0.0)
         n = x.shape[0]
-        feats = self.vgg(torch.cat([x, y.to(x.dtype)], 0))   # one pass for both
+        feats = self.vgg(torch.cat([x, y.to(x.dtype)], 0))  # one pass for both
         return sum((fx[:n] - fx[n:].detach()).abs().float().mean() for fx in feats)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, scales: int = 1) -> torch.Tensor:
@@ -237,9 +251,13 @@ class GeneratorLoss(nn.Module):
         self.config = config
         self.perceptual = PerceptualLoss(config)
 
-    def forward(self, out: dict[str, Any], x_s: torch.Tensor, y: torch.Tensor,
-                disc: Callable[[torch.Tensor], tuple[list[torch.Tensor], torch.Tensor]] | None = None
-                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward(
+        self,
+        out: dict[str, Any],
+        x_s: torch.Tensor,
+        y: torch.Tensor,
+        disc: Callable[[torch.Tensor], tuple[list[torch.Tensor], torch.Tensor]] | None = None,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         from core.model.generator import warp
 
         cfg = self.config
@@ -250,15 +268,16 @@ class GeneratorLoss(nn.Module):
             terms["vgg"] = cfg.w_vgg * self.perceptual(y_hat, y, cfg.vgg_scales)
         if cfg.w_warp:
             warp_terms = []
-            for s, f in sorted(out["flows"].items()):
+            for _, f in sorted(out["flows"].items()):
                 size = tuple(f.shape[-2:])
                 w = warp(area_down(x_s, size), f)
                 warp_terms.append(self.perceptual.single(w, area_down(y, size)))
             terms["warp"] = cfg.w_warp * sum(warp_terms)
         if cfg.w_flow:
             f1 = out["flows"][1]
-            terms["flow"] = cfg.w_flow * sum(F.mse_loss(f, area_down(f1, tuple(f.shape[-2:])))
-                                             for s, f in out["flows"].items() if s != 1)
+            terms["flow"] = cfg.w_flow * sum(
+                F.mse_loss(f, area_down(f1, tuple(f.shape[-2:]))) for s, f in out["flows"].items() if s != 1
+            )
         if cfg.gan != "none" and disc is not None:
             real_feats, _ = disc(y)
             fakes = [("", y_hat)] + ([("_warp", out["warped_src"])] if cfg.warp_adversarial else [])

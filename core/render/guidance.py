@@ -11,9 +11,14 @@ from core.render.raster import Fragments, rasterize
 __all__ = ["displacement_field", "NeuralCodes"]
 
 
-def displacement_field(verts_src: torch.Tensor, verts_tgt: torch.Tensor, faces: torch.Tensor,
-                       size: tuple[int, int], fragments: Fragments | None = None,
-                       cull_backfaces: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def displacement_field(
+    verts_src: torch.Tensor,
+    verts_tgt: torch.Tensor,
+    faces: torch.Tensor,
+    size: tuple[int, int],
+    fragments: Fragments | None = None,
+    cull_backfaces: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Geometric displacement field ``F_geo`` (spec section 5.1): a backward, target-to-source flow.
 
     The per-vertex attribute ``src.xy - tgt.xy`` is rasterised with the *target* mesh, so a target pixel at
@@ -59,8 +64,13 @@ class NeuralCodes(nn.Module):
         """Number of code channels."""
         return int(self.codes.shape[1])
 
-    def forward(self, verts: torch.Tensor | None = None, faces: torch.Tensor | None = None,
-                size: tuple[int, int] | None = None, fragments: Fragments | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        verts: torch.Tensor | None = None,
+        faces: torch.Tensor | None = None,
+        size: tuple[int, int] | None = None,
+        fragments: Fragments | None = None,
+    ) -> torch.Tensor:
         """Codes interpolated over the mesh, ``(B, dim, H, W)``, 0 on background.
 
         Either pass ``fragments`` (from ``rasterize``), or ``verts (B, N, 3)`` projected vertices,

@@ -16,8 +16,9 @@ import torch.nn.functional as F
 __all__ = ["gaussian_kernel1d", "gaussian_downsample", "guidance_pyramid"]
 
 
-def gaussian_kernel1d(stride: int, dtype: torch.dtype = torch.float32,
-                      device: torch.device | str | None = None) -> torch.Tensor:
+def gaussian_kernel1d(
+    stride: int, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None
+) -> torch.Tensor:
     """Normalised 1-D Gaussian of the level ``stride``: sigma = (s - 1) / 2, size k = 2 * round(4 sigma) + 1.
 
     Sizes for s = 2, 4, 8, 16, 32: 5, 13, 29, 61, 125. Returns ``(k,)`` summing to 1.

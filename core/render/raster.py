@@ -136,8 +136,11 @@ def _plan_buckets(hist: list[int]) -> dict[int, int]:
     count = {k: hist[k] for k in keys}
     area = {k: _WINDOW_SIZES[k // _KEY_BASE] * _WINDOW_SIZES[k % _KEY_BASE] for k in keys}
     for k in sorted(keys, key=lambda k: count[k] * area[k]):
-        bigger = [t for t in keys if target[t] == t and t != k
-                  and t // _KEY_BASE >= k // _KEY_BASE and t % _KEY_BASE >= k % _KEY_BASE]
+        bigger = [
+            t
+            for t in keys
+            if target[t] == t and t != k and t // _KEY_BASE >= k // _KEY_BASE and t % _KEY_BASE >= k % _KEY_BASE
+        ]
         if not bigger:
             continue
         best = min(bigger, key=lambda t: area[t])
@@ -247,8 +250,14 @@ def _setup(verts: torch.Tensor, faces_t: torch.Tensor, size: tuple[int, int]) ->
     plane = _planes(xs, ys, zs, 1.0 / area2.index_select(0, keep))  # 1 / area scales edges to barycentrics
     batch = torch.div(keep, f, rounding_mode="floor")
     origin = batch * (h * w) + oy.long() * w + ox.long()
-    logger.debug("rasterise %s px: %d of %d triangles in %d buckets (pixels evaluated: %d)", size, keep.numel(),
-                 g * f, len(buckets), sum((b1 - b0) * sh * sw for b0, b1, sh, sw in buckets))
+    logger.debug(
+        "rasterise %s px: %d of %d triangles in %d buckets (pixels evaluated: %d)",
+        size,
+        keep.numel(),
+        g * f,
+        len(buckets),
+        sum((b1 - b0) * sh * sw for b0, b1, sh, sw in buckets),
+    )
     return _Setup(gid=keep, origin=origin, plane=plane, buckets=buckets)
 
 
@@ -261,8 +270,10 @@ def _depth_test(s: _Setup, zbuf: torch.Tensor, w: int, max_candidates: int) -> N
     ``(4, t, S)`` from one matrix product. Chunk-sized buffers are preallocated and written with ``out=``.
     """
     dev = zbuf.device
-    largest = max((min(stop - start, max(1, max_candidates // (sh * sw))) * sh * sw
-                   for start, stop, sh, sw in s.buckets), default=0)
+    largest = max(
+        (min(stop - start, max(1, max_candidates // (sh * sw))) * sh * sw for start, stop, sh, sw in s.buckets),
+        default=0,
+    )
     work_vals = torch.empty(4 * largest, device=dev)
     work_low = torch.empty(largest, device=dev)
     work_in = torch.empty(largest, device=dev, dtype=torch.bool)
@@ -280,7 +291,7 @@ def _depth_test(s: _Setup, zbuf: torch.Tensor, w: int, max_candidates: int) -> N
             t = e - a
             n = area * t
             pl = s.plane[:, :, a:e]  # (4, 3, t)
-            vals = work_vals[:4 * n]
+            vals = work_vals[: 4 * n]
             if wide:  # (4, t, S) = (4t, 3) @ (3, S)
                 torch.mm(pl.transpose(1, 2).reshape(4 * t, 3), basis, out=vals.view(4 * t, area))
                 planes = vals.view(4, t, area)
@@ -302,7 +313,7 @@ def _depth_test(s: _Setup, zbuf: torch.Tensor, w: int, max_candidates: int) -> N
             if wide:  # idx = triangle * S + window pixel
                 tri = torch.div(idx, area, rounding_mode="floor")
                 px = idx - tri * area
-                zd = vals[3 * n:].index_select(0, idx)
+                zd = vals[3 * n :].index_select(0, idx)
             else:  # idx = window pixel * t + triangle
                 px = torch.div(idx, t, rounding_mode="floor")
                 tri = idx - px * t
@@ -312,8 +323,16 @@ def _depth_test(s: _Setup, zbuf: torch.Tensor, w: int, max_candidates: int) -> N
             zbuf.scatter_reduce_(0, pix, key, reduce="amin", include_self=True)
 
 
-def _resolve(zbuf: torch.Tensor, verts: torch.Tensor, faces_t: torch.Tensor,
-             size: tuple[int, int], cull_backfaces: bool, chunk: int, out: Fragments, first: int) -> None:
+def _resolve(
+    zbuf: torch.Tensor,
+    verts: torch.Tensor,
+    faces_t: torch.Tensor,
+    size: tuple[int, int],
+    cull_backfaces: bool,
+    chunk: int,
+    out: Fragments,
+    first: int,
+) -> None:
     """Write winners of one group's key buffer into ``out`` (meshes ``first``...): ids, culling, barycentrics.
 
     Barycentrics and depth are recomputed in float64 from the vertices (per-triangle plane equations relative
@@ -337,11 +356,11 @@ def _resolve(zbuf: torch.Tensor, verts: torch.Tensor, faces_t: torch.Tensor,
     zx, zy = b1x * dz1 + b2x * dz2, b1y * dz1 + b2y * dz2
     x0, y0, z0 = x[0], y[0], z[0]
 
-    face_id = out.face_id.view(-1)[first * h * w:]
-    bary_out = out.bary.view(-1, 3)[first * h * w:]
-    depth_out = out.depth.view(-1)[first * h * w:]
+    face_id = out.face_id.view(-1)[first * h * w :]
+    bary_out = out.bary.view(-1, 3)[first * h * w :]
+    depth_out = out.depth.view(-1)[first * h * w :]
     for p0 in range(0, zbuf.numel(), chunk):
-        zb = zbuf[p0:p0 + chunk]
+        zb = zbuf[p0 : p0 + chunk]
         hit = (zb != _EMPTY_KEY).nonzero().squeeze(1)
         gid = zb.index_select(0, hit) & _ID_MASK
         if cull_backfaces:
@@ -360,8 +379,9 @@ def _resolve(zbuf: torch.Tensor, verts: torch.Tensor, faces_t: torch.Tensor,
         dy = row.to(torch.float64) - y0.index_select(0, gid)
         b1 = torch.addcmul(b1x.index_select(0, gid) * dx, b1y.index_select(0, gid), dy)
         b2 = torch.addcmul(b2x.index_select(0, gid) * dx, b2y.index_select(0, gid), dy)
-        depth = torch.addcmul(torch.addcmul(z0.index_select(0, gid), zx.index_select(0, gid), dx),
-                              zy.index_select(0, gid), dy)
+        depth = torch.addcmul(
+            torch.addcmul(z0.index_select(0, gid), zx.index_select(0, gid), dx), zy.index_select(0, gid), dy
+        )
         face_id.index_copy_(0, pix, fid)
         bary_out.index_copy_(0, pix, torch.stack([1.0 - b1 - b2, b1, b2], dim=1).to(bary_out.dtype))
         depth_out.index_copy_(0, pix, depth.to(depth_out.dtype))
@@ -374,8 +394,13 @@ def _corner_index(faces_t: torch.Tensor, g: int, n: int) -> torch.Tensor:
     return (faces_t[:, None, :] + torch.arange(g, device=faces_t.device)[:, None] * n).view(3, -1)
 
 
-def rasterize(verts: torch.Tensor, faces: torch.Tensor, size: tuple[int, int], cull_backfaces: bool = True,
-              max_candidates: int | None = None) -> Fragments:
+def rasterize(
+    verts: torch.Tensor,
+    faces: torch.Tensor,
+    size: tuple[int, int],
+    cull_backfaces: bool = True,
+    max_candidates: int | None = None,
+) -> Fragments:
     """Rasterise a batch of meshes that share one face list. Visibility only: no gradient flows.
 
     Args:
@@ -409,14 +434,17 @@ def rasterize(verts: torch.Tensor, faces: torch.Tensor, size: tuple[int, int], c
     faces = faces.to(device=dev, dtype=torch.long)
     faces_t = faces.t().contiguous()
     dtype = torch.float64 if verts.dtype == torch.float64 else torch.float32
-    out = Fragments(face_id=torch.full((b, h, w), -1, dtype=torch.long, device=dev),
-                    bary=torch.zeros((b, h, w, 3), dtype=dtype, device=dev),
-                    depth=torch.zeros((b, h, w), dtype=dtype, device=dev), faces=faces)
+    out = Fragments(
+        face_id=torch.full((b, h, w), -1, dtype=torch.long, device=dev),
+        bary=torch.zeros((b, h, w, 3), dtype=dtype, device=dev),
+        depth=torch.zeros((b, h, w), dtype=dtype, device=dev),
+        faces=faces,
+    )
     if f == 0 or verts.shape[1] == 0:
         return out
     with torch.no_grad():
         for first in range(0, b, group):
-            vg = verts[first:first + group]
+            vg = verts[first : first + group]
             s = _setup(vg, faces_t, (h, w))
             zbuf = torch.full((vg.shape[0] * h * w,), _EMPTY_KEY, dtype=torch.int64, device=dev)
             _depth_test(s, zbuf, w, cand)

@@ -84,7 +84,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        data = {k: v for k, v in data.items() if not k.startswith("_")}   # "_comment" entries
+        data = {k: v for k, v in data.items() if not k.startswith("_")}  # "_comment" entries
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -92,11 +92,14 @@ class TrainConfig:
         gen = dict(data.pop("generator", {}) or {})
         preset = gen.pop("preset", "paper")
         variant = gen.pop("variant", "neural_codes")
-        out = cls(generator=GeneratorConfig.from_preset(preset, variant, **gen),
-                  discriminator=_make(DiscriminatorConfig, data.pop("discriminator", {}), "discriminator"),
-                  loss=_make(LossConfig, data.pop("loss", {}), "loss"),
-                  data=_make(DataConfig, data.pop("data", {}), "data"),
-                  optim=_make(OptimConfig, data.pop("optim", {}), "optim"), **data)
+        out = cls(
+            generator=GeneratorConfig.from_preset(preset, variant, **gen),
+            discriminator=_make(DiscriminatorConfig, data.pop("discriminator", {}), "discriminator"),
+            loss=_make(LossConfig, data.pop("loss", {}), "loss"),
+            data=_make(DataConfig, data.pop("data", {}), "data"),
+            optim=_make(OptimConfig, data.pop("optim", {}), "optim"),
+            **data,
+        )
         if out.amp not in ("bf16", "none"):
             raise ValueError(f"amp must be 'bf16' or 'none', got '{out.amp}'")
         out.optim.betas = tuple(out.optim.betas)

@@ -30,23 +30,28 @@ import json
 import math
 import os
 import shutil
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-__all__ = ["CLIP_VERSION", "write_clip", "list_clips", "Clip", "PairDataset", "StepBatches", "color_jitter",
-           "collate"]
+__all__ = ["CLIP_VERSION", "write_clip", "list_clips", "Clip", "PairDataset", "StepBatches", "color_jitter", "collate"]
 
 CLIP_VERSION = 1
 
 
 # ------------------------------------------------------------------------------------------ storage
-def write_clip(out_dir: str | Path, frames: Iterable[np.ndarray], vertices_px: np.ndarray | Iterable[np.ndarray],
-               params: dict[str, np.ndarray], meta: dict[str, Any]) -> Path:
+def write_clip(
+    out_dir: str | Path,
+    frames: Iterable[np.ndarray],
+    vertices_px: np.ndarray | Iterable[np.ndarray],
+    params: dict[str, np.ndarray],
+    meta: dict[str, Any],
+) -> Path:
     """Write one clip atomically: everything goes to a temporary sibling folder that is renamed at the end
     (removed if anything fails or the run is interrupted).
 
@@ -69,7 +74,7 @@ def write_clip(out_dir: str | Path, frames: Iterable[np.ndarray], vertices_px: n
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if out_dir.exists():   # an incomplete earlier attempt (no meta.json) or an explicit redo
+    if out_dir.exists():  # an incomplete earlier attempt (no meta.json) or an explicit redo
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)
     return out_dir
@@ -81,8 +86,9 @@ def _write_frames(folder: Path, frames: Iterable[np.ndarray], name: Path) -> tup
 
     count, size = 0, 0
     for t, frame in enumerate(frames):
-        ok = cv2.imwrite(str(folder / f"{t:06d}.jpg"), np.ascontiguousarray(frame[..., ::-1]),
-                         [cv2.IMWRITE_JPEG_QUALITY, 95])
+        ok = cv2.imwrite(
+            str(folder / f"{t:06d}.jpg"), np.ascontiguousarray(frame[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 95]
+        )
         if not ok:
             raise OSError(f"could not write frame {t} of {name}")
         count, size = t + 1, int(frame.shape[0])
@@ -99,7 +105,7 @@ def _write_vertices(path: Path, vertices_px: np.ndarray | Iterable[np.ndarray], 
         chunk = np.asarray(chunk)
         if out is None:
             out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=(count, *chunk.shape[1:]))
-        out[row:row + len(chunk)] = chunk
+        out[row : row + len(chunk)] = chunk
         row += len(chunk)
     if out is None or row != count:
         raise ValueError(f"{path}: {row} vertex rows for {count} frames")
@@ -111,8 +117,9 @@ def list_clips(root: str | Path) -> list[Path]:
     """Complete clip folders (with ``meta.json``) under ``root``, sorted."""
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"training data folder {root} does not exist; make it with "
-                                f"'python -m core preprocess VIDEOS_DIR {root}'")
+        raise FileNotFoundError(
+            f"training data folder {root} does not exist; make it with 'python -m core preprocess VIDEOS_DIR {root}'"
+        )
     return sorted(p.parent for p in root.rglob("meta.json") if not p.parent.name.startswith(".tmp-"))
 
 
@@ -170,8 +177,16 @@ class PairDataset(Dataset):
     ``mirror``: the face model's mirror vertex map (``core.face.mirror``), needed when ``flip > 0``.
     """
 
-    def __init__(self, root: str | Path, size: int = 256, flip: float = 0.5, jitter: float = 0.1, seed: int = 0,
-                 mirror: np.ndarray | None = None, max_clips: int = 0) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        size: int = 256,
+        flip: float = 0.5,
+        jitter: float = 0.1,
+        seed: int = 0,
+        mirror: np.ndarray | None = None,
+        max_clips: int = 0,
+    ) -> None:
         paths = list_clips(root)
         if max_clips:
             paths = paths[:max_clips]

@@ -27,8 +27,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["VIDEO_EXTENSIONS", "list_videos", "select_shard", "parse_shard", "preprocess_video",
-           "preprocess_dir"]
+__all__ = ["VIDEO_EXTENSIONS", "list_videos", "select_shard", "parse_shard", "preprocess_video", "preprocess_dir"]
 
 log = logging.getLogger(__name__)
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
@@ -74,8 +73,9 @@ def _model():
     return _MODEL
 
 
-def preprocess_video(video: str | Path, out_dir: str | Path, size: int = 256, max_frames: int | None = None
-                     ) -> dict[str, Any]:
+def preprocess_video(
+    video: str | Path, out_dir: str | Path, size: int = 256, max_frames: int | None = None
+) -> dict[str, Any]:
     """Fit and write one clip; returns a summary (frames, detected fraction, seconds)."""
     from core.fit import fit_video
     from core.io.video import iter_frames
@@ -89,11 +89,19 @@ def preprocess_video(video: str | Path, out_dir: str | Path, size: int = 256, ma
     crops = (fit.crop_frame(f, t) for t, f in enumerate(iter_frames(video, len(fit))))
     arrays = dict(fit.params.to_numpy())
     arrays.update(crops=fit.crops, detected=fit.detected)
-    meta = {"fps": float(fit.fps), "face_model": "ict", "source": str(video),
-            "detected_fraction": float(np.mean(fit.detected))}
+    meta = {
+        "fps": float(fit.fps),
+        "face_model": "ict",
+        "source": str(video),
+        "detected_fraction": float(np.mean(fit.detected)),
+    }
     write_clip(out_dir, crops, _vertex_chunks(fit), arrays, meta)
-    return {"video": str(video), "frames": len(fit), "detected": meta["detected_fraction"],
-            "seconds": round(time.time() - t0, 2)}
+    return {
+        "video": str(video),
+        "frames": len(fit),
+        "detected": meta["detected_fraction"],
+        "seconds": round(time.time() - t0, 2),
+    }
 
 
 def _vertex_chunks(fit, chunk: int = 64):
@@ -116,8 +124,15 @@ def _work(job: tuple[str, str, int, int | None]) -> dict[str, Any]:
         return {"ok": False, "video": video, "error": f"{type(exc).__name__}: {exc}"}
 
 
-def preprocess_dir(videos_root: str | Path, out_root: str | Path, size: int = 256, shard: str | None = None,
-                   workers: int = 1, max_frames: int | None = None, progress: bool = True) -> dict[str, int]:
+def preprocess_dir(
+    videos_root: str | Path,
+    out_root: str | Path,
+    size: int = 256,
+    shard: str | None = None,
+    workers: int = 1,
+    max_frames: int | None = None,
+    progress: bool = True,
+) -> dict[str, int]:
     """Preprocess every video of this shard that is not done yet; returns counts (done, skipped, failed)."""
     videos_root, out_root = Path(videos_root), Path(out_root)
     videos = select_shard(list_videos(videos_root), parse_shard(shard))
@@ -129,8 +144,13 @@ def preprocess_dir(videos_root: str | Path, out_root: str | Path, size: int = 25
         else:
             todo.append((str(v), str(out), size, max_frames))
     out_root.mkdir(parents=True, exist_ok=True)
-    log.info("preprocess: %d videos in this shard, %d already done, %d to do, %d worker(s)", len(videos), skipped,
-             len(todo), workers)
+    log.info(
+        "preprocess: %d videos in this shard, %d already done, %d to do, %d worker(s)",
+        len(videos),
+        skipped,
+        len(todo),
+        workers,
+    )
     counts = {"done": 0, "skipped": skipped, "failed": 0}
     if workers > 1 and len(todo) > 1:
         import multiprocessing as mp

@@ -18,8 +18,9 @@ from core.train.dataset import write_clip
 __all__ = ["make_synthetic_clip"]
 
 
-def make_synthetic_clip(out_dir: str | Path, frames: int = 8, size: int = 64, seed: int = 0, model=None,
-                        yaw: float = 25.0) -> Path:
+def make_synthetic_clip(
+    out_dir: str | Path, frames: int = 8, size: int = 64, seed: int = 0, model=None, yaw: float = 25.0
+) -> Path:
     """Write a clip of ``frames`` frames at ``size`` px to ``out_dir``; returns the folder."""
     from core.face import load_face_model
     from core.render import interpolate, rasterize
@@ -50,5 +51,6 @@ def make_synthetic_clip(out_dir: str | Path, frames: int = 8, size: int = 64, se
     verts = torch.cat([norm_to_pixel(proj[..., :2], (size, size)), proj[..., 2:] * (size / 2.0)], -1)
     arrays = {k: v for k, v in params.to_numpy().items()}
     arrays.update(detected=np.ones(frames, dtype=bool), crops=np.tile(np.eye(3), (frames, 1, 1)))
-    return write_clip(out_dir, images, verts.numpy(), arrays,
-                      {"fps": 25.0, "face_model": "ict", "source": f"synthetic seed {seed}"})
+    return write_clip(
+        out_dir, images, verts.numpy(), arrays, {"fps": 25.0, "face_model": "ict", "source": f"synthetic seed {seed}"}
+    )

@@ -112,7 +112,7 @@ class Trainer:
         self.env = env or DistEnv()
         self.out_dir = Path(cfg.out_dir)
         self.device = self._setup_device()
-        self._seed(cfg.seed + self.env.rank)   # the original seeds with 100 + rank
+        self._seed(cfg.seed + self.env.rank)  # the original seeds with 100 + rank
         self.amp = cfg.amp == "bf16" and self.device.type == "cuda"
         self._build_models(faces)
         o = cfg.optim
@@ -126,9 +126,16 @@ class Trainer:
         self.local_batch = max(1, cfg.data.batch_size // self.env.world)
         self._maybe_resume()
         if self.env.main:
-            log.info("PWM %s/%s: G %.2f M, D %.3f M parameters; perceptual loss: %s; device %s x %d",
-                     cfg.generator.preset, cfg.generator.variant, _count(self.G) / 1e6, _count(self.D) / 1e6,
-                     self.loss.perceptual.source, self.device, self.env.world)
+            log.info(
+                "PWM %s/%s: G %.2f M, D %.3f M parameters; perceptual loss: %s; device %s x %d",
+                cfg.generator.preset,
+                cfg.generator.variant,
+                _count(self.G) / 1e6,
+                _count(self.D) / 1e6,
+                self.loss.perceptual.source,
+                self.device,
+                self.env.world,
+            )
 
     def _setup_device(self) -> torch.device:
         """The run's device, the process group under torchrun, threads and determinism."""
@@ -214,9 +221,15 @@ class Trainer:
 
         sampler = StepBatches(start, stop, self.local_batch, self.env.rank)
         workers = self.cfg.data.workers
-        return DataLoader(self.dataset, batch_sampler=sampler, num_workers=workers, collate_fn=collate,
-                          pin_memory=self.device.type == "cuda", persistent_workers=False,
-                          prefetch_factor=4 if workers else None)
+        return DataLoader(
+            self.dataset,
+            batch_sampler=sampler,
+            num_workers=workers,
+            collate_fn=collate,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
+            prefetch_factor=4 if workers else None,
+        )
 
     # ------------------------------------------------------------------ one iteration
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -281,9 +294,14 @@ class Trainer:
                 from torch.utils.tensorboard import SummaryWriter
 
                 self._writer = SummaryWriter(str(self.out_dir / "tb"))
-            except Exception as exc:   # tensorboard missing: metrics.jsonl only
-                log.warning("TensorBoard logging is off (%s: %s); install 'tensorboard' (requirements.txt). "
-                            "Scalars still go to %s", type(exc).__name__, exc, self.out_dir / "metrics.jsonl")
+            except Exception as exc:  # tensorboard missing: metrics.jsonl only
+                log.warning(
+                    "TensorBoard logging is off (%s: %s); install 'tensorboard' (requirements.txt). "
+                    "Scalars still go to %s",
+                    type(exc).__name__,
+                    exc,
+                    self.out_dir / "metrics.jsonl",
+                )
                 self._writer = False
         return self._writer or None
 
@@ -304,8 +322,12 @@ class Trainer:
             return
         batch, out = self._last
         n = min(4, batch["src"].shape[0])
-        rows = [batch["src"][:n], batch["drv"][:n], out["y_hat"][:n].detach().float().cpu(),
-                out["warped_src"][:n].detach().float().cpu()]
+        rows = [
+            batch["src"][:n],
+            batch["drv"][:n],
+            out["y_hat"][:n].detach().float().cpu(),
+            out["warped_src"][:n].detach().float().cpu(),
+        ]
         w.add_images("images/src_drv_out_warped", torch.cat(rows, 0).clamp(0, 1), self.step)
         for s, f in out["flows"].items():
             w.add_images(f"flows/x{s}", flow_to_rgb(f[:n]).cpu(), self.step)
@@ -315,6 +337,7 @@ class Trainer:
     def state_dicts(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         def clean(sd):
             return {k: v.detach().cpu().contiguous().clone() for k, v in sd.items()}
+
         return clean(self.G.state_dict()), clean(self.D.state_dict())
 
     def save_checkpoint(self) -> Path | None:
@@ -340,7 +363,7 @@ class Trainer:
         _atomic_write_bytes(ckdir / "latest.json", json.dumps({"checkpoint": name, "step": self.step}).encode())
         export_weights(g_sd, self.cfg, self.out_dir, step=self.step)
         done = sorted(p for p in ckdir.glob("step_*") if p.is_dir())
-        for old in done[:-max(1, self.cfg.keep_checkpoints)]:
+        for old in done[: -max(1, self.cfg.keep_checkpoints)]:
             shutil.rmtree(old, ignore_errors=True)
         return final
 
@@ -351,12 +374,25 @@ class Trainer:
         save_file(g_sd, str(tmp / "generator.safetensors"))
         save_file(d_sd, str(tmp / "discriminator.safetensors"))
         np_state = np.random.get_state()
-        state = {"step": self.step, "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-                 "rng": {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
-                         "python_version": random.getstate()[0], "python_gauss": random.getstate()[2],
-                         "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), np_state[2],
-                                   np_state[3], np_state[4]],
-                         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}}
+        state = {
+            "step": self.step,
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "python": list(random.getstate()[1]),
+                "python_version": random.getstate()[0],
+                "python_gauss": random.getstate()[2],
+                "numpy": [
+                    np_state[0],
+                    torch.from_numpy(np_state[1].astype(np.int64)),
+                    np_state[2],
+                    np_state[3],
+                    np_state[4],
+                ],
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            },
+        }
         torch.save(state, tmp / "state.pt")
         (tmp / "config.json").write_text(json.dumps(self.cfg.to_dict(), indent=1))
 
@@ -388,7 +424,7 @@ class Trainer:
         self.opt_d.load_state_dict(state["opt_d"])
         self.step = int(state["step"])
         rng = state["rng"]
-        if self.env.main:   # the stored RNG states are rank 0's; other ranks reseed from the step
+        if self.env.main:  # the stored RNG states are rank 0's; other ranks reseed from the step
             torch.set_rng_state(rng["torch"])
             random.setstate((rng["python_version"], tuple(rng["python"]), rng["python_gauss"]))
             n = rng["numpy"]
@@ -408,8 +444,13 @@ def _count(m: nn.Module) -> int:
     return sum(p.numel() for p in m.parameters())
 
 
-def export_weights(g_state: dict[str, torch.Tensor], config: TrainConfig, out_dir: str | Path,
-                   step: int | None = None, name: str = EXPORT_NAME) -> Path:
+def export_weights(
+    g_state: dict[str, torch.Tensor],
+    config: TrainConfig,
+    out_dir: str | Path,
+    step: int | None = None,
+    name: str = EXPORT_NAME,
+) -> Path:
     """Write the engine's files ``<name>.safetensors`` (generator state dict, spectral norm not folded) and
     ``<name>.json`` (format, generator config, training resolution, step) atomically into ``out_dir``."""
     from safetensors.torch import save_file
@@ -420,8 +461,15 @@ def export_weights(g_state: dict[str, torch.Tensor], config: TrainConfig, out_di
     tmp = out_dir / f".{name}.safetensors.tmp{os.getpid()}"
     save_file(g_state, str(tmp), metadata={"format": EXPORT_FORMAT})
     os.replace(tmp, target)
-    meta = {"format": EXPORT_FORMAT, "version": 1, "variant": config.generator.variant,
-            "preset": config.generator.preset, "generator": config.generator.to_dict(),
-            "size": config.data.size, "step": step, "weights": target.name}
+    meta = {
+        "format": EXPORT_FORMAT,
+        "version": 1,
+        "variant": config.generator.variant,
+        "preset": config.generator.preset,
+        "generator": config.generator.to_dict(),
+        "size": config.data.size,
+        "step": step,
+        "weights": target.name,
+    }
     _atomic_write_bytes(out_dir / f"{name}.json", json.dumps(meta, indent=1).encode())
     return target

@@ -7,8 +7,16 @@ import json
 import numpy as np
 import pytest
 
-from core.edits import (EditPlan, EditPreset, PresetError, load_keyframes, load_preset, save_preset,
-                        shipped_names, shipped_presets)
+from core.edits import (
+    EditPlan,
+    EditPreset,
+    PresetError,
+    load_keyframes,
+    load_preset,
+    save_preset,
+    shipped_names,
+    shipped_presets,
+)
 from core.edits.gaze import camera_gaze
 from core.edits.keyframes import smoothstep
 
@@ -52,8 +60,10 @@ def test_preset_by_name_and_from_text(ict_model):
 
 
 BAD_PRESETS = [
-    ({"format": "gdpw-edits/1", "mode": "absolute", "controls": {"smyle": 0.5}},
-     ["smyle", "valid controls", "smile [0, 1]"]),
+    (
+        {"format": "gdpw-edits/1", "mode": "absolute", "controls": {"smyle": 0.5}},
+        ["smyle", "valid controls", "smile [0, 1]"],
+    ),
     ({"format": "gdpw-edits/1", "mode": "absolute", "controls": {"yaw": "left"}}, ["yaw", "needs a number"]),
     ({"format": "gdpw-edits/1", "mode": "absolute", "controls": {"yaw": float("nan")}}, ["yaw", "finite"]),
     ({"format": "gdpw-edits/1", "mode": "absolute", "controls": {"yaw": 90}}, ["yaw", "[-45, 45]"]),
@@ -92,22 +102,30 @@ def test_save_refuses_a_bad_preset_and_writes_nothing(ict_model, tmp_path):
 
 # ------------------------------------------------------------------------------------------ keyframes
 def test_interpolations_at_given_times(ict_model):
-    keys = {"format": "gdpw-keys/1", "mode": "absolute",
-            "controls": {"yaw": {"interpolation": "linear", "keys": [[1, 0], [3, 20]]},
-                         "pitch": {"interpolation": "hold", "keys": [[0, 5], [2, -5]]},
-                         "roll": {"interpolation": "smooth", "keys": [[0, 0], [4, 10]]}}}
+    keys = {
+        "format": "gdpw-keys/1",
+        "mode": "absolute",
+        "controls": {
+            "yaw": {"interpolation": "linear", "keys": [[1, 0], [3, 20]]},
+            "pitch": {"interpolation": "hold", "keys": [[0, 5], [2, -5]]},
+            "roll": {"interpolation": "smooth", "keys": [[0, 0], [4, 10]]},
+        },
+    }
     k = load_keyframes(keys, ict_model)
     t = np.array([0.0, 1.0, 1.5, 2.0, 2.999, 3.0, 5.0])
     np.testing.assert_allclose(k.tracks["yaw"](t), [0, 0, 5, 10, 19.99, 20, 20], atol=1e-9)
     np.testing.assert_allclose(k.tracks["pitch"](t), [5, 5, 5, -5, -5, -5, -5])
-    np.testing.assert_allclose(k.tracks["roll"](np.array([0, 1, 2, 3, 4, 6.0])),
-                               10 * smoothstep(np.array([0, 0.25, 0.5, 0.75, 1, 1])))
+    np.testing.assert_allclose(
+        k.tracks["roll"](np.array([0, 1, 2, 3, 4, 6.0])), 10 * smoothstep(np.array([0, 0.25, 0.5, 0.75, 1, 1]))
+    )
     assert k.tracks["roll"](np.array([1.0]))[0] == pytest.approx(10 * 0.15625)
 
 
 def test_range_eases_in_and_out(ict_model):
-    k = load_keyframes({"format": "gdpw-keys/1", "ranges": [
-        {"start": 1, "end": 3, "ease": 0.5, "controls": {"smile": 0.5}}]}, ict_model)
+    k = load_keyframes(
+        {"format": "gdpw-keys/1", "ranges": [{"start": 1, "end": 3, "ease": 0.5, "controls": {"smile": 0.5}}]},
+        ict_model,
+    )
     w = k.ranges[0].weight(np.array([0.5, 1.0, 1.25, 1.5, 2.0, 2.75, 3.0, 3.5]))
     np.testing.assert_allclose(w, [0, 0, 0.5, 1, 1, 0.5, 0, 0])
 
@@ -121,8 +139,8 @@ BAD_KEYS = [
     ('{"yaw": [[0, 0], [0, 5]]}', ["increase"]),
     ('{"yaw": 5}', ["list"]),
     ('{"yaw": [[0, 1, 2]]}', ["[time_s, value]"]),
-    ('[1, 2]', ["JSON object"]),
-    ('yaw: 1', ["not JSON"]),
+    ("[1, 2]", ["JSON object"]),
+    ("yaw: 1", ["not JSON"]),
     ('{"format": "gdpw-keys/1", "ranges": [{"start": 2, "end": 1, "controls": {"yaw": 1}}]}', ["start < end"]),
     ('{"format": "gdpw-keys/1", "interpolation": "cubic", "controls": {"yaw": [[0, 1]]}}', ["interpolation"]),
 ]
@@ -153,12 +171,12 @@ def test_offsets_add_to_each_frame_and_overrides_replace(ict_model):
 
 def test_offsets_are_clamped_and_multi_target_controls_move_each_target(ict_model):
     base = _base(ict_model, 3)
-    base.gaze[:, 0, 0] = 5.0   # the eyes look in different directions
+    base.gaze[:, 0, 0] = 5.0  # the eyes look in different directions
     base.gaze[:, 1, 0] = -5.0
     plan = EditPlan.build(ict_model, {"smile": 0.8, "gaze_yaw": 10}, mode="offset")
     out = plan.apply(ict_model, base, np.zeros(3))
     i, j = ict_model.expression_names.index("mouthSmile_L"), ict_model.expression_names.index("mouthSmile_R")
-    np.testing.assert_allclose(out.expression[:, i].numpy(), [0.8, 1.0, 1.0], atol=1e-6)   # 0.4 + 0.8 clamped
+    np.testing.assert_allclose(out.expression[:, i].numpy(), [0.8, 1.0, 1.0], atol=1e-6)  # 0.4 + 0.8 clamped
     np.testing.assert_allclose(out.expression[:, j].numpy(), 0.8, atol=1e-6)
     np.testing.assert_allclose(out.gaze[:, :, 0].numpy(), [[15, 5]] * 3, atol=1e-5)
 
@@ -166,9 +184,13 @@ def test_offsets_are_clamped_and_multi_target_controls_move_each_target(ict_mode
 def test_keys_and_ranges_in_a_plan(ict_model):
     base = _base(ict_model, 9)
     times = np.linspace(0, 4, 9)
-    keys = {"format": "gdpw-keys/1", "mode": "offset", "interpolation": "linear",
-            "controls": {"pitch": [[0, 0], [4, 8]]},
-            "ranges": [{"start": 1, "end": 3, "ease": 0.5, "controls": {"roll": 6}}]}
+    keys = {
+        "format": "gdpw-keys/1",
+        "mode": "offset",
+        "interpolation": "linear",
+        "controls": {"pitch": [[0, 0], [4, 8]]},
+        "ranges": [{"start": 1, "end": 3, "ease": 0.5, "controls": {"roll": 6}}],
+    }
     plan = EditPlan.build(ict_model, keys=load_keyframes(keys, ict_model))
     vals = plan.values_at(ict_model, base, times)
     np.testing.assert_allclose(vals["pitch"], 2 * times, atol=1e-5)
@@ -201,16 +223,15 @@ def test_jitter_is_zero_for_still_and_linear_motion_and_grows_with_shake():
     shake = linear + np.where(np.arange(10) % 2 == 0, 1.0, -1.0)[:, None, None]
     assert landmark_jitter(still) == 0 and landmark_jitter(linear) == pytest.approx(0, abs=1e-12)
     assert landmark_jitter(shake) == pytest.approx(4 * np.sqrt(2))
-    shake[3] = np.nan   # a frame without a face drops the accelerations that need it
+    shake[3] = np.nan  # a frame without a face drops the accelerations that need it
     assert landmark_jitter(shake) == pytest.approx(4 * np.sqrt(2))
 
 
 def test_look_at_camera_follows_each_frame_head(ict_model):
-    base = _base(ict_model, 5)                      # yaw from -10 to 10 degrees
+    base = _base(ict_model, 5)  # yaw from -10 to 10 degrees
     plan = EditPlan.build(ict_model, {"yaw": 5}, mode="offset", preset="look_at_camera")
     vals = plan.values_at(ict_model, base, np.zeros(5))
     np.testing.assert_allclose(vals["gaze_left_yaw"], -(np.linspace(-10, 10, 5) + 5), atol=0.05)
     np.testing.assert_allclose(vals["gaze_right_yaw"], vals["gaze_left_yaw"])
     with pytest.raises(PresetError, match="look_at_camera"):
         load_preset({"format": "gdpw-edits/1", "look_at_camera": "yes", "controls": {}}, ict_model)
-

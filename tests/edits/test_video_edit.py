@@ -38,9 +38,30 @@ def clip(samples, tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("clip")
     silent = write_video(tmp / "silent.mp4", _frames(samples), FPS)
     path = tmp / "clip.mp4"
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(silent), "-f", "lavfi",
-                    "-i", "sine=frequency=440:duration=1", "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a",
-                    "aac", str(path)], check=True)
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-y",
+            "-loglevel",
+            "error",
+            "-i",
+            str(silent),
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=1",
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-c:v",
+            "copy",
+            "-c:a",
+            "aac",
+            str(path),
+        ],
+        check=True,
+    )
     return path
 
 
@@ -71,11 +92,11 @@ def test_the_face_moves_and_the_rest_stays(edited, clip):
     src = np.stack(list(iter_frames(clip))).astype(np.float32)
     out = np.stack(list(iter_frames(edited.out))).astype(np.float32)
     face = [t for t in range(N_FRAMES) if t not in FACELESS]
-    change = np.abs(out - src).mean(-1)                          # (T, H, W)
-    assert change[face][:, 60:200, 60:200].mean() > 4.0         # the head turned
-    assert change[:, :, 290:].max() < 12 and change[:, :, 290:].mean() < 1.0   # far right: untouched (codec noise)
+    change = np.abs(out - src).mean(-1)  # (T, H, W)
+    assert change[face][:, 60:200, 60:200].mean() > 4.0  # the head turned
+    assert change[:, :, 290:].max() < 12 and change[:, :, 290:].mean() < 1.0  # far right: untouched (codec noise)
     for t in FACELESS:
-        assert change[t].mean() < 1.0                           # passed through (up to re-encoding)
+        assert change[t].mean() < 1.0  # passed through (up to re-encoding)
 
 
 def test_faceless_frames_are_passed_through_exactly(ict_model):
@@ -92,7 +113,7 @@ def test_faceless_frames_are_passed_through_exactly(ict_model):
     frame = np.random.default_rng(0).integers(0, 255, (40, 50, 3), dtype=np.uint8)
     editor = FrameEditor(engine=None, fit=Fit(), targets=ict_model.neutral(2))
     assert editor(1, frame) is frame and editor.faceless == 1
-    assert editor(5, frame) is frame and editor.faceless == 2   # beyond the fitted frames
+    assert editor(5, frame) is frame and editor.faceless == 2  # beyond the fitted frames
 
 
 def test_cli_refuses_bad_keys_and_writes_nothing(clip, tmp_path, capsys):
@@ -100,8 +121,12 @@ def test_cli_refuses_bad_keys_and_writes_nothing(clip, tmp_path, capsys):
 
     out = tmp_path / "never.mp4"
     keys = tmp_path / "keys.json"
-    for text, words in (('{"smile": [[1, 0.2], [0.5, 0.4]]}', "increase"), ('{"smiel": [[0, 0.2]]}', "smile [0, 1]"),
-                        ('{"yaw": [[0, NaN]]}', "finite"), ("not json", "not JSON")):
+    for text, words in (
+        ('{"smile": [[1, 0.2], [0.5, 0.4]]}', "increase"),
+        ('{"smiel": [[0, 0.2]]}', "smile [0, 1]"),
+        ('{"yaw": [[0, NaN]]}', "finite"),
+        ("not json", "not JSON"),
+    ):
         keys.write_text(text)
         assert main(["edit-video", str(clip), "--keys", str(keys), "--out", str(out)]) == 2
         assert words in capsys.readouterr().err
@@ -115,11 +140,16 @@ def test_cli_edit_video_crop_with_keys(clip, tmp_path, capsys):
     from core.io.video import probe_video
 
     keys = tmp_path / "keys.json"
-    keys.write_text(json.dumps({"format": "gdpw-keys/1", "interpolation": "linear",
-                                "controls": {"jawOpen": [[0, 0], [0.2, 0.5]]}}))
+    keys.write_text(
+        json.dumps({"format": "gdpw-keys/1", "interpolation": "linear", "controls": {"jawOpen": [[0, 0], [0.2, 0.5]]}})
+    )
     out = tmp_path / "crop.mp4"
-    assert main(["edit-video", str(clip), "--keys", str(keys), "--crop", "--max-frames", "3", "--quiet",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            ["edit-video", str(clip), "--keys", str(keys), "--crop", "--max-frames", "3", "--quiet", "--out", str(out)]
+        )
+        == 0
+    )
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["frames"] == 3 and summary["controls"] == ["jawOpen"]
     assert probe_video(out).size == (256, 256)
@@ -156,7 +186,7 @@ def test_face_by_index(samples, ict_model):
     group[:, :256] = big
     group[48:208, 300:460] = small
     boxes = face_boxes(group)
-    assert len(boxes) == 2 and boxes[0][2] < 300 < boxes[1][0]        # largest first
+    assert len(boxes) == 2 and boxes[0][2] < 300 < boxes[1][0]  # largest first
     second = fit_image(group, model=ict_model, face=1)
     centre = np.linalg.inv(second.crop) @ np.array([127.5, 127.5, 1.0])
     assert 300 < centre[0] < 460
@@ -174,8 +204,10 @@ def test_video_face_by_index_edits_only_that_face(samples, ict_model):
     from core.io.video import iter_frames
 
     big = list(iter_frames(samples / CLIP, 4))
-    small = [np.asarray(Image.fromarray(f).resize((150, 150))) for f in
-             iter_frames(samples / "videos" / "samples__source_video__video__Obama_clip1.mp4", 4)]
+    small = [
+        np.asarray(Image.fromarray(f).resize((150, 150)))
+        for f in iter_frames(samples / "videos" / "samples__source_video__video__Obama_clip1.mp4", 4)
+    ]
     frames = []
     for a, b in zip(big, small):
         canvas = np.full((256, 480, 3), 100, np.uint8)
@@ -187,7 +219,7 @@ def test_video_face_by_index_edits_only_that_face(samples, ict_model):
     out = np.stack(result.frames).astype(int)
     src = np.stack(frames).astype(int)
     assert result.faceless_frames == 0 and out.shape == src.shape
-    assert np.array_equal(out[:, :, :256], src[:, :, :256])          # the largest face is untouched
-    assert np.abs(out[:, 60:190, 320:450] - src[:, 60:190, 320:450]).mean() > 2.0   # the small one turned
+    assert np.array_equal(out[:, :, :256], src[:, :, :256])  # the largest face is untouched
+    assert np.abs(out[:, 60:190, 320:450] - src[:, 60:190, 320:450]).mean() > 2.0  # the small one turned
     with pytest.raises(NoFaceError, match="face 2 asked for"):
         anim.edit_video(frames, {"yaw": 12}, fps=10.0, face=2, progress=False)

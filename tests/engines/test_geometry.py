@@ -58,7 +58,7 @@ def test_background_far_from_the_head_stays_still(setup, ict_model):
     out = engine.render(state, ict_model.apply_edits(params, {"yaw": 20}))
     flow = out.flow[0].abs().sum(0)
     assert flow[:, :4].max() == 0 and flow[:, -4:].max() == 0  # left and right borders: background
-    face = out.flow[0, 0, S // 2 - 5:S // 2 + 5, S // 2 - 5:S // 2 + 5]
+    face = out.flow[0, 0, S // 2 - 5 : S // 2 + 5, S // 2 - 5 : S // 2 + 5]
     assert face.abs().mean() * S / 2 > 2  # the face itself moved by pixels
 
 

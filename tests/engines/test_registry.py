@@ -74,8 +74,25 @@ def test_evaluate_uses_a_registered_engine(samples, invert_engine, tmp_path):
     folder.mkdir()
     (folder / clip.name).symlink_to(clip)
     out = tmp_path / "report.csv"
-    assert main(["evaluate", "--engine", "invert", "--clips", str(folder), "--pairs", "1", "--frames-per-clip",
-                 "3", "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--engine",
+                "invert",
+                "--clips",
+                str(folder),
+                "--pairs",
+                "1",
+                "--frames-per-clip",
+                "3",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     with open(out, newline="") as fh:
         rows = list(csv.DictReader(fh))
     l1 = {r["engine"]: float(r["l1"]) for r in rows if r["direction"] == "forward"}

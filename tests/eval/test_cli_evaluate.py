@@ -7,8 +7,10 @@ import pytest
 
 from core.cli import main
 
-CLIPS = ["data__style_clip__video__M030_front_neutral_level1_001.mp4",
-         "data__style_clip__video__W009_front_neutral_level1_001.mp4"]
+CLIPS = [
+    "data__style_clip__video__M030_front_neutral_level1_001.mp4",
+    "data__style_clip__video__W009_front_neutral_level1_001.mp4",
+]
 COLUMNS = ["l1", "psnr", "ssim", "csim", "akd", "aed", "apd"]
 
 
@@ -27,8 +29,26 @@ def clip_dir(samples, tmp_path_factory):
 
 def _run(clip_dir, tmp_path, protocol, capsys):
     out = tmp_path / f"{protocol}.csv"
-    rc = main(["evaluate", "--engine", "geometry", "--clips", str(clip_dir), "--protocol", protocol, "--pairs", "2",
-               "--frames-per-clip", "4", "--out", str(out), "--seed", "1", "--quiet"])
+    rc = main(
+        [
+            "evaluate",
+            "--engine",
+            "geometry",
+            "--clips",
+            str(clip_dir),
+            "--protocol",
+            protocol,
+            "--pairs",
+            "2",
+            "--frames-per-clip",
+            "4",
+            "--out",
+            str(out),
+            "--seed",
+            "1",
+            "--quiet",
+        ]
+    )
     assert rc == 0
     with open(out, newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -49,7 +69,7 @@ def test_same_id(clip_dir, tmp_path, capsys):
     # the 1-2 px AKD to separate the two: both sit at the detector's noise)
     assert means["geometry"]["apd"] < means["copy"]["apd"] and means["geometry"]["aed"] < means["copy"]["aed"]
     assert means["geometry"]["akd"] < 2.0
-    assert means["copy"]["fd_dlib"] == pytest.approx(0.0, abs=1e-6)   # copies are real frames
+    assert means["copy"]["fd_dlib"] == pytest.approx(0.0, abs=1e-6)  # copies are real frames
     assert "not available" in summary["fid_status"] and summary["fid_inception"] is None
     assert "| engine | pairs | l1" in printed and "| geometry | 2 |" in printed and "FID (Inception-v3)" in printed
 
@@ -59,16 +79,27 @@ def test_cross_id(clip_dir, tmp_path, capsys):
     assert len(rows) == 4
     for r in rows:
         assert r["source_identity"] != r["driving_identity"]
-        assert r["l1"] == r["psnr"] == r["ssim"] == r["akd"] == ""      # no ground truth
+        assert r["l1"] == r["psnr"] == r["ssim"] == r["akd"] == ""  # no ground truth
         assert r["csim"] != "" and r["aed"] != "" and r["apd"] != ""
     copy = [r for r in rows if r["engine"] == "copy"]
-    assert all(float(r["csim"]) == pytest.approx(1.0) for r in copy)   # the copy is the source
+    assert all(float(r["csim"]) == pytest.approx(1.0) for r in copy)  # the copy is the source
     assert "| copy | 2 | n/a | n/a | n/a |" in printed
 
 
 def test_pwm_is_a_clear_error(clip_dir, tmp_path, capsys):
-    rc = main(["evaluate", "--engine", "pwm", "--clips", str(clip_dir), "--weights", str(tmp_path),
-               "--out", str(tmp_path / "r.csv")])
+    rc = main(
+        [
+            "evaluate",
+            "--engine",
+            "pwm",
+            "--clips",
+            str(clip_dir),
+            "--weights",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "r.csv"),
+        ]
+    )
     assert rc == 2 and "pwm" in capsys.readouterr().err
     assert not (tmp_path / "r.csv").exists()
 
@@ -78,8 +109,9 @@ def test_arcface_and_inception_hooks_say_what_they_need(clip_dir, tmp_path, caps
 
     weights = tmp_path / "backbone.pth"
     weights.write_bytes(b"")
-    rc = main(["evaluate", "--clips", str(clip_dir), "--arcface-weights", str(weights),
-               "--out", str(tmp_path / "r.csv")])
+    rc = main(
+        ["evaluate", "--clips", str(clip_dir), "--arcface-weights", str(weights), "--out", str(tmp_path / "r.csv")]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "ArcFace" in err and "iresnet100" in err
     available, line = inception_status(weights)

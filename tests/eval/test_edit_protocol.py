@@ -29,8 +29,19 @@ def test_stretch_of_known_maps():
 
 def test_grid_and_requested_values(ict_model):
     names = [c.name for c in EDIT_GRID]
-    assert {"yaw+30", "yaw-30", "pitch+20", "pitch-20", "roll+15", "jawOpen 0.7", "smile 0.9", "gaze +25",
-            "blink 1", "shape000 +3", "shape000 -3"} <= set(names) and len(names) == len(set(names))
+    assert {
+        "yaw+30",
+        "yaw-30",
+        "pitch+20",
+        "pitch-20",
+        "roll+15",
+        "jawOpen 0.7",
+        "smile 0.9",
+        "gaze +25",
+        "blink 1",
+        "shape000 +3",
+        "shape000 -3",
+    } <= set(names) and len(names) == len(set(names))
     params = ict_model.apply_edits(ict_model.neutral(), {"yaw": 7.0})
     assert requested_values(ict_model, params, EditCase("yaw+10", {"yaw": 10.0}, offset=True)) == {"yaw": 17.0}
     assert requested_values(ict_model, params, EditCase("blink", {"blink": 1.0})) == {"blink": 1.0}
@@ -58,13 +69,29 @@ def test_cli_edit_protocol(samples, tmp_path, capsys):
     (folder / "s1.jpg").symlink_to(samples / "images" / "assets__examples__source__s1.jpg")
     (folder / "notes.txt").write_text("not an image")
     out = tmp_path / "edits.csv"
-    assert main(["evaluate", "--protocol", "edit", "--images", str(folder), "--edits", "jawOpen 0.7",
-                 "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--protocol",
+                "edit",
+                "--images",
+                str(folder),
+                "--edits",
+                "jawOpen 0.7",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "| jawOpen 0.7 | 1 |" in printed
     summary = json.loads(out.with_name("edits.summary.json").read_text())
     assert summary["edits"]["jawOpen 0.7"]["detected"] == 1.0
     assert not math.isnan(summary["edits"]["jawOpen 0.7"]["accuracy"])
-    assert main(["evaluate", "--protocol", "edit", "--images", str(folder), "--edits", "yaw+99",
-                 "--out", str(out)]) == 2
+    assert (
+        main(["evaluate", "--protocol", "edit", "--images", str(folder), "--edits", "yaw+99", "--out", str(out)]) == 2
+    )
     assert "unknown edit(s) yaw+99" in capsys.readouterr().err

@@ -27,7 +27,7 @@ def test_a_5_pixel_shift_gives_akd_5(dlib_faces, portrait_fit, shift, axis):
     assert a.box_source == b.box_source == "dlib"
     assert M.keypoint_distance(a.points, b.points) == pytest.approx(5.0, abs=0.6)
     moved = (b.points - a.points).mean(0)
-    coord = 1 - axis   # rolling along columns (axis 1) moves x (coordinate 0)
+    coord = 1 - axis  # rolling along columns (axis 1) moves x (coordinate 0)
     assert moved[coord] == pytest.approx(shift, abs=0.6) and moved[axis] == pytest.approx(0.0, abs=0.6)
 
 
@@ -43,7 +43,7 @@ def test_mediapipe_fallback_box(dlib_faces, analyser, portrait_fit, monkeypatch)
     fb = dlib_faces.landmarks(img, mp)
     assert fb.box_source == "mediapipe"
     assert M.keypoint_distance(fb.points, own.points) < 3.0
-    assert dlib_faces.landmarks(img) is None   # no detector box and no fallback
+    assert dlib_faces.landmarks(img) is None  # no detector box and no fallback
 
 
 def test_analysis_of_a_blank_image_reports_what_is_missing(analyser):

@@ -26,11 +26,11 @@ def test_identical_images():
 
 def test_l1_and_psnr_known_values():
     a = np.zeros((16, 16, 3), np.uint8)
-    b = np.full((16, 16, 3), 51, np.uint8)   # 0.2 everywhere
+    b = np.full((16, 16, 3), 51, np.uint8)  # 0.2 everywhere
     assert M.l1(a, b) == pytest.approx(0.2)
     assert M.psnr(a, b) == pytest.approx(10 * math.log10(1 / 0.04))
     half = a.copy()
-    half[:8] = 255                            # half the pixels off by 1: mse 0.5
+    half[:8] = 255  # half the pixels off by 1: mse 0.5
     assert M.l1(a, half) == pytest.approx(0.5)
     assert M.psnr(a, half) == pytest.approx(10 * math.log10(2))
 
@@ -39,15 +39,22 @@ def test_ssim_of_constant_images_is_the_luminance_term():
     m1, m2 = 0.2, 0.6
     a = np.full((32, 32, 3), m1)
     b = np.full((32, 32, 3), m2)
-    c1 = 0.01 ** 2
-    assert M.ssim(a, b) == pytest.approx((2 * m1 * m2 + c1) / (m1 ** 2 + m2 ** 2 + c1), rel=1e-9)
+    c1 = 0.01**2
+    assert M.ssim(a, b) == pytest.approx((2 * m1 * m2 + c1) / (m1**2 + m2**2 + c1), rel=1e-9)
 
 
 def test_ssim_matches_scikit_image():
     skm = pytest.importorskip("skimage.metrics")
     a, b = _pair(1)
-    ref = skm.structural_similarity(a / 255.0, b / 255.0, channel_axis=-1, data_range=1.0, gaussian_weights=True,
-                                    sigma=1.5, use_sample_covariance=False)
+    ref = skm.structural_similarity(
+        a / 255.0,
+        b / 255.0,
+        channel_axis=-1,
+        data_range=1.0,
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+    )
     assert M.ssim(a, b) == pytest.approx(ref, abs=1e-10)
     assert 0.0 < M.ssim(a, b) < 1.0
 

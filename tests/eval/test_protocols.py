@@ -8,12 +8,13 @@ import torch
 
 from core.engines.copy import CopyEngine
 from core.engines.registry import make_engine
-from core.eval.protocols import (Clip, candidate_frames, find_clips, read_manifest,
-                                 sample_pairs, target_params)
+from core.eval.protocols import Clip, candidate_frames, find_clips, read_manifest, sample_pairs, target_params
 from core.face.params import FaceParams
 
-CLIPS = [Clip(Path(f"/clips/{name}.mp4"), ident) for name, ident in
-         [("a1", "alice"), ("a2", "alice"), ("b1", "bob"), ("c1", "carol"), ("c2", "carol")]]
+CLIPS = [
+    Clip(Path(f"/clips/{name}.mp4"), ident)
+    for name, ident in [("a1", "alice"), ("a2", "alice"), ("b1", "bob"), ("c1", "carol"), ("c2", "carol")]
+]
 
 
 def count(clip: Clip) -> int:
@@ -37,7 +38,7 @@ def test_same_id_pairs_go_both_ways_and_are_reproducible():
         assert fwd.source == bwd.driving and fwd.driving == bwd.source
         assert fwd.source.clip == fwd.driving.clip and fwd.source.frame != fwd.driving.frame
         assert {fwd.source.frame, fwd.driving.frame} <= cand
-    assert pairs[-1].direction == "forward"      # odd count: the last pair one way only
+    assert pairs[-1].direction == "forward"  # odd count: the last pair one way only
     assert len({p.source.clip for p in pairs}) == 4  # one frame pair per clip, clip after clip
 
 
@@ -68,7 +69,7 @@ def test_identities_from_a_manifest(tmp_path):
     videos.mkdir()
     for name in ("x.mp4", "y.mp4", "z.mp4", "notes.txt"):
         (videos / name).write_bytes(b"")
-    assert [c.identity for c in find_clips(videos)] == ["x", "y", "z"]   # no manifest: one identity per file
+    assert [c.identity for c in find_clips(videos)] == ["x", "y", "z"]  # no manifest: one identity per file
     (tmp_path / "MANIFEST.csv").write_text("file,identity,kind\nvideos/x.mp4,ann,video\nvideos/y.mp4,ann,video\n")
     assert [c.identity for c in find_clips(videos)] == ["ann", "ann", "z"]
     assert read_manifest(tmp_path / "MANIFEST.csv")["x.mp4"] == "ann"
@@ -88,10 +89,10 @@ def test_targets():
     same = target_params(src, drv, "same-id")
     assert torch.equal(same.shape, drv.shape) and torch.equal(same.head, drv.head)
     cross = target_params(src, drv, "cross-id")
-    assert torch.equal(cross.shape, src.shape)   # the source's identity ...
-    for name in ("expression", "head", "neck", "jaw", "gaze"):   # ... moved like the driving frame
+    assert torch.equal(cross.shape, src.shape)  # the source's identity ...
+    for name in ("expression", "head", "neck", "jaw", "gaze"):  # ... moved like the driving frame
         assert torch.equal(getattr(cross, name), getattr(drv, name))
-    assert torch.equal(cross.camera, src.camera)   # ... framed like the source (the Animator's absolute mode)
+    assert torch.equal(cross.camera, src.camera)  # ... framed like the source (the Animator's absolute mode)
 
 
 def test_copy_engine_and_unknown_engines(tmp_path):
@@ -100,6 +101,6 @@ def test_copy_engine_and_unknown_engines(tmp_path):
     out = engine.render(engine.prepare(crop, _params(0.0)), FaceParams.cat([_params(0.0)] * 3)).images
     assert out.shape == (3, 32, 32, 3) and all(np.array_equal(o, crop) for o in out)
     with pytest.raises(ValueError, match="pwm"):
-        make_engine("pwm", None, weights=tmp_path)   # no weights there (or no pwm engine at all)
+        make_engine("pwm", None, weights=tmp_path)  # no weights there (or no pwm engine at all)
     with pytest.raises(ValueError, match="unknown engine"):
         make_engine("fomm", None)

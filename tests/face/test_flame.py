@@ -15,8 +15,9 @@ from core.face import load_face_model
 from core.face.safe_unpickle import UnsafePickleError, safe_load
 
 N_VERTS, N_DIRS = 60, 400
-REST_JOINTS = np.array([[0.0, -0.05, 0.0], [0.0, -0.02, -0.01], [0.0, -0.03, 0.02],
-                        [0.03, 0.03, 0.04], [-0.03, 0.03, 0.04]])  # joint 3: the subject's left eye
+REST_JOINTS = np.array(
+    [[0.0, -0.05, 0.0], [0.0, -0.02, -0.01], [0.0, -0.03, 0.02], [0.03, 0.03, 0.04], [-0.03, 0.03, 0.04]]
+)  # joint 3: the subject's left eye
 
 
 def _fake_chumpy():
@@ -73,16 +74,20 @@ def write_synthetic_flame(path, seed=0):
 
 def reference_flame(raw, shape, expr, angles_deg, jaw_deg, gaze_deg):
     """Independent float64 FLAME: scipy rotations, explicit recursion, per-vertex blending."""
-    v = raw["v_template"] + raw["shapedirs"][:, :, :len(shape)] @ shape
-    v = v + raw["shapedirs"][:, :, 300:300 + len(expr)] @ expr
+    v = raw["v_template"] + raw["shapedirs"][:, :, : len(shape)] @ shape
+    v = v + raw["shapedirs"][:, :, 300 : 300 + len(expr)] @ expr
     joints = raw["J_regressor"].toarray() @ v
 
     def euler(a):  # yaw, pitch, roll -> Ry(yaw) Rx(-pitch) Rz(roll)
         return Rotation.from_euler("YXZ", [a[0], -a[1], a[2]], degrees=True).as_matrix()
 
-    rots = [euler(angles_deg["head"]), euler(angles_deg["neck"]),
-            Rotation.from_euler("YX", [jaw_deg[1], jaw_deg[0]], degrees=True).as_matrix(),
-            euler([*gaze_deg[0], 0.0]), euler([*gaze_deg[1], 0.0])]
+    rots = [
+        euler(angles_deg["head"]),
+        euler(angles_deg["neck"]),
+        Rotation.from_euler("YX", [jaw_deg[1], jaw_deg[0]], degrees=True).as_matrix(),
+        euler([*gaze_deg[0], 0.0]),
+        euler([*gaze_deg[1], 0.0]),
+    ]
     feat = np.concatenate([(r - np.eye(3)).ravel() for r in rots[1:]])
     v = v + raw["posedirs"] @ feat
     parents = [-1, 0, 1, 1, 1]
@@ -167,11 +172,14 @@ def test_restricted_unpickler_refuses_code(tmp_path):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("payload", [
-    (eval, ("1+1",)),
-    (os.system, ("true",)),
-    (__import__, ("subprocess",)),
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        (eval, ("1+1",)),
+        (os.system, ("true",)),
+        (__import__, ("subprocess",)),
+    ],
+)
 def test_restricted_unpickler_refuses_builtins(tmp_path, payload):
     class Evil:
         def __reduce__(self):

@@ -68,8 +68,9 @@ def test_head_yaw_is_rigid_on_face_and_spares_neck_base(ict_model):
     assert verts[nose, 0] > ict_model.v_template[nose, 0] + 1.0
 
 
-@pytest.mark.parametrize("edits", [{"yaw": 45.0}, {"pitch": 30.0}, {"roll": 30.0},
-                                   {"yaw": 45.0, "pitch": 20.0, "neck_roll": 15.0}])
+@pytest.mark.parametrize(
+    "edits", [{"yaw": 45.0}, {"pitch": 30.0}, {"roll": 30.0}, {"yaw": 45.0, "pitch": 20.0, "neck_roll": 15.0}]
+)
 def test_neck_bends_without_tearing(ict_model, edits):
     """The whole rim at the base of the neck stays put, and no neck edge stretches wildly.
 
@@ -101,8 +102,10 @@ def test_pitch_and_roll_signs(ict_model):
 
 
 def test_vertex_subset_matches_full_forward(ict_model):
-    params = ict_model.apply_edits(ict_model.neutral(2), {"yaw": 25, "gaze_yaw": 10, "jawOpen": 0.3,
-                                                          "neck_pitch": 5, "shape003": 1.5, "blink": 0.5})
+    params = ict_model.apply_edits(
+        ict_model.neutral(2),
+        {"yaw": 25, "gaze_yaw": 10, "jawOpen": 0.3, "neck_pitch": 5, "shape003": 1.5, "blink": 0.5},
+    )
     ids = torch.tensor([0, 966, 9500, 21460, 22500, 23030, 24000])
     assert torch.allclose(ict_model(params, ids), ict_model(params)[:, ids], atol=1e-5)
 
@@ -146,8 +149,20 @@ def test_render_exclude_is_configurable(ict_model):
 
 def test_controls_cover_the_editing_sliders(ict_model):
     controls = ict_model.controls()
-    for name in ("yaw", "pitch", "roll", "neck_yaw", "jaw_open", "jaw_sideways", "gaze_yaw",
-                 "gaze_pitch", "blink", "jawOpen", "mouthSmile_L", "shape000"):
+    for name in (
+        "yaw",
+        "pitch",
+        "roll",
+        "neck_yaw",
+        "jaw_open",
+        "jaw_sideways",
+        "gaze_yaw",
+        "gaze_pitch",
+        "blink",
+        "jawOpen",
+        "mouthSmile_L",
+        "shape000",
+    ):
         assert name in controls
         c = controls[name]
         assert c.minimum < c.maximum

@@ -15,8 +15,8 @@ from core.io.image import ImageError, load_image
 pytest.importorskip("mediapipe")
 
 PORTRAIT = "samples__source_video__image__Obama_clip1.png"
-PHOTO = "examples__obama2.jpg"   # a larger photo, not a crop
-MAX_ERROR = 0.015                # median landmark error / inter-ocular distance
+PHOTO = "examples__obama2.jpg"  # a larger photo, not a crop
+MAX_ERROR = 0.015  # median landmark error / inter-ocular distance
 
 
 def portrait_table(samples, ict_model, detector) -> tuple[list[tuple], list[tuple]]:
@@ -36,8 +36,10 @@ def portrait_table(samples, ict_model, detector) -> tuple[list[tuple], list[tupl
 @pytest.mark.slow
 def test_every_one_face_portrait_fits(samples, ict_model, detector):
     rows, failures = portrait_table(samples, ict_model, detector)
-    lines = [f"{name:58s} faces={faces} error={100 * err:5.2f}% yaw={yaw:6.1f} pitch={pitch:6.1f} "
-             f"roll={roll:6.1f}" for name, faces, err, yaw, pitch, roll in rows]
+    lines = [
+        f"{name:58s} faces={faces} error={100 * err:5.2f}% yaw={yaw:6.1f} pitch={pitch:6.1f} roll={roll:6.1f}"
+        for name, faces, err, yaw, pitch, roll in rows
+    ]
     lines += [f"{name:58s} FAILED: {reason}" for name, reason in failures]
     print("\n" + "\n".join(lines))
     single = [r for r in rows if r[1] == 1]

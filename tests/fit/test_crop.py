@@ -3,8 +3,16 @@
 import numpy as np
 import pytest
 
-from core.fit.crop import (MP_68, crop_square, face_box, face_crop, outside_fraction, square_transform,
-                           transform_points, warp_image)
+from core.fit.crop import (
+    MP_68,
+    crop_square,
+    face_box,
+    face_crop,
+    outside_fraction,
+    square_transform,
+    transform_points,
+    warp_image,
+)
 
 
 def test_square_transform_maps_square_edges_to_crop_edges():

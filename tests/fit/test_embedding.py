@@ -47,7 +47,7 @@ def test_inner_lips_split_when_the_mouth_opens(ict_model):
     with torch.no_grad():
         closed = lmap.embedding.positions(ict_model(ict_model.neutral()), ict_model.faces)[0]
         opened = lmap.embedding.positions(ict_model(params), ict_model.faces)[0]
-    upper, lower = 13, 14   # MediaPipe's upper and lower inner-lip midpoints
+    upper, lower = 13, 14  # MediaPipe's upper and lower inner-lip midpoints
     assert float(closed[upper, 1] - closed[lower, 1]) < 0.3
     assert float(opened[upper, 1] - opened[lower, 1]) > 1.0
     assert int(lmap.groups[upper]) == GROUPS.index("lips_inner")
@@ -56,8 +56,7 @@ def test_inner_lips_split_when_the_mouth_opens(ict_model):
 def test_flame_embedding_file(tmp_path):
     path = tmp_path / "mediapipe_landmark_embedding.npz"
     ids = np.arange(105) * 4
-    np.savez(path, lmk_face_idx=np.arange(105), lmk_b_coords=np.full((105, 3), 1 / 3),
-             landmark_indices=ids)
+    np.savez(path, lmk_face_idx=np.arange(105), lmk_b_coords=np.full((105, 3), 1 / 3), landmark_indices=ids)
     lmap = load_flame_embedding(path)
     assert len(lmap) == 105 and torch.equal(lmap.landmark_ids, torch.from_numpy(ids))
     assert lmap.embedding.bary.shape == (105, 3)

@@ -24,7 +24,8 @@ def random_params(model, seed: int, batch: int = 1):
     p.head[:, 2] = torch.rand(batch, generator=g) * 20 - 10
     p.gaze[:] = torch.rand(batch, 2, 2, generator=g) * 20 - 10
     p.camera[:] = torch.tensor([0.06, 0.0, 0.1]) + (torch.rand(batch, 3, generator=g) - 0.5) * torch.tensor(
-        [0.01, 0.1, 0.1])
+        [0.01, 0.1, 0.1]
+    )
     return p
 
 
@@ -106,7 +107,7 @@ def test_tracking_follows_a_sequence(ict_model, fitter):
     state = fitter.state_from_params(base)
     yaw_errors, face_errors = [], []
     for i in range(len(obs)):
-        state = fitter.track(obs[i:i + 1], state)
+        state = fitter.track(obs[i : i + 1], state)
         p = fitter.to_params(state)
         yaw_errors.append(abs(float(p.head[0, 0] - seq.head[i, 0])))
         face_errors.append(face_error_mm(ict_model, p, seq[i]))
@@ -140,7 +141,11 @@ def test_umeyama_and_rodrigues():
 def test_options_are_validated(ict_model, fitter):
     with pytest.raises(ValueError, match="n_shape"):
         LandmarkModel(ict_model, fitter.lmap, 0)
-    params, _ = fit_landmarks(synthetic_landmarks(ict_model, fitter.lmap, random_params(ict_model, 1))[0], SIZE,
-                              ict_model, FitOptions(n_shape=10, fit_gaze=False))
+    params, _ = fit_landmarks(
+        synthetic_landmarks(ict_model, fitter.lmap, random_params(ict_model, 1))[0],
+        SIZE,
+        ict_model,
+        FitOptions(n_shape=10, fit_gaze=False),
+    )
     assert params.shape.shape[1] == ict_model.n_shape and params.shape[0, 10:].abs().max() == 0
     assert params.gaze.abs().max() == 0

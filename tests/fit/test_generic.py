@@ -14,7 +14,8 @@ from core.fit.generic import AutogradFitter
 
 def _synthetic_flame(tmp_path):
     spec = importlib.util.spec_from_file_location(
-        "flame_fixture", Path(__file__).resolve().parents[1] / "face" / "test_flame.py")
+        "flame_fixture", Path(__file__).resolve().parents[1] / "face" / "test_flame.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     path = tmp_path / "generic_model.pkl"
@@ -25,8 +26,13 @@ def _synthetic_flame(tmp_path):
 def test_autograd_fitter_recovers_pose_on_flame(tmp_path):
     model = _synthetic_flame(tmp_path)
     faces = torch.arange(0, 80, 2)[:40]
-    lmap = LandmarkMap(torch.arange(40) * 11, LandmarkEmbedding(faces, torch.full((40, 3), 1 / 3)),
-                       torch.ones(40), torch.zeros(40, dtype=torch.long), "synthetic")
+    lmap = LandmarkMap(
+        torch.arange(40) * 11,
+        LandmarkEmbedding(faces, torch.full((40, 3), 1 / 3)),
+        torch.ones(40),
+        torch.zeros(40, dtype=torch.long),
+        "synthetic",
+    )
     fitter = AutogradFitter(model, lmap, FitOptions(n_shape=8, shape_prior=0.01))
     truth = model.neutral()
     truth.shape[:] = torch.linspace(-1, 1, 8)

@@ -16,12 +16,15 @@ def _scene(detector, samples, face_px: int, top_left: tuple[int, int]) -> tuple[
     img = load_image(samples / "images" / PORTRAIT)
     left, top, right, bottom = detector.detect(img).box
     scale = face_px / (right - left)
-    small = np.asarray(Image.fromarray(img).resize((round(img.shape[1] * scale), round(img.shape[0] * scale)),
-                                                   Image.Resampling.LANCZOS))
+    small = np.asarray(
+        Image.fromarray(img).resize(
+            (round(img.shape[1] * scale), round(img.shape[0] * scale)), Image.Resampling.LANCZOS
+        )
+    )
     canvas = np.repeat(np.linspace(60, 200, 1920).astype(np.uint8)[None, :, None], 3, axis=2)
     canvas = np.ascontiguousarray(np.repeat(canvas, 1080, axis=0))
     x, y = top_left
-    canvas[y:y + small.shape[0], x:x + small.shape[1]] = small
+    canvas[y : y + small.shape[0], x : x + small.shape[1]] = small
     box = (x + left * scale, y + top * scale, x + right * scale, y + bottom * scale)
     return canvas, box
 

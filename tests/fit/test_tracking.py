@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.fit.tracking import (OneEuro, clip_crops, fit_video, interpolate_missing, one_euro,
-                               smooth_zero_phase)
+from core.fit.tracking import OneEuro, clip_crops, fit_video, interpolate_missing, one_euro, smooth_zero_phase
 
 CLIP = "samples__source_video__video__KristiNoem.mp4"
 

@@ -8,8 +8,17 @@ import numpy as np
 import pytest
 
 from core.io.atomic import leftover_parts
-from core.io.video import (VideoError, VideoLimits, check_fps, check_seconds, iter_batches, iter_frames,
-                           probe_video, read_video, write_video)
+from core.io.video import (
+    VideoError,
+    VideoLimits,
+    check_fps,
+    check_seconds,
+    iter_batches,
+    iter_frames,
+    probe_video,
+    read_video,
+    write_video,
+)
 
 
 def _ffmpeg(*args: str) -> None:
@@ -100,9 +109,9 @@ def test_clip_limits_count_frames_and_seconds(tmp_path):
     fast = tmp_path / "fast.mp4"
     _ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=240:duration=2", "-pix_fmt", "yuv420p", str(fast))
     info = probe_video(fast)
-    VideoLimits(max_frames=900, max_seconds=30).check(info)          # 480 frames, 2 s: fine
+    VideoLimits(max_frames=900, max_seconds=30).check(info)  # 480 frames, 2 s: fine
     with pytest.raises(VideoError, match="480 frames at 240 fps, more than the 300"):
-        VideoLimits(max_frames=300, max_seconds=30).check(info)     # short in seconds, long in frames
+        VideoLimits(max_frames=300, max_seconds=30).check(info)  # short in seconds, long in frames
     with pytest.raises(VideoError, match="lasts 2.0 s, more than the 1 s"):
         VideoLimits(max_frames=None, max_seconds=1).check(info)
     VideoLimits(max_frames=300, max_seconds=30).check(info, frames=240)  # trimmed to its first second

@@ -19,9 +19,27 @@ def test_audio_is_carried_over(tmp_path):
     import imageio_ffmpeg
 
     src = tmp_path / "with_audio.mp4"
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i",
-                    "testsrc=size=64x48:rate=10:duration=1", "-f", "lavfi", "-i", "sine=frequency=440:duration=1",
-                    "-shortest", "-pix_fmt", "yuv420p", str(src)], check=True)
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-y",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=64x48:rate=10:duration=1",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=1",
+            "-shortest",
+            "-pix_fmt",
+            "yuv420p",
+            str(src),
+        ],
+        check=True,
+    )
     assert probe_video(src).has_audio
     frames, info = read_video(src)
     out = write_video(tmp_path / "out.mp4", frames, info.fps, audio_from=src)

@@ -5,8 +5,17 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.model import (PRESETS, VARIANTS, Discriminator, Generator, GeneratorConfig, count_parameters,
-                        fold_spectral_norm, has_spectral_norm, warp)
+from core.model import (
+    PRESETS,
+    VARIANTS,
+    Discriminator,
+    Generator,
+    GeneratorConfig,
+    count_parameters,
+    fold_spectral_norm,
+    has_spectral_norm,
+    warp,
+)
 
 SPEC_OFFICIAL = {"neural_codes": 141_811_710, "geom_disp": 141_226_766, "both": 141_883_134}
 FLAME_TABLE, ICT_TABLE = 5023 * 16, 26719 * 16
@@ -36,7 +45,7 @@ def test_paper_preset_is_five_levels():
 def test_official_block_breakdown():
     g = meta_generator("official", "neural_codes")
     assert count_parameters(g.up_layers["x32_spade"]) == 87_337_984
-    assert count_parameters(g.shortcut_layers["x32"]) == 9_440_256   # dead block kept for parity
+    assert count_parameters(g.shortcut_layers["x32"]) == 9_440_256  # dead block kept for parity
     assert [count_parameters(g.up_layers[f"x{s}_flow"]) for s in (32, 16, 8, 4, 2)] == [18434, 9218, 4610, 2306, 1154]
     assert count_parameters(g.up_layers["x1_out"]) == 2308
 
@@ -93,8 +102,9 @@ def test_shapes(ict_model, verts, variant, size):
 
 def test_official_forward_at_64(ict_model, verts):
     """The 6-level preset runs end to end (2 x 2 bottleneck at 64 px)."""
-    g = Generator(GeneratorConfig.from_preset("official", "both", ch_base=2, ch_max=16, ch_min=2),
-                  ict_model.render_faces)
+    g = Generator(
+        GeneratorConfig.from_preset("official", "both", ch_base=2, ch_max=16, ch_min=2), ict_model.render_faces
+    )
     out = g(torch.rand(1, 3, 64, 64), verts[:1], verts[1:])
     assert sorted(out["flows"]) == [1, 2, 4, 8, 16]
 

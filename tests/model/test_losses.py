@@ -10,7 +10,7 @@ import torch
 from core.model import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig, GeneratorLoss, LossConfig
 from core.model.losses import VGG19, PerceptualLoss, feature_matching, gan_d_loss, gan_g_loss, load_vgg19_weights
 
-TORCHVISION_CONV_IDS = [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28]   # up to relu5_1
+TORCHVISION_CONV_IDS = [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28]  # up to relu5_1
 
 
 def test_vgg19_uses_torchvision_names_and_loads_safetensors(tmp_path):

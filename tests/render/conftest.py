@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from render_helpers import IctMesh, ict_path, load_ict
 
 

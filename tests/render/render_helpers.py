@@ -40,9 +40,12 @@ def load_ict(path: Path) -> IctMesh:
     materials = [str(m) for m in data["materials"]]
     face_mat = data["quad_material"][data["face_to_quad"]].astype(np.int64)
     keep = np.isin(face_mat, [materials.index(m) for m in ICT_KEEP_MATERIALS])
-    return IctMesh(verts=torch.from_numpy(data["v_template"].astype(np.float32)),
-                   faces=torch.from_numpy(data["faces"][keep].astype(np.int64)),
-                   material=torch.from_numpy(face_mat[keep]), materials=materials)
+    return IctMesh(
+        verts=torch.from_numpy(data["v_template"].astype(np.float32)),
+        faces=torch.from_numpy(data["faces"][keep].astype(np.int64)),
+        material=torch.from_numpy(face_mat[keep]),
+        materials=materials,
+    )
 
 
 def portrait_camera(batch: int = 1, scale: float = 1.2 / 14.0) -> torch.Tensor:
@@ -62,8 +65,14 @@ class Reference:
     reliable: torch.Tensor  # (B, H, W) bool: no near-edge or near-tie ambiguity at this pixel
 
 
-def reference_raster(verts: torch.Tensor, faces: torch.Tensor, size: tuple[int, int], cull: bool,
-                     edge_tol: float = 1e-5, depth_tol: float = 1e-6) -> Reference:
+def reference_raster(
+    verts: torch.Tensor,
+    faces: torch.Tensor,
+    size: tuple[int, int],
+    cull: bool,
+    edge_tol: float = 1e-5,
+    depth_tol: float = 1e-6,
+) -> Reference:
     """Every pixel against every triangle in float64, straight from the spec's definitions."""
     v = verts.to(torch.float64)
     h, w = size

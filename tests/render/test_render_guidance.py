@@ -6,10 +6,10 @@ import math
 
 import torch
 import torch.nn.functional as F
+from render_helpers import grid_mesh, portrait_camera, project
 
 from core.coords import flow_to_pixels, pixel_grid
 from core.render import NeuralCodes, displacement_field, rasterize
-from render_helpers import grid_mesh, portrait_camera, project
 
 SHIFT_PX = (7.3, -4.1)
 
@@ -46,7 +46,7 @@ def _check_translation(tgt: torch.Tensor, faces: torch.Tensor, size: tuple[int, 
     # Stay clear of the image border, where the shifted sample leaves the source image.
     h, w = size
     border = torch.zeros(h, w, dtype=torch.bool)
-    border[8:h - 8, 8:w - 8] = True
+    border[8 : h - 8, 8 : w - 8] = True
     sel = inside & border
     err = (warped - expected).abs().amax(1)[sel]
     # Bilinear interpolation of this smooth texture is accurate to ~1e-3; a 0.5 px error would be ~5e-2.
@@ -61,8 +61,9 @@ def test_translation_grid_mesh():
 def test_translation_ict_mesh(ict):
     cam = portrait_camera(2)
     angle = torch.tensor(0.3)
-    rot = torch.tensor([[math.cos(angle), 0.0, math.sin(angle)], [0.0, 1.0, 0.0],
-                        [-math.sin(angle), 0.0, math.cos(angle)]])
+    rot = torch.tensor(
+        [[math.cos(angle), 0.0, math.sin(angle)], [0.0, 1.0, 0.0], [-math.sin(angle), 0.0, math.cos(angle)]]
+    )
     verts = torch.cat([project(ict.verts[None], cam[:1]), project((ict.verts @ rot.T)[None], cam[1:])])
     _check_translation(verts, ict.faces, (128, 128))
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import torch
+from render_helpers import grid_mesh, random_mesh
 
 from core.coords import pixel_grid
 from core.render import interpolate, rasterize
-from render_helpers import grid_mesh, random_mesh
 
 
 def test_affine_attribute_is_exact():

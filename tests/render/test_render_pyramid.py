@@ -35,7 +35,7 @@ def test_constant_field_stays_constant_inside(stride):
     # Output pixel i samples input i * s; it is free of the zero padding when half <= i * s <= 255 - half.
     lo = -(-half // stride)
     hi = (255 - half) // stride
-    inner = y[..., lo:hi + 1, lo:hi + 1]
+    inner = y[..., lo : hi + 1, lo : hi + 1]
     assert inner.numel() > 0
     assert torch.allclose(inner, torch.tensor(0.7), atol=1e-5)
     assert y[..., 0, 0].max() < 0.7  # the border does see the zero padding

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from render_helpers import grid_mesh, portrait_camera, project, random_mesh, reference_raster
 
 from core.coords import pixel_to_norm
 from core.render import face_orientation, rasterize
-from render_helpers import grid_mesh, portrait_camera, project, random_mesh, reference_raster
 
 
 def _compare(verts, faces, size, cull, **kw):
@@ -125,9 +125,21 @@ def test_culling_happens_after_depth_test():
 
 
 def test_background_and_invalid_input():
-    verts = torch.tensor([[[2.0, 2.0, 0.0], [3.0, 2.0, 0.0], [2.0, 3.0, 0.0],  # outside the image
-                           [float("nan"), 0.0, 0.0], [0.5, 0.0, 0.0], [0.0, 0.5, 0.0],  # NaN vertex
-                           [0.0, 0.0, 0.0], [0.5, 0.5, 0.0], [-0.5, -0.5, 0.0]]])  # degenerate (collinear)
+    verts = torch.tensor(
+        [
+            [
+                [2.0, 2.0, 0.0],
+                [3.0, 2.0, 0.0],
+                [2.0, 3.0, 0.0],  # outside the image
+                [float("nan"), 0.0, 0.0],
+                [0.5, 0.0, 0.0],
+                [0.0, 0.5, 0.0],  # NaN vertex
+                [0.0, 0.0, 0.0],
+                [0.5, 0.5, 0.0],
+                [-0.5, -0.5, 0.0],
+            ]
+        ]
+    )  # degenerate (collinear)
     faces = torch.arange(9).view(3, 3)
     frag = rasterize(verts, faces, (20, 30))
     assert frag.face_id.shape == (1, 20, 30) and frag.bary.shape == (1, 20, 30, 3)
@@ -139,8 +151,9 @@ def test_background_and_invalid_input():
 def test_flat_triangles_through_pixel_centres():
     """Collinear corners on a row of pixel centres (and a near-flat sliver): no NaN, nothing drawn."""
     y = 9 / 16 - 1  # centre of row 4 at 16 px
-    verts = torch.tensor([[[-0.9, y, 0.0], [0.1, y, 0.0], [0.9, y, 0.0],
-                           [-0.9, y, 0.0], [0.9, y + 1e-7, 0.0], [0.1, y, 0.0]]])
+    verts = torch.tensor(
+        [[[-0.9, y, 0.0], [0.1, y, 0.0], [0.9, y, 0.0], [-0.9, y, 0.0], [0.9, y + 1e-7, 0.0], [0.1, y, 0.0]]]
+    )
     frag = rasterize(verts, torch.arange(6).view(2, 3), (16, 16), cull_backfaces=False)
     assert torch.isfinite(frag.bary).all()
     assert frag.mask.sum() <= 16  # at most the sliver's own row

@@ -38,8 +38,7 @@ def studio_server(ict_model):
     logging.getLogger("httpx").setLevel(logging.WARNING)
     demo = build_app(shared=Shared(model=ict_model), warm=True)
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                ssr_mode=False)
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, ssr_mode=False)
     try:
         yield Served(f"http://127.0.0.1:{port}/", demo, demo.studio)
     finally:

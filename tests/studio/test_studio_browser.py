@@ -16,9 +16,18 @@ from PIL import Image
 
 CHROMIUM = os.environ.get("GDPW_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("GDPW_CHROMEDRIVER", "/usr/bin/chromedriver")
-FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--window-size=1440,1000"]
+FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1440,1000",
+]
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +41,12 @@ def browser():
     camera = _fake_camera(Path(profile) / "camera.y4m")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in FLAGS + [f"--user-data-dir={profile}", "--use-fake-ui-for-media-stream",
-                         "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={camera}"]:
+    for flag in FLAGS + [
+        f"--user-data-dir={profile}",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={camera}",
+    ]:
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(60)
@@ -54,10 +67,28 @@ def _fake_camera(path: Path) -> Path:
 
     root = samples_dir()
     clip = root / "videos" / "samples__source_video__video__KristiNoem.mp4" if root is not None else None
-    source = ["-i", str(clip)] if clip is not None and clip.is_file() else \
-        ["-f", "lavfi", "-i", "color=c=gray:size=320x240:rate=25"]
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", *source, "-t", "3", "-vf",
-                    "scale=320:240", "-pix_fmt", "yuv420p", str(path)], check=True)
+    source = (
+        ["-i", str(clip)]
+        if clip is not None and clip.is_file()
+        else ["-f", "lavfi", "-i", "color=c=gray:size=320x240:rate=25"]
+    )
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-y",
+            "-loglevel",
+            "error",
+            *source,
+            "-t",
+            "3",
+            "-vf",
+            "scale=320:240",
+            "-pix_fmt",
+            "yuv420p",
+            str(path),
+        ],
+        check=True,
+    )
     return path
 
 
@@ -100,8 +131,9 @@ def test_slider_drag_changes_the_result(studio_server, browser, tmp_path):
     number = driver.find_element(By.CSS_SELECTOR, "#ctl-yaw input[type=number]")
     start_value = float(number.get_attribute("value"))
     width = slider.size["width"]
-    ActionChains(driver).move_to_element(slider).click_and_hold().move_by_offset(width // 8, 0).pause(0.2) \
-        .move_by_offset(width // 8, 0).pause(0.2).release().perform()
+    ActionChains(driver).move_to_element(slider).click_and_hold().move_by_offset(width // 8, 0).pause(
+        0.2
+    ).move_by_offset(width // 8, 0).pause(0.2).release().perform()
     _wait(lambda: abs(float(number.get_attribute("value")) - start_value) > 5, 10, "the yaw slider to move")
     _wait(lambda: _result_src(driver) not in (None, first), 60, "a new result after the drag")
     _wait(lambda: "Rendered" in status.text, 30, "the render status")
@@ -154,8 +186,11 @@ def test_bad_upload_shows_a_message_and_examples_load(studio_server, browser, tm
 def _open_tab(driver, name: str) -> None:
     from selenium.webdriver.common.by import By
 
-    tab = _wait(lambda: [t for t in driver.find_elements(By.CSS_SELECTOR, "button[role=tab]")
-                         if t.text.strip() == name], 60, f"the {name} tab")[0]
+    tab = _wait(
+        lambda: [t for t in driver.find_elements(By.CSS_SELECTOR, "button[role=tab]") if t.text.strip() == name],
+        60,
+        f"the {name} tab",
+    )[0]
     tab.click()
 
 
@@ -166,10 +201,34 @@ def test_video_tab_previews_and_renders_a_clip(studio_server, browser, tmp_path)
     from selenium.webdriver.common.by import By
 
     clip = tmp_path / "clip.mp4"  # 0.5 s of the fake camera's talking head
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i",
-                    "sine=frequency=440:duration=0.5", "-i", str(_fake_camera(tmp_path / "cam.y4m")), "-t", "0.5",
-                    "-map", "1:v", "-map", "0:a", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(clip)],
-                   check=True)
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-y",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=0.5",
+            "-i",
+            str(_fake_camera(tmp_path / "cam.y4m")),
+            "-t",
+            "0.5",
+            "-map",
+            "1:v",
+            "-map",
+            "0:a",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            str(clip),
+        ],
+        check=True,
+    )
     driver = browser
     driver.get(studio_server.url)
     _wait(lambda: _result_src(driver), 120, "the first rendered result")
@@ -199,16 +258,32 @@ def test_webcam_tab_streams_the_fake_camera(studio_server, browser):
     driver.get(studio_server.url)
     _wait(lambda: _result_src(driver), 120, "the first rendered result")
     _open_tab(driver, "Webcam")
-    access = _wait(lambda: [b for b in driver.find_elements(By.CSS_SELECTOR, "#gdpw-webcam button")
-                            if "Access" in b.text and b.is_displayed()], 30, "the webcam button")
+    access = _wait(
+        lambda: [
+            b
+            for b in driver.find_elements(By.CSS_SELECTOR, "#gdpw-webcam button")
+            if "Access" in b.text and b.is_displayed()
+        ],
+        30,
+        "the webcam button",
+    )
     access[0].click()
-    record = _wait(lambda: [b for b in driver.find_elements(By.CSS_SELECTOR, "#gdpw-webcam button")
-                            if b.text.strip() == "Record" and b.is_displayed()], 30, "the record button")
+    record = _wait(
+        lambda: [
+            b
+            for b in driver.find_elements(By.CSS_SELECTOR, "#gdpw-webcam button")
+            if b.text.strip() == "Record" and b.is_displayed()
+        ],
+        30,
+        "the record button",
+    )
     record[0].click()
     stats = driver.find_element(By.ID, "gdpw-live-stats")
     _wait(lambda: "ms per frame" in stats.text, 120, "streamed frames to come back")
     out = _wait(lambda: driver.find_elements(By.CSS_SELECTOR, "#gdpw-live-out img"), 30, "the driven portrait")
     first = out[0].get_attribute("src")
-    _wait(lambda: (driver.find_elements(By.CSS_SELECTOR, "#gdpw-live-out img") or out)[0].get_attribute("src")
-          != first, 60, "a second streamed frame")
-
+    _wait(
+        lambda: (driver.find_elements(By.CSS_SELECTOR, "#gdpw-live-out img") or out)[0].get_attribute("src") != first,
+        60,
+        "a second streamed frame",
+    )

@@ -27,7 +27,7 @@ def test_upload_edit_matches_python_api(studio_server, client, portrait, ict_mod
     idx = {c: i for i, c in enumerate(studio.load_outputs)}
     assert "Loaded" in out[idx[studio.status]]
     assert portrait.name in out[idx[studio.fit_md]]
-    values = list(out[-len(studio.names):])
+    values = list(out[-len(studio.names) :])
     assert len(values) == len(studio.names)
 
     # sliders start at the fitted values
@@ -72,20 +72,20 @@ def test_slider_events_move_related_sliders(studio_server, client, portrait):
     n = len(studio.view_outputs)
     related = studio.shared.book.related("mouthSmile_L")
     assert set(related) == {"mouthSmile_R", "smile"}  # the partner, and the both-sides smile (same target)
-    res = client.predict(True, 0.7, api_name="/slide_mouthSmile_L")   # linked: the right side follows
+    res = client.predict(True, 0.7, api_name="/slide_mouthSmile_L")  # linked: the right side follows
     assert list(res[n:]) == [pytest.approx(0.7)] * 2
     res = client.predict(False, 0.2, api_name="/slide_mouthSmile_L")  # unlinked: the right side stays
     right = res[n + related.index("mouthSmile_R")]
     assert right == {"__type__": "update"} or right == pytest.approx(0.7)
-    assert res[n + related.index("smile")] == pytest.approx(0.2)      # smile reads the left side
-    res = client.predict(True, 1.0, api_name="/slide_blink")           # blink closes both lids
+    assert res[n + related.index("smile")] == pytest.approx(0.2)  # smile reads the left side
+    res = client.predict(True, 1.0, api_name="/slide_blink")  # blink closes both lids
     assert list(res[n:]) == [pytest.approx(1.0), pytest.approx(1.0)]
 
 
 def test_link_moves_the_partner_and_blink_alias(studio_server, client, portrait):
     studio = studio_server.studio
     out = _load(client, portrait)
-    values = list(out[-len(studio.names):])
+    values = list(out[-len(studio.names) :])
     names = studio.names
     values[names.index("mouthSmile_L")] = 0.7
     res = client.predict(True, *values, api_name="/render")
@@ -113,14 +113,14 @@ def test_full_resolution_download(studio_server, client, portrait):
 def test_reset_and_randomise(studio_server, client, portrait):
     studio = studio_server.studio
     out = _load(client, portrait)
-    start = list(out[-len(studio.names):])
+    start = list(out[-len(studio.names) :])
     rnd = client.predict(api_name="/randomise")
     eidx = {c: i for i, c in enumerate(studio.edit_outputs)}
-    moved = list(rnd[-len(studio.names):])
+    moved = list(rnd[-len(studio.names) :])
     assert moved != start
     assert "Random edit" in rnd[eidx[studio.status]]
     back = client.predict(api_name="/reset")
-    assert list(back[-len(studio.names):]) == pytest.approx(start)
+    assert list(back[-len(studio.names) :]) == pytest.approx(start)
 
 
 def test_sessions_are_separate(studio_server, client, portrait):
@@ -129,10 +129,10 @@ def test_sessions_are_separate(studio_server, client, portrait):
 
     studio = studio_server.studio
     out = _load(client, portrait)
-    values = list(out[-len(studio.names):])
+    values = list(out[-len(studio.names) :])
     values[studio.names.index("yaw")] = 25.0
     client.predict(True, *values, api_name="/render")
     other = Client(studio_server.url, verbose=False)
     res = other.predict(api_name="/reset")  # a new session starts from the default portrait
-    yaw = res[-len(studio.names):][studio.names.index("yaw")]
+    yaw = res[-len(studio.names) :][studio.names.index("yaw")]
     assert abs(yaw - 25.0) > 5

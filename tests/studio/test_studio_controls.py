@@ -24,8 +24,23 @@ def source(ict_model):
 
 def test_specs_cover_the_brief(book):
     names = set(book.names)
-    for n in ("zoom", "yaw", "pitch", "roll", "neck_yaw", "jawOpen", "jaw_sideways", "gaze_yaw", "gaze_pitch",
-              "blink", "mouthSmile_L", "browInnerUp_R", "cheekPuff_L", "noseSneer_R", "eyeWide_L"):
+    for n in (
+        "zoom",
+        "yaw",
+        "pitch",
+        "roll",
+        "neck_yaw",
+        "jawOpen",
+        "jaw_sideways",
+        "gaze_yaw",
+        "gaze_pitch",
+        "blink",
+        "mouthSmile_L",
+        "browInnerUp_R",
+        "cheekPuff_L",
+        "noseSneer_R",
+        "eyeWide_L",
+    ):
         assert n in names, n
     assert [n for n in book.names if n.startswith("shape")] == [f"shape{i:03d}" for i in range(10)]
     assert "jaw_open" not in names  # drives the same thing as jawOpen

@@ -31,9 +31,28 @@ def short_clip(samples, tmp_path_factory) -> Path:
     import imageio_ffmpeg
 
     out = tmp_path_factory.mktemp("vclip") / "short.mp4"
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(samples / "videos" / CLIP),
-                    "-t", "0.4", "-vf", "scale=256:-2", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac",
-                    str(out)], check=True)
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-y",
+            "-loglevel",
+            "error",
+            "-i",
+            str(samples / "videos" / CLIP),
+            "-t",
+            "0.4",
+            "-vf",
+            "scale=256:-2",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            str(out),
+        ],
+        check=True,
+    )
     return out
 
 
@@ -42,7 +61,7 @@ def test_presets_one_click_and_undo_redo(studio_server, client, portrait):
 
     studio = studio_server.studio
     loaded = client.predict(handle_file(str(portrait)), api_name="/upload")
-    fitted = _values(studio, loaded[-len(studio.edit_outputs):])
+    fitted = _values(studio, loaded[-len(studio.edit_outputs) :])
     out = client.predict("smile", api_name="/apply_preset")
     v = _values(studio, out)
     assert v["smile"] == pytest.approx(0.7) and v["mouthSmile_R"] == pytest.approx(0.7)
@@ -66,7 +85,7 @@ def test_presets_one_click_and_undo_redo(studio_server, client, portrait):
     assert data["format"] == "gdpw-edits/1" and data["mode"] == "absolute"
     assert data["controls"]["yaw"] == pytest.approx(20.0)
     assert data["controls"]["gaze_left_yaw"] == pytest.approx(v["gaze_left_yaw"], abs=0.01)
-    assert "shape000" not in data["controls"]          # only what differs from the fitted portrait
+    assert "shape000" not in data["controls"]  # only what differs from the fitted portrait
 
 
 def test_loading_presets_good_and_bad(studio_server, client, portrait, tmp_path):
@@ -93,16 +112,20 @@ def test_video_tab_preview_and_render(studio_server, client, short_clip):
 
     tab = studio_server.studio.video_tab
     offsets = [12.0 if n == "yaw" else 0.0 for n in tab.names]
-    rows = {"headers": ["control", "time_s", "value", "interpolation"],
-            "data": [["smile", 0.0, 0.0, "linear"], ["smile", 0.3, 0.5, "linear"]]}
-    preview, msg = client.predict(handle_file(str(short_clip)), "(none)", None, rows, 1, *offsets,
-                                  api_name="/video_preview")
+    rows = {
+        "headers": ["control", "time_s", "value", "interpolation"],
+        "data": [["smile", 0.0, 0.0, "linear"], ["smile", 0.3, 0.5, "linear"]],
+    }
+    preview, msg = client.predict(
+        handle_file(str(short_clip)), "(none)", None, rows, 1, *offsets, api_name="/video_preview"
+    )
     img = np.asarray(Image.open(preview))
     info = probe_video(short_clip)
     assert img.shape[:2] == (info.size[0], 2 * info.size[1])
     assert "yaw" in msg and "smile" in msg
-    video, _, summary = client.predict(handle_file(str(short_clip)), "(none)", None, rows, 1, *offsets,
-                                              api_name="/video_render")
+    video, _, summary = client.predict(
+        handle_file(str(short_clip)), "(none)", None, rows, 1, *offsets, api_name="/video_render"
+    )
     path = video["video"] if isinstance(video, dict) else video
     out = probe_video(path)
     assert out.size == info.size and out.fps == pytest.approx(info.fps, rel=0.01) and out.has_audio
@@ -115,8 +138,9 @@ def test_video_tab_refuses_bad_keyframes(studio_server, client, short_clip):
 
     tab = studio_server.studio.video_tab
     rows = {"headers": ["control", "time_s", "value", "interpolation"], "data": [["smiel", 0.0, 0.2, "smooth"]]}
-    _, msg = client.predict(handle_file(str(short_clip)), "(none)", None, rows, 1, *[0.0] * len(tab.names),
-                            api_name="/video_preview")
+    _, msg = client.predict(
+        handle_file(str(short_clip)), "(none)", None, rows, 1, *[0.0] * len(tab.names), api_name="/video_preview"
+    )
     assert "smiel" in msg and "valid controls" in msg
 
 

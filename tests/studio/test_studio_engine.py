@@ -27,8 +27,9 @@ def tiny_weights(tmp_path, monkeypatch, ict_model):
     from core.train.config import TrainConfig
     from core.train.trainer import export_weights
 
-    cfg = TrainConfig.from_dict({"generator": {"preset": "tiny", "variant": "both", "residual_flow": True},
-                                 "data": {"size": 64}})
+    cfg = TrainConfig.from_dict(
+        {"generator": {"preset": "tiny", "variant": "both", "residual_flow": True}, "data": {"size": 64}}
+    )
     torch.manual_seed(0)
     g = Generator(cfg.generator, ict_model.render_faces)
     export_weights({k: v.detach().clone() for k, v in g.state_dict().items()}, cfg, tmp_path, step=1)

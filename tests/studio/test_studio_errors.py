@@ -31,7 +31,7 @@ def loaded(studio_server, client, portrait):
     """A client with the portrait loaded and an edit made (yaw 15)."""
     studio = studio_server.studio
     out = _upload(client, portrait)
-    values = list(out[-len(studio.names):])
+    values = list(out[-len(studio.names) :])
     res = _edit(client, studio, values, yaw=15.0)
     values[studio.names.index("yaw")] = 15.0
     image = np.asarray(Image.open(res[studio.edit_outputs.index(studio.result_img)]).convert("RGB"))
@@ -85,7 +85,7 @@ def test_twenty_megapixel_photo(loaded, client, portrait, tmp_path):
     msg = _status(studio, out, studio.load_outputs)
     assert "Loaded big.jpg" in msg
     assert "5480×3650" in out[studio.load_outputs.index(studio.fit_md)]
-    new_values = list(out[-len(studio.names):])
+    new_values = list(out[-len(studio.names) :])
     moved = _edit(client, studio, new_values, yaw=10.0, jawOpen=0.3)
     assert "Rendered" in _status(studio, moved, studio.edit_outputs)
     # the page shows a light preview of the source, not 20 megapixels

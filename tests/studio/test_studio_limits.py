@@ -37,7 +37,7 @@ def test_data_url_uploads_are_limited_and_leave_no_file(studio_server, portrait,
     studio = studio_server.studio
     before = set(os.listdir(tempfile.gettempdir()))
     monkeypatch.setenv("GDPW_MAX_UPLOAD_MB", "1")
-    big = "data:image/png;base64," + "A" * 2_000_000   # 1.5 MB once decoded
+    big = "data:image/png;base64," + "A" * 2_000_000  # 1.5 MB once decoded
     with pytest.raises(ValueError, match="1.5 MB|2 MB"):
         decode_data_url(big)
     request = SimpleNamespace(session_hash="data-url-user")
@@ -59,20 +59,34 @@ def test_long_clip_in_frames_is_refused_before_work(studio_server, client, tmp_p
     import imageio_ffmpeg
     from gradio_client import handle_file
 
-    clip = tmp_path / "fast.mp4"   # 5 s at 240 fps: short in seconds, 1,200 frames
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i",
-                    "testsrc=size=64x48:rate=240:duration=5", "-pix_fmt", "yuv420p", str(clip)], check=True)
+    clip = tmp_path / "fast.mp4"  # 5 s at 240 fps: short in seconds, 1,200 frames
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-y",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=64x48:rate=240:duration=5",
+            "-pix_fmt",
+            "yuv420p",
+            str(clip),
+        ],
+        check=True,
+    )
     t0 = time.perf_counter()
     video, msg = client.predict(handle_file(str(clip)), "relative", 5, False, api_name="/reenact")
     assert not isinstance(video, str) and msg.startswith("⚠")  # no video, a message
     assert "1,200 frames at 240 fps" in msg and "900 frames" in msg and str(tmp_path) not in msg
-    assert time.perf_counter() - t0 < 20   # refused from the header, nothing was fitted
+    assert time.perf_counter() - t0 < 20  # refused from the header, nothing was fitted
 
 
 def test_worker_raising_mid_render_answers_the_next_request(studio_server, client, portrait, monkeypatch):
     studio = studio_server.studio
     out = _upload(client, portrait)
-    values = list(out[-len(studio.names):])
+    values = list(out[-len(studio.names) :])
     engine = studio.shared.engine("geometry")
     real = engine.render
     calls = {"n": 0}
@@ -102,7 +116,7 @@ def test_concurrent_users_never_get_each_others_portrait(studio_server, portrait
 
     def session(photo, results, key):
         c = Client(studio_server.url, verbose=False)
-        values = list(_upload(c, photo)[-len(studio.names):])
+        values = list(_upload(c, photo)[-len(studio.names) :])
         for yaw in yaws:
             values[studio.names.index("yaw")] = yaw
             res = c.predict(True, *values, api_name="/render")

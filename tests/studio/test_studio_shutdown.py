@@ -39,10 +39,21 @@ def test_sigterm_leaves_no_temporary_files(ict_model, portrait, tmp_path):
         port = sock.getsockname()[1]
     root = Path(__file__).resolve().parents[2]
     env = {k: v for k, v in os.environ.items() if k != "GRADIO_TEMP_DIR"}
-    env.update(TMPDIR=str(tmp), GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port),
-               GRADIO_ANALYTICS_ENABLED="False", PYTHONPATH=str(root))
-    proc = subprocess.Popen([sys.executable, str(root / "app.py")], env=env, cwd=root,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    env.update(
+        TMPDIR=str(tmp),
+        GRADIO_SERVER_NAME="127.0.0.1",
+        GRADIO_SERVER_PORT=str(port),
+        GRADIO_ANALYTICS_ENABLED="False",
+        PYTHONPATH=str(root),
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(root / "app.py")],
+        env=env,
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         url = f"http://127.0.0.1:{port}/"
         _wait_up(url, proc)

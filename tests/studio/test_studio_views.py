@@ -12,7 +12,7 @@ from studio import views
 
 def test_flow_wheel_hue_is_direction_and_saturation_magnitude():
     flow = torch.zeros(1, 2, 64, 64)
-    flow[0, 0, :, 32:] = 0.25   # right half: 8 px to the right (64 px wide: 2 units)
+    flow[0, 0, :, 32:] = 0.25  # right half: 8 px to the right (64 px wide: 2 units)
     rgb, scale = views.flow_wheel(flow, legend=False)
     assert rgb.shape == (64, 64, 3) and rgb.dtype == np.uint8
     assert (rgb[:, :32] == 255).all()  # still = white
@@ -38,13 +38,13 @@ def test_layers_and_codes():
     per = torch.zeros(1, 1, 32, 32)
     per[..., 4:28, 4:28] = 1
     out = views.layers_image(img, cov, per)
-    assert out[16, 16, 2] > out[16, 16, 0]      # blue on the mesh
-    assert out[5, 16, 0] > out[5, 16, 2]        # orange on the person beyond it
+    assert out[16, 16, 2] > out[16, 16, 0]  # blue on the mesh
+    assert out[5, 16, 0] > out[5, 16, 2]  # orange on the person beyond it
     codes = torch.rand(1, 16, 32, 32)
     rgb = views.codes_pca(codes, cov)
     assert rgb.shape == (32, 32, 3)
-    assert (rgb[0, 0] == rgb[1, 1]).all()        # background uniform
-    assert rgb[8:24, 8:24].std() > 20            # codes vary
+    assert (rgb[0, 0] == rgb[1, 1]).all()  # background uniform
+    assert rgb[8:24, 8:24].std() > 20  # codes vary
 
 
 def test_landmarks_image():

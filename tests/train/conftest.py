@@ -28,13 +28,21 @@ def pair_root(tmp_path_factory, ict_model):
 def tiny_config(root, out_dir, steps: int, **over):
     from core.train.config import TrainConfig
 
-    data = {"generator": {"preset": "tiny", "variant": "neural_codes", "residual_flow": True},
-            "discriminator": {"base": 8},
-            "loss": {"gan": "ls", "perceptual": "l1_pyramid"},
-            "data": {"root": str(root), "size": 64, "batch_size": 2, "flip": 0.5, "jitter": 0.1, "workers": 0},
-            "optim": {"steps": steps},
-            "out_dir": str(out_dir), "deterministic": True, "device": "cpu", "amp": "none",
-            "log_every": 1, "image_every": 0, "ckpt_every": steps, "threads": 1}
+    data = {
+        "generator": {"preset": "tiny", "variant": "neural_codes", "residual_flow": True},
+        "discriminator": {"base": 8},
+        "loss": {"gan": "ls", "perceptual": "l1_pyramid"},
+        "data": {"root": str(root), "size": 64, "batch_size": 2, "flip": 0.5, "jitter": 0.1, "workers": 0},
+        "optim": {"steps": steps},
+        "out_dir": str(out_dir),
+        "deterministic": True,
+        "device": "cpu",
+        "amp": "none",
+        "log_every": 1,
+        "image_every": 0,
+        "ckpt_every": steps,
+        "threads": 1,
+    }
     for k, v in over.items():
         if isinstance(v, dict):
             data.setdefault(k, {}).update(v)

@@ -14,6 +14,8 @@ cfg = TrainConfig.from_dict(json.loads(Path(sys.argv[1]).read_text()))
 trainer = Trainer(cfg)
 trainer.run()
 g, d = trainer.state_dicts()
-save_file({**{f"G.{k}": v for k, v in g.items()}, **{f"D.{k}": v for k, v in d.items()}},
-          str(Path(cfg.out_dir) / f"rank{trainer.env.rank}.safetensors"))
+save_file(
+    {**{f"G.{k}": v for k, v in g.items()}, **{f"D.{k}": v for k, v in d.items()}},
+    str(Path(cfg.out_dir) / f"rank{trainer.env.rank}.safetensors"),
+)
 torch.distributed.destroy_process_group()

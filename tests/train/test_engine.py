@@ -21,7 +21,7 @@ def weights_dir(tmp_path_factory, ict_model):
     cfg = TrainConfig.from_dict({"generator": {"preset": "tiny", "variant": "both"}, "data": {"size": 64}})
     torch.manual_seed(0)
     g = Generator(cfg.generator, ict_model.render_faces)
-    g(torch.rand(2, 3, 64, 64), *_verts(ict_model, 2))   # a train-mode pass: SN vectors, BN statistics
+    g(torch.rand(2, 3, 64, 64), *_verts(ict_model, 2))  # a train-mode pass: SN vectors, BN statistics
     export_weights({k: v.detach().clone() for k, v in g.state_dict().items()}, cfg, out, step=1)
     return out
 
@@ -86,7 +86,7 @@ def test_engine_renders_batches_with_debug(weights_dir, ict_model):
     assert find_weights(weights_dir) == weights_dir / "pwm.json"
     src = ict_model.neutral(1)
     src.camera[:] = torch.tensor([1.2 / 14.7, 0.0, 0.12])
-    crop = (np.random.default_rng(0).random((128, 128, 3)) * 255).astype(np.uint8)   # resized to 64 inside
+    crop = (np.random.default_rng(0).random((128, 128, 3)) * 255).astype(np.uint8)  # resized to 64 inside
     state = eng.prepare(crop, src)
     tgt = ict_model.neutral(3)
     tgt.camera[:] = src.camera
@@ -104,4 +104,4 @@ def test_engine_renders_batches_with_debug(weights_dir, ict_model):
 def _slice(p, i):
     from core.face.params import FIELD_NAMES, FaceParams
 
-    return FaceParams(**{n: getattr(p, n)[i:i + 1] for n in FIELD_NAMES})
+    return FaceParams(**{n: getattr(p, n)[i : i + 1] for n in FIELD_NAMES})

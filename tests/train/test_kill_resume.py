@@ -24,8 +24,13 @@ def test_sigkill_mid_training_resumes_from_the_last_checkpoint(synthetic_root, t
     path = tmp_path / "cfg.json"
     path.write_text(json.dumps(cfg.to_dict()))
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "core", "train", "--config", str(path)], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core", "train", "--config", str(path)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     latest = out / "checkpoints" / "latest.json"
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:

@@ -39,8 +39,9 @@ def _flat_opt(state: dict) -> dict:
 def test_overfits_one_pair(pair_root, tmp_path, ict_model):
     """One clip of two frames at 64 px, 200 steps: the reconstruction loss (pixel + perceptual terms) on the
     training pair falls by more than half (measured: about 10.4 -> 1.1 in ~25 s on 2 CPU cores)."""
-    cfg = tiny_config(pair_root, tmp_path, 200, data={"flip": 0.0, "jitter": 0.0, "batch_size": 1},
-                      ckpt_every=0, resume="none")
+    cfg = tiny_config(
+        pair_root, tmp_path, 200, data={"flip": 0.0, "jitter": 0.0, "batch_size": 1}, ckpt_every=0, resume="none"
+    )
     tr = Trainer(cfg, faces=ict_model.render_faces)
     hist = []
     for batch in tr.batches(0, 200):
@@ -91,8 +92,18 @@ def test_ddp_two_processes_agree(synthetic_root, tmp_path):
     cfg = tiny_config(synthetic_root, tmp_path / "ddp", 5, ckpt_every=5)
     (tmp_path / "cfg.json").write_text(json.dumps(cfg.to_dict()))
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc_per_node", "2",
-           str(Path(__file__).parent / "ddp_worker.py"), str(tmp_path / "cfg.json")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nnodes",
+        "1",
+        "--nproc_per_node",
+        "2",
+        str(Path(__file__).parent / "ddp_worker.py"),
+        str(tmp_path / "cfg.json"),
+    ]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert res.returncode == 0, res.stderr[-3000:]
     r0 = load_file(str(tmp_path / "ddp" / "rank0.safetensors"))
@@ -116,7 +127,7 @@ def test_train_cli(synthetic_root, tmp_path):
     path.write_text(json.dumps(cfg.to_dict()))
     from core.cli import main
 
-    assert main(["train", "--config", str(path), "--set", "optim.steps=2", "--set", "loss.gan=\"hinge\""]) == 0
+    assert main(["train", "--config", str(path), "--set", "optim.steps=2", "--set", 'loss.gan="hinge"']) == 0
     assert (tmp_path / "cli" / "pwm.safetensors").is_file()
     assert (tmp_path / "cli" / "metrics.jsonl").read_text().count("\n") == 2
 
