@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from media_helpers import ffmpeg  # tests/media_helpers.py
 
 from core.io.video import VideoError, probe_video, read_video, write_video
 
@@ -14,31 +15,20 @@ def test_write_then_read_keeps_fps_and_frames(tmp_path):
 
 
 def test_audio_is_carried_over(tmp_path):
-    import subprocess
-
-    import imageio_ffmpeg
-
     src = tmp_path / "with_audio.mp4"
-    subprocess.run(
-        [
-            imageio_ffmpeg.get_ffmpeg_exe(),
-            "-y",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=64x48:rate=10:duration=1",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:duration=1",
-            "-shortest",
-            "-pix_fmt",
-            "yuv420p",
-            str(src),
-        ],
-        check=True,
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=64x48:rate=10:duration=1",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:duration=1",
+        "-shortest",
+        "-pix_fmt",
+        "yuv420p",
+        str(src),
     )
     assert probe_video(src).has_audio
     frames, info = read_video(src)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from media_helpers import ffmpeg  # tests/media_helpers.py
 from PIL import Image
 
 CHROMIUM = os.environ.get("GDPW_CHROMIUM", "/usr/bin/chromium")
@@ -59,9 +60,6 @@ def browser():
 
 def _fake_camera(path: Path) -> Path:
     """A y4m file Chromium plays as its webcam: 3 s of a sample talking head (a grey frame without samples)."""
-    import subprocess
-
-    import imageio_ffmpeg
 
     from core.assets import samples_dir
 
@@ -72,23 +70,7 @@ def _fake_camera(path: Path) -> Path:
         if clip is not None and clip.is_file()
         else ["-f", "lavfi", "-i", "color=c=gray:size=320x240:rate=25"]
     )
-    subprocess.run(
-        [
-            imageio_ffmpeg.get_ffmpeg_exe(),
-            "-y",
-            "-loglevel",
-            "error",
-            *source,
-            "-t",
-            "3",
-            "-vf",
-            "scale=320:240",
-            "-pix_fmt",
-            "yuv420p",
-            str(path),
-        ],
-        check=True,
-    )
+    ffmpeg(*source, "-t", "3", "-vf", "scale=320:240", "-pix_fmt", "yuv420p", str(path))
     return path
 
 
@@ -195,39 +177,29 @@ def _open_tab(driver, name: str) -> None:
 
 
 def test_video_tab_previews_and_renders_a_clip(studio_server, browser, tmp_path):
-    import subprocess
-
-    import imageio_ffmpeg
     from selenium.webdriver.common.by import By
 
     clip = tmp_path / "clip.mp4"  # 0.5 s of the fake camera's talking head
-    subprocess.run(
-        [
-            imageio_ffmpeg.get_ffmpeg_exe(),
-            "-y",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:duration=0.5",
-            "-i",
-            str(_fake_camera(tmp_path / "cam.y4m")),
-            "-t",
-            "0.5",
-            "-map",
-            "1:v",
-            "-map",
-            "0:a",
-            "-c:v",
-            "libx264",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            str(clip),
-        ],
-        check=True,
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:duration=0.5",
+        "-i",
+        str(_fake_camera(tmp_path / "cam.y4m")),
+        "-t",
+        "0.5",
+        "-map",
+        "1:v",
+        "-map",
+        "0:a",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        str(clip),
     )
     driver = browser
     driver.get(studio_server.url)

@@ -4,13 +4,13 @@ seconds before any work, a worker that raises mid-render, concurrent users kept 
 from __future__ import annotations
 
 import base64
-import subprocess
 import threading
 import time
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from media_helpers import ffmpeg  # tests/media_helpers.py
 from PIL import Image
 
 pytest.importorskip("gradio_client")
@@ -56,26 +56,10 @@ def test_data_url_uploads_are_limited_and_leave_no_file(studio_server, portrait,
 
 
 def test_long_clip_in_frames_is_refused_before_work(studio_server, client, tmp_path):
-    import imageio_ffmpeg
     from gradio_client import handle_file
 
     clip = tmp_path / "fast.mp4"  # 5 s at 240 fps: short in seconds, 1,200 frames
-    subprocess.run(
-        [
-            imageio_ffmpeg.get_ffmpeg_exe(),
-            "-y",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=64x48:rate=240:duration=5",
-            "-pix_fmt",
-            "yuv420p",
-            str(clip),
-        ],
-        check=True,
-    )
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=240:duration=5", "-pix_fmt", "yuv420p", str(clip))
     t0 = time.perf_counter()
     video, msg = client.predict(handle_file(str(clip)), "relative", 5, False, api_name="/reenact")
     assert not isinstance(video, str) and msg.startswith("⚠")  # no video, a message
