@@ -1,10 +1,10 @@
 """The animation commands end to end (source: a sample portrait)."""
 
 import json
-import subprocess
 
 import numpy as np
 import pytest
+from media_helpers import ffmpeg  # tests/media_helpers.py
 
 from core.cli import main
 from core.io.image import load_image
@@ -72,34 +72,26 @@ def test_animate_preset_to_video(portrait, tmp_path, capsys):
 
 
 def test_reenact_keeps_fps_and_audio(portrait, tmp_path, capsys):
-    import imageio_ffmpeg
 
     clip = portrait.parent.parent / "videos" / "samples__source_video__video__Obama_clip1.mp4"
     driving = tmp_path / "driving.mp4"
-    subprocess.run(
-        [
-            imageio_ffmpeg.get_ffmpeg_exe(),
-            "-y",
-            "-loglevel",
-            "error",
-            "-i",
-            str(clip),
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=300:duration=1",
-            "-t",
-            "0.4",
-            "-map",
-            "0:v",
-            "-map",
-            "1:a",
-            "-shortest",
-            "-pix_fmt",
-            "yuv420p",
-            str(driving),
-        ],
-        check=True,
+    ffmpeg(
+        "-i",
+        str(clip),
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=300:duration=1",
+        "-t",
+        "0.4",
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-shortest",
+        "-pix_fmt",
+        "yuv420p",
+        str(driving),
     )
     src_info = probe_video(driving)
     out = tmp_path / "out.mp4"

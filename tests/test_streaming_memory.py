@@ -8,10 +8,10 @@ far below what holding the frames would take (192 kB a frame at 256 x 256).
 
 from __future__ import annotations
 
-import subprocess
 import tracemalloc
 
 import pytest
+from media_helpers import ffmpeg  # tests/media_helpers.py
 
 SHORT, LONG = 60, 180
 PER_FRAME_ALLOWANCE = 40_000  # bytes: landmarks, fitted landmarks, params, errors of one frame, with slack
@@ -19,32 +19,24 @@ PER_FRAME_ALLOWANCE = 40_000  # bytes: landmarks, fitted landmarks, params, erro
 
 @pytest.fixture(scope="module")
 def driving(samples, tmp_path_factory):
-    import imageio_ffmpeg
 
     root = tmp_path_factory.mktemp("drive")
     out = {}
     for n in (SHORT, LONG):
         path = root / f"drive_{n}.mp4"
-        subprocess.run(
-            [
-                imageio_ffmpeg.get_ffmpeg_exe(),
-                "-y",
-                "-loglevel",
-                "error",
-                "-stream_loop",
-                "-1",
-                "-i",
-                str(samples / "videos" / "assets__driving.mp4"),
-                "-frames:v",
-                str(n),
-                "-an",
-                "-vf",
-                "scale=256:256",
-                "-pix_fmt",
-                "yuv420p",
-                str(path),
-            ],
-            check=True,
+        ffmpeg(
+            "-stream_loop",
+            "-1",
+            "-i",
+            str(samples / "videos" / "assets__driving.mp4"),
+            "-frames:v",
+            str(n),
+            "-an",
+            "-vf",
+            "scale=256:256",
+            "-pix_fmt",
+            "yuv420p",
+            str(path),
         )
         out[n] = path
     return out

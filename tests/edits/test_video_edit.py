@@ -5,11 +5,11 @@ folders of photos."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+from media_helpers import ffmpeg  # tests/media_helpers.py
 
 CLIP = "videos/samples__source_video__video__KristiNoem.mp4"
 N_FRAMES, FACELESS, FPS = 9, (4, 5), 15.0
@@ -31,36 +31,28 @@ def _frames(samples) -> list[np.ndarray]:
 @pytest.fixture(scope="module")
 def clip(samples, tmp_path_factory) -> Path:
     """The frames as an mp4 with a sine audio track (1 s: longer than the 0.6 s of video)."""
-    import imageio_ffmpeg
 
     from core.io.video import write_video
 
     tmp = tmp_path_factory.mktemp("clip")
     silent = write_video(tmp / "silent.mp4", _frames(samples), FPS)
     path = tmp / "clip.mp4"
-    subprocess.run(
-        [
-            imageio_ffmpeg.get_ffmpeg_exe(),
-            "-y",
-            "-loglevel",
-            "error",
-            "-i",
-            str(silent),
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:duration=1",
-            "-map",
-            "0:v",
-            "-map",
-            "1:a",
-            "-c:v",
-            "copy",
-            "-c:a",
-            "aac",
-            str(path),
-        ],
-        check=True,
+    ffmpeg(
+        "-i",
+        str(silent),
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:duration=1",
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-c:v",
+        "copy",
+        "-c:a",
+        "aac",
+        str(path),
     )
     return path
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+from media_helpers import ffmpeg  # tests/media_helpers.py
 from PIL import Image
 
 pytest.importorskip("gradio_client")
@@ -28,30 +28,22 @@ def _status(studio, out) -> str:
 @pytest.fixture(scope="module")
 def short_clip(samples, tmp_path_factory) -> Path:
     """0.4 s of a talking head with audio, scaled to 256 px wide."""
-    import imageio_ffmpeg
 
     out = tmp_path_factory.mktemp("vclip") / "short.mp4"
-    subprocess.run(
-        [
-            imageio_ffmpeg.get_ffmpeg_exe(),
-            "-y",
-            "-loglevel",
-            "error",
-            "-i",
-            str(samples / "videos" / CLIP),
-            "-t",
-            "0.4",
-            "-vf",
-            "scale=256:-2",
-            "-c:v",
-            "libx264",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            str(out),
-        ],
-        check=True,
+    ffmpeg(
+        "-i",
+        str(samples / "videos" / CLIP),
+        "-t",
+        "0.4",
+        "-vf",
+        "scale=256:-2",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        str(out),
     )
     return out
 
