@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import signal
@@ -572,10 +573,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         log.debug("interrupted", exc_info=True)
-        return _interrupted(args.command)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+    # Out of the handler the traceback is released: collecting now closes the abandoned generators (their
+    # progress bars print a last time) before the one line, which so stays the last thing printed.
+    gc.collect()
+    return _interrupted(args.command)
 
 
 def _main_thread() -> bool:
