@@ -59,18 +59,36 @@ def browser():
 
 
 def _fake_camera(path: Path) -> Path:
-    """A y4m file Chromium plays as its webcam: 3 s of a sample talking head (a grey frame without samples)."""
-
+    """A y4m file Chromium plays as its webcam: 3 s of a sample talking head, or without samples the embedded
+    portrait held still (a face either way)."""
     from core.assets import samples_dir
 
     root = samples_dir()
     clip = root / "videos" / "samples__source_video__video__KristiNoem.mp4" if root is not None else None
-    source = (
-        ["-i", str(clip)]
-        if clip is not None and clip.is_file()
-        else ["-f", "lavfi", "-i", "color=c=gray:size=320x240:rate=25"]
+    if clip is not None and clip.is_file():
+        ffmpeg("-i", str(clip), "-t", "3", "-vf", "scale=320:240", "-pix_fmt", "yuv420p", str(path))
+        return path
+    from PIL import Image
+
+    from core.io.examples import default_portrait
+
+    still = path.with_name("portrait.png")
+    Image.fromarray(default_portrait()).save(still)
+    ffmpeg(
+        "-loop",
+        "1",
+        "-framerate",
+        "25",
+        "-i",
+        str(still),
+        "-t",
+        "3",
+        "-vf",
+        "scale=240:240,pad=320:240:40:0",
+        "-pix_fmt",
+        "yuv420p",
+        str(path),
     )
-    ffmpeg(*source, "-t", "3", "-vf", "scale=320:240", "-pix_fmt", "yuv420p", str(path))
     return path
 
 
