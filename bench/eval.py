@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+import devsamples  # noqa: F401  (GDPW_SAMPLES: the development samples by default)
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.assets import samples_dir  # noqa: E402

@@ -29,12 +29,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import devsamples  # noqa: F401  (GDPW_SAMPLES: the development samples by default)
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-if "GDPW_SAMPLES" not in os.environ and (ROOT.parent / "shared" / "samples").is_dir():  # development samples
-    os.environ["GDPW_SAMPLES"] = str(ROOT.parent / "shared" / "samples")
 sys.path.insert(0, str(ROOT / "bench"))
 
 from served import served  # noqa: E402  (starts app.py on a free 127.0.0.1 port)

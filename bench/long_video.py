@@ -14,7 +14,6 @@ hours on a small CPU. Prints frames, seconds, the peak and final resident memory
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -22,10 +21,10 @@ import threading
 import time
 from pathlib import Path
 
+import devsamples  # noqa: F401  (GDPW_SAMPLES: the development samples by default)
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-if "GDPW_SAMPLES" not in os.environ and (ROOT.parent / "shared" / "samples").is_dir():  # development samples
-    os.environ["GDPW_SAMPLES"] = str(ROOT.parent / "shared" / "samples")
 
 AIM_GB = 2.5
 

@@ -16,6 +16,7 @@ import logging
 import sys
 from pathlib import Path
 
+import devsamples  # noqa: F401  (GDPW_SAMPLES: the development samples by default)
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
