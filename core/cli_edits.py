@@ -19,7 +19,6 @@ from pathlib import Path
 
 log = logging.getLogger("core.cli")
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 MODE_HELP = (
     "how --set values apply: 'offset' adds them to each frame's own fitted value (the default for "
     "videos: yaw=10 turns every frame 10 degrees further), 'absolute' sets them (yaw=10 holds the head "
@@ -141,11 +140,9 @@ def edit_folder(
     stderr in one line and the rest are still done. Returns counts."""
     from tqdm import tqdm
 
-    from core.io.image import save_image
+    from core.io.image import list_images, save_image
 
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if not files:
-        raise ValueError(f"{folder}: no photos ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    files = list_images(folder)
     done, failed = 0, []
     for path in tqdm(files, desc="photos", unit="photo", disable=not progress):
         try:

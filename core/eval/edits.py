@@ -36,7 +36,6 @@ from core.eval.metrics import l1
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 STRETCH_LIMIT = 3.0  # area stretched more than this many times counts as stretched
 MOVED_PX = 0.5  # pixels that move less than this are not "changed"
 COLUMNS = ("accuracy", "detected", "id_dist", "stretch", "cycle_l1")
@@ -162,16 +161,6 @@ class EditRunner:
         return l1(restored[y0:y1, x0:x1], src.original[y0:y1, x0:x1])
 
 
-def find_images(folder: str | Path) -> list[Path]:
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ValueError(f"{folder} is not a folder of portraits")
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if not paths:
-        raise ValueError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)})")
-    return paths
-
-
 def evaluate_edits(
     images: str | Path | Sequence[Path],
     engine: str = "geometry",
@@ -190,8 +179,9 @@ def evaluate_edits(
     from core.eval.faces import DlibFaces
     from core.fit import NoFaceError
     from core.fit.landmarks import LandmarkDetector
+    from core.io.image import list_images
 
-    paths = find_images(images) if isinstance(images, (str, Path)) else list(images)
+    paths = list_images(images, "portraits") if isinstance(images, (str, Path)) else list(images)
     paths = paths[:max_images] if max_images else paths
     anim = Animator(engine=engine, model=model or "ict", size=size, weights=weights)
     rows: list[dict[str, Any]] = []

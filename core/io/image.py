@@ -22,6 +22,20 @@ WORKING_PIXELS = 24_000_000  # stills above this are downscaled on loading (GDPW
 
 log = logging.getLogger(__name__)
 
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
+
+
+def list_images(folder: str | Path, what: str = "photos") -> list[Path]:
+    """The image files of ``folder`` (by suffix, sorted); ``ValueError`` when it is not a folder or has none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder} is not a folder of {what}")
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not paths:
+        raise ValueError(f"{folder}: no {what} ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return paths
+
+
 ImageInput = str | Path | bytes | np.ndarray | Image.Image
 
 

@@ -62,26 +62,27 @@ def _ffmpeg() -> str:
 
 
 # ------------------------------------------------------------------------------------------ values
+def _in_range(raw: object, maximum: float, name: str, unit: str, kind: str) -> float:
+    """``raw`` as a finite float in (0, ``maximum``]; ``ValueError`` naming the valid range otherwise."""
+    try:
+        value = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number of {unit}, got {raw!r}") from None
+    if not math.isfinite(value) or not 0.0 < value <= maximum:
+        raise ValueError(
+            f"{name} must be {kind} in (0, {maximum:g}]{'' if unit != 'seconds' else ' seconds'}, got {value:g}"
+        )
+    return value
+
+
 def check_fps(fps: object, name: str = "fps") -> float:
     """``fps`` as a float in (0, ``MAX_FPS``]; ``ValueError`` naming the valid range otherwise."""
-    try:
-        value = float(fps)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number of frames per second, got {fps!r}") from None
-    if not math.isfinite(value) or not 0.0 < value <= MAX_FPS:
-        raise ValueError(f"{name} must be a finite frame rate in (0, {MAX_FPS:g}], got {value:g}")
-    return value
+    return _in_range(fps, MAX_FPS, name, "frames per second", "a finite frame rate")
 
 
 def check_seconds(seconds: object, maximum: float, name: str = "seconds") -> float:
     """A duration in (0, ``maximum``] seconds; ``ValueError`` naming the valid range otherwise."""
-    try:
-        value = float(seconds)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number of seconds, got {seconds!r}") from None
-    if not math.isfinite(value) or not 0.0 < value <= maximum:
-        raise ValueError(f"{name} must be a duration in (0, {maximum:g}] seconds, got {value:g}")
-    return value
+    return _in_range(seconds, maximum, name, "seconds", "a duration")
 
 
 @dataclass(frozen=True)
