@@ -192,7 +192,7 @@ class Animator:
 
     def _compose(self, result: EngineResult, i: int) -> np.ndarray:
         src = self._require_source()
-        return compose_result(src.original, result.images, result.flow, result.synthesised, i, src.fit.crop)
+        return compose_result(src.original, result, i, src.fit.crop)
 
     def render(
         self, edits: Edits | FaceParams | None = None, full_resolution: bool = False, debug: bool = False

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from core.engines.base import EngineResult
+
 
 def crop_footprint(
     crop_t: np.ndarray, crop_size: int, original_size: tuple[int, int], margin: int = 2
@@ -120,20 +122,25 @@ def paste_back(
     return out
 
 
-def compose_result(
-    original: np.ndarray,
-    images: np.ndarray,
-    flow: torch.Tensor | None,
-    synthesised: np.ndarray | None,
-    i: int,
-    crop_t: np.ndarray,
-) -> np.ndarray:
-    """Result ``i`` of an engine batch in the full-resolution ``original``: the crop flow ``(B, 2, S, S)``
-    resamples the original's own pixels and synthesised pixels ``(B, S, S)`` are pasted over them; an engine
-    without a flow has its crop ``images[i]`` pasted back whole."""
-    if flow is not None:
-        out = warp_original(original, flow[i : i + 1], crop_t)
-        if synthesised is not None and synthesised[i].max() > 0:
-            out = paste_back(out, images[i], crop_t, mask=synthesised[i], feather=0.004)
-        return out
-    return paste_back(original, images[i], crop_t)
+def grown_crop(crop_t: np.ndarray, margin: int) -> np.ndarray:
+    """The crop transform of the crop grown by ``margin`` pixels on each side (its pixel 0 is the crop's -m)."""
+    shift = np.array([[1.0, 0.0, margin], [0.0, 1.0, margin], [0.0, 0.0, 1.0]])
+    return shift @ crop_t
+
+
+def compose_result(original: np.ndarray, result: EngineResult, i: int, crop_t: np.ndarray) -> np.ndarray:
+    """Result ``i`` of an engine batch in the full-resolution ``original``: the crop flow (or its grown
+    ``outer_flow``) resamples the original's own pixels and synthesised pixels are pasted over them; an engine
+    without a flow has its crop image pasted back whole."""
+    if result.flow is None:
+        return paste_back(original, result.images[i], crop_t)
+    if result.outer_flow is not None and result.margin > 0:
+        s, m = result.flow.shape[-1], result.margin
+        # normalised units of the crop -> of the grown canvas
+        outer = result.outer_flow[i : i + 1] * (s / (s + 2.0 * m))
+        out = warp_original(original, outer, grown_crop(crop_t, m))
+    else:
+        out = warp_original(original, result.flow[i : i + 1], crop_t)
+    if result.synthesised is not None and result.synthesised[i].max() > 0:
+        out = paste_back(out, result.images[i], crop_t, mask=result.synthesised[i], feather=0.004)
+    return out

@@ -24,10 +24,11 @@ def test_no_edit_reproduces_the_crop_and_edits_change_the_face(animator):
     x1, y1 = face.max(0).clip(0, 255).astype(int)
     diff = np.abs(turned.astype(int) - src.astype(int))[y0:y1, x0:x1].mean()
     assert diff > 8
-    # the background stays still: almost every source background pixel is unchanged
-    background = animator.source.state.person[0, 0].numpy() == 0
-    unchanged = np.abs(turned.astype(int) - src.astype(int)).max(-1) <= 2
-    assert background.sum() > 1000 and unchanged[background].mean() > 0.95
+    # the background stays still: outside the person's old and new regions no pixel changes
+    layer = animator.inspect({"yaw": 20, "jawOpen": 0.4}).layer[0, 0].numpy()
+    background = (animator.source.state.person[0, 0].numpy() == 0) & (layer == 0)
+    change = np.abs(turned.astype(int) - src.astype(int)).max(-1)
+    assert background.sum() > 1000 and change[background].max() <= 3
 
 
 def test_full_resolution_result_has_the_original_size(animator):

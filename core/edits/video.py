@@ -142,7 +142,7 @@ class FrameEditor:
         result = self.engine.render(state, target)
         if not self.full_resolution:
             return result.images[0]
-        return compose_result(frame, result.images, result.flow, result.synthesised, 0, self.crops[t])
+        return compose_result(frame, result, 0, self.crops[t])
 
     def _crop(self, frame: np.ndarray, t: int) -> np.ndarray:
         from core.fit.crop import warp_image

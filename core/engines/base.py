@@ -27,12 +27,17 @@ class EngineResult:
     - ``synthesised``: ``(B, S, S)`` float in [0, 1], where pixels were made up rather than moved (the
       inside of an opened mouth); paste-back blends these from the crop.
     - ``debug``: optional guidance maps for the studio's inspect tab and the notebooks.
+    - ``outer_flow``: optional ``(B, 2, S + 2m, S + 2m)`` the same flow over the crop grown by ``margin`` = m
+      pixels on each side (normalised units of the crop), so that full-resolution output can move the
+      photo's pixels just beyond the crop too; ``flow`` is its middle.
     """
 
     images: np.ndarray
     flow: torch.Tensor | None
     synthesised: np.ndarray | None
     debug: dict[str, Any] = field(default_factory=dict)
+    outer_flow: torch.Tensor | None = None
+    margin: int = 0
 
 
 @dataclass
@@ -55,6 +60,7 @@ class Inspection:
     code_mask: torch.Tensor | None = None  # (1, 1, S, S) where ``codes`` are defined
     codes_trained: bool = False  # learned codes (True) or an initial table
     warped_source: torch.Tensor | None = None  # (1, 3, S, S) the source warped by ``flow``
+    synthesised: torch.Tensor | None = None  # (1, 1, S, S) pixels made up rather than warped by ``flow``
     notes: list[str] = field(default_factory=list)  # engine-specific remarks
 
 

@@ -26,7 +26,9 @@ import torch.nn.functional as F
 
 from core.coords import pixel_grid
 from core.engines.base import EngineResult, Inspection, check_source, image_to_tensor, tensor_to_images
+from core.engines.completion import area_ratio, complete_hidden, foreshortened, mirror_partners, skin_vertices
 from core.engines.fill import harmonic_fill
+from core.engines.masks import box_blur, dilate, erode
 from core.engines.person import PersonSegmenter
 from core.face.base import FaceModel
 from core.face.params import FaceParams
@@ -45,7 +47,7 @@ class GeometryState:
     crop: torch.Tensor  # (1, 3, S, S) in [0, 1]
     params: FaceParams  # the source fit, B = 1
     src_proj: torch.Tensor  # (1, N, 3) normalised crop x, y and depth
-    person: torch.Tensor  # (1, 1, S, S) 0/1 person layer (segmentation and mesh, slightly grown)
+    person: torch.Tensor  # (1, 1, S, S) 0/1 pixels of the person (segmentation and inner face, slightly grown)
     plate: torch.Tensor  # (1, 3, S, S) background with the person filled in
     src_mouth: torch.Tensor  # (1, 1, S, S) 1 where the source shows the inside of its mouth
     src_cover: torch.Tensor  # (1, 1, S, S) source mesh coverage
@@ -57,18 +59,24 @@ class GeometryState:
         return self.crop.shape[-1]
 
 
-def _dilate(mask: torch.Tensor, radius: int) -> torch.Tensor:
-    """Square dilation of a ``(B, 1, H, W)`` mask, as two 1-D max filters (cost linear in the radius)."""
-    if radius <= 0:
-        return mask
-    k = 2 * radius + 1
-    mask = F.max_pool2d(mask, (1, k), stride=1, padding=(0, radius))
-    return F.max_pool2d(mask, (k, 1), stride=1, padding=(radius, 0))
+@dataclass
+class TargetGeometry:
+    """What the target meshes say about each crop pixel (B targets, S x S crop, normalised units)."""
+
+    frags: Fragments  # the rasterised target meshes
+    mesh_flow: torch.Tensor  # (B, 2, S, S) backward flow of the meshes alone (0 off the mesh)
+    seen: torch.Tensor  # (B, 1, S, S) 1 where the pixel's surface point is the visible surface in the source
+    mirror_grid: torch.Tensor  # (B, S, S, 2) where the pixel's mirror surface point lies in the source
+    mirror_seen: torch.Tensor  # (B, 1, S, S) 1 where that mirror point is visible in the source and usable
+    inner: torch.Tensor  # (B, 1, S, S) 1 on the inner face, eyes and mouth: always the person
+    skin: torch.Tensor  # (B, 1, S, S) 1 on skin (not eyes or mouth interior): where completion applies
 
 
 class GeometryEngine:
     """Training-free warping engine. ``head_margin``: how far (fraction of the crop) beyond the mesh the
-    person's pixels follow the head; ``fill_sweeps``: Jacobi sweeps per level of the flow extension."""
+    person's pixels follow the head; ``fill_sweeps``: Jacobi sweeps per level of the flow extension;
+    ``margin``: how far (fraction of the crop, each side) the flow is computed beyond the crop, for the
+    full-resolution photo around it."""
 
     name = "geometry"
 
@@ -78,12 +86,18 @@ class GeometryEngine:
         segmenter: PersonSegmenter | None = None,
         head_margin: float = 0.18,
         fill_sweeps: int = 12,
+        margin: float = 0.2,
     ) -> None:
         self.model = model
         self.segmenter = segmenter or PersonSegmenter()
         self.head_margin = head_margin
+        self.margin = margin
         self.fill_sweeps = fill_sweeps
         self.faces, self.face_part = self._engine_faces(model)
+        self.partner, partner_ok = mirror_partners(model)
+        self.partner_ok = partner_ok[None, :, None]  # (1, N, 1), an interpolated attribute
+        self.inner = self._inner_face(model)[:, None]  # (N, 1)
+        self.skin = skin_vertices(model)[:, None]  # (N, 1)
 
     @staticmethod
     def _engine_faces(model: FaceModel) -> tuple[torch.Tensor, torch.Tensor]:
@@ -101,6 +115,15 @@ class GeometryEngine:
             label[model.regions[part][faces].all(1)] = MOUTH_PARTS[part]
         return faces, label
 
+    @staticmethod
+    def _inner_face(model: FaceModel) -> torch.Tensor:
+        """``(N,)`` 1.0 on vertices that are always the person in a photo (inner face, eyes, mouth)."""
+        inner = torch.zeros(model.n_vertices)
+        for name in ("face_narrow", "eyes", "mouth_interior"):
+            if name in model.regions:
+                inner = torch.maximum(inner, model.regions[name].float())
+        return inner
+
     # ------------------------------------------------------------------ per source
     def project(self, params: FaceParams) -> torch.Tensor:
         """``(B, N, 3)`` normalised crop coordinates and depth of the model posed by ``params``."""
@@ -113,10 +136,12 @@ class GeometryEngine:
             src_proj = self.project(params)
             frags = rasterize(src_proj, self.faces, (s, s))
             cover = frags.mask
-            person = torch.from_numpy(self.segmenter(crop_image))[None, None]
-            # the person layer is grown a little to take its soft edge along; the background plate is
-            # the crop with exactly that layer filled in from around it, so unmoved pixels stay exact
-            person = _dilate(torch.maximum((person > 0.3).float(), cover), max(2, s // 64))
+            segment = (torch.from_numpy(self.segmenter(crop_image))[None, None] > 0.3).float()
+            # the person layer is grown a little to take its soft edge along. The mesh reaches beyond the real
+            # head, so of the mesh only the inner face counts (segmentation can miss it). The background plate
+            # is the crop with exactly that layer filled in from around it, so unmoved pixels stay exact
+            inner = (interpolate(self.inner[None], frags) > 0.5).float()
+            person = dilate(torch.maximum(segment, inner), max(2, s // 64))
             plate = harmonic_fill(crop, 1.0 - person, sweeps=self.fill_sweeps)
             src_mouth = self._mouth_mask(frags)
             depth = torch.where(cover > 0, frags.depth[:, None], torch.full_like(cover, float("inf")))
@@ -137,34 +162,81 @@ class GeometryEngine:
         return (part > 0).float()[:, None]
 
     # ------------------------------------------------------------------ per target
-    def flow(self, state: GeometryState, target: FaceParams) -> tuple[torch.Tensor, Fragments, torch.Tensor]:
-        """Backward flow ``(B, 2, S, S)`` extended beyond the mesh, the target fragments and the
-        mesh-only flow ``(B, 2, S, S)``.
-
-        Target pixels whose surface point was hidden in the source (behind the nose, under a lid, inside
-        the closed mouth, round the back of the head) carry no usable source pixel; they are filled like
-        the hair, from the visible surface around them.
-        """
+    def target_geometry(self, state: GeometryState, target: FaceParams) -> TargetGeometry:
+        """Rasterise the target meshes and relate every covered pixel to the source (see ``TargetGeometry``)."""
         s = state.size
         tgt_proj = self.project(target)
         frags = rasterize(tgt_proj, self.faces, (s, s))
+        src = state.src_proj.expand(tgt_proj.shape[0], -1, -1)
+        mirrored = src[:, self.partner]
         attrs = torch.cat(
-            [state.src_proj[..., :2] - tgt_proj[..., :2], state.src_proj[..., 2:].expand_as(tgt_proj[..., 2:])], dim=-1
+            [
+                src[..., :2] - tgt_proj[..., :2],
+                src[..., 2:],
+                mirrored,
+                self.partner_ok.expand(*src.shape[:2], 1),
+                self.inner[None].expand(*src.shape[:2], 1),
+                self.skin[None].expand(*src.shape[:2], 1),
+            ],
+            -1,
         )
         mesh = interpolate(attrs, frags)
-        mesh_flow, src_z = mesh[:, :2], mesh[:, 2:]
+        mesh_flow, src_z = mesh[:, :2], mesh[:, 2:3]
         cover = frags.mask
-        visible = cover * self._seen_in_source(state, mesh_flow, src_z)
-        zone = _dilate(torch.maximum(cover, state.src_cover.expand_as(cover)), int(self.head_margin * s))
-        free = zone * state.person.expand_as(cover) * (1.0 - cover) + (cover - visible)
-        # the extension is smooth: the finest level needs no sweeps of its own above 128 px
-        flow = harmonic_fill(mesh_flow * visible, 1.0 - free, sweeps=self.fill_sweeps, skip_finest=int(s > 128))
-        return flow, frags, mesh_flow
+        seen = cover * self._seen_in_source(state, pixel_grid((s, s))[None] + mesh_flow.permute(0, 2, 3, 1), src_z)
+        mirror_grid = mesh[:, 3:5].permute(0, 2, 3, 1)
+        inside = (mirror_grid.abs() < 1.0).all(-1)[:, None].float()
+        mirror_seen = cover * (mesh[:, 6:7] > 0.99).float() * inside
+        mirror_seen = mirror_seen * self._seen_in_source(state, mirror_grid, mesh[:, 5:6])
+        # ... and it must show the person, not background the mesh reaches over
+        person = F.grid_sample(state.person.expand(len(mesh), -1, -1, -1), mirror_grid, align_corners=False)
+        mirror_seen = mirror_seen * (person > 0.99).float()
+        inner = cover * (mesh[:, 7:8] > 0.5).float()
+        skin = cover * (mesh[:, 8:9] > 0.5).float()
+        return TargetGeometry(frags, mesh_flow, seen, mirror_grid, mirror_seen, inner, skin)
 
-    def _seen_in_source(self, state: GeometryState, mesh_flow: torch.Tensor, src_z: torch.Tensor) -> torch.Tensor:
-        """``(B, 1, S, S)``: 1 where the target pixel's surface point is the visible surface in the source."""
-        b, s = mesh_flow.shape[0], state.size
-        grid = pixel_grid((s, s))[None] + mesh_flow.permute(0, 2, 3, 1)
+    def extend(self, state: GeometryState, geo: TargetGeometry) -> torch.Tensor:
+        """The backward flow ``(B, 2, S + 2m, S + 2m)`` over the crop grown by ``m = margin_px(S)`` pixels on
+        each side (normalised units of the crop): the mesh flow where the source saw the surface, extended by
+        harmonic interpolation over the rest of the head zone (hair, ears, neck, background near the head)
+        and held at zero beyond it and on the grown canvas's border.
+
+        The background near the head is free too, so hair and ears move with the head as one layer; whether
+        a target pixel shows that layer or the background plate is decided after warping (``render``), so
+        nothing is left behind where the head was and the background does not move. The margin lets the
+        flow fade out beyond the crop, where the full-resolution photo goes on, instead of tearing at the
+        crop's border when the head reaches it.
+        """
+        s, m = state.size, self.margin_px(state.size)
+        grow = (m, m, m, m)
+        cover = F.pad(geo.frags.mask, grow)
+        src_cover = F.pad(state.src_cover, grow).expand_as(cover)
+        zone = dilate(torch.maximum(cover, src_cover), int(self.head_margin * s))
+        zone[..., :1, :] = zone[..., -1:, :] = zone[..., :, :1] = zone[..., :, -1:] = 0.0
+        seen = F.pad(geo.seen, grow)
+        free = zone * (1.0 - cover) + (cover - seen)
+        # the extension is smooth: the finest level needs no sweeps of its own above 128 px
+        mesh_flow = F.pad(geo.mesh_flow * geo.seen, grow)
+        return harmonic_fill(mesh_flow, 1.0 - free, sweeps=self.fill_sweeps, skip_finest=int(s > 128))
+
+    def margin_px(self, size: int) -> int:
+        """Pixels by which ``extend``'s canvas reaches beyond an S-pixel crop on each side."""
+        return int(round(self.margin * size))
+
+    def flow(self, state: GeometryState, target: FaceParams) -> tuple[torch.Tensor, Fragments, torch.Tensor]:
+        """Backward flow ``(B, 2, S, S)`` on the crop, extended beyond the mesh (before layering), the target
+        fragments and the mesh-only flow ``(B, 2, S, S)``."""
+        geo = self.target_geometry(state, target)
+        return self._inside(self.extend(state, geo), state.size), geo.frags, geo.mesh_flow
+
+    def _inside(self, outer: torch.Tensor, size: int) -> torch.Tensor:
+        m = self.margin_px(size)
+        return outer[..., m : m + size, m : m + size]
+
+    def _seen_in_source(self, state: GeometryState, grid: torch.Tensor, src_z: torch.Tensor) -> torch.Tensor:
+        """``(B, 1, S, S)``: 1 where the surface point at source position ``grid (B, S, S, 2)`` with source
+        depth ``src_z (B, 1, S, S)`` is the visible surface there."""
+        b = grid.shape[0]
         seen = F.grid_sample(
             state.src_depth.expand(b, -1, -1, -1), grid, mode="nearest", align_corners=False, padding_mode="border"
         )
@@ -174,23 +246,57 @@ class GeometryEngine:
 
     def render(self, state: GeometryState, target: FaceParams, debug: bool = False) -> EngineResult:
         with torch.no_grad():
-            flow, frags, mesh_flow = self.flow(state, target)
-            b, s = flow.shape[0], state.size
+            geo = self.target_geometry(state, target)
+            outer = self.extend(state, geo)
+            b, s = outer.shape[0], state.size
+            flow = self._inside(outer, s)
+            cover = geo.frags.mask
             grid = pixel_grid((s, s))[None] + flow.permute(0, 2, 3, 1)
             warped = F.grid_sample(state.crop.expand(b, -1, -1, -1), grid, align_corners=False, padding_mode="border")
-            layer = F.grid_sample(state.person.expand(b, -1, -1, -1), grid, align_corners=False)
-            layer = torch.maximum(layer, frags.mask)
+            # hidden surface thinner than 3 px is left to the flow; larger patches are completed
+            hidden = dilate(erode(geo.skin - geo.seen * geo.skin, 1), 1) * geo.skin
+            # the head layer: person pixels carried by the flow, the inner face, completed mirror pixels
+            # (the person goes on beyond the crop's border)
+            layer = F.grid_sample(state.person.expand(b, -1, -1, -1), grid, align_corners=False, padding_mode="border")
+            layer = torch.maximum(torch.maximum(layer, geo.inner), hidden * geo.mirror_seen)
             out = warped * layer + state.plate * (1.0 - layer)
-            out, synth = self._fill_mouth(out, state, frags, grid)
-        result = EngineResult(tensor_to_images(out), flow, synth[:, 0].numpy())
+            out = self._beyond_crop(out, grid, layer)
+            poor = foreshortened(pixel_grid((s, s))[None] + geo.mesh_flow.permute(0, 2, 3, 1), geo.mirror_grid,
+                                 geo.seen * geo.skin, geo.mirror_seen)
+            stretched = (box_blur(area_ratio(grid), 1) < 1.0 / 3.0).float()
+            done = complete_hidden(
+                out, state.crop, hidden, geo.seen, geo.mirror_grid, geo.mirror_seen, poor, stretched
+            )
+            out, mouth = self._fill_mouth(done.image, state, geo.frags, grid)
+            # what full resolution cannot take from the photo: the plate where the person was, made-up pixels
+            plate = (1.0 - layer) * state.person
+            synth = torch.maximum(torch.maximum(mouth, done.synthesised * (1.0 - mouth)), plate)
+            # the background shows the plate, i.e. its own unmoved pixels: its flow is zero
+            flow = flow * layer
+            m = self.margin_px(s)
+            outer[..., m : m + s, m : m + s] = flow
+        result = EngineResult(tensor_to_images(out), flow, synth[:, 0].numpy(), outer_flow=outer, margin=m)
         if debug:
             result.debug = {
-                "mesh_flow": mesh_flow,
-                "coverage": frags.mask,
+                "mesh_flow": geo.mesh_flow,
+                "coverage": cover,
                 "person_layer": layer,
-                "face_id": frags.face_id,
+                "face_id": geo.frags.face_id,
+                "mirrored": done.mirrored,
+                "membrane": done.membrane,
+                "synthesised": synth,
             }
         return result
+
+    def _beyond_crop(self, out: torch.Tensor, grid: torch.Tensor, layer: torch.Tensor) -> torch.Tensor:
+        """Head-layer pixels whose source lies beyond the crop (a large turn or nod near its border) get a
+        smooth fill from inside instead of streaks of the border row. Only the crop shows this: at full
+        resolution the photo around the crop supplies them."""
+        beyond = (grid.abs() > 1.0).any(-1)[:, None].float() * (layer > 0).float()
+        if not beyond.any():
+            return out
+        soft = torch.maximum(beyond, F.avg_pool2d(beyond, 3, stride=1, padding=1, count_include_pad=False))
+        return out * (1.0 - soft) + harmonic_fill(out, 1.0 - beyond, sweeps=self.fill_sweeps) * soft
 
     def inspect(self, state: GeometryState, target: FaceParams) -> Inspection:
         result = self.render(state, target[:1] if target.batch_size > 1 else target, debug=True)
@@ -203,7 +309,11 @@ class GeometryEngine:
             coverage=dbg["coverage"][:1],
             layer=dbg["person_layer"][:1],
             layer_label="person pixels that follow the head beyond the mesh (hair, neck); the rest stays still",
-            notes=["the geometry engine is training-free: it uses no neural codes and has no pyramid"],
+            synthesised=dbg["synthesised"][:1],
+            notes=[
+                "the geometry engine is training-free: it uses no neural codes and has no pyramid",
+                "surface the source never showed is taken from its mirror side, else filled smoothly",
+            ],
         )
 
     def _fill_mouth(

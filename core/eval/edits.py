@@ -10,6 +10,9 @@ expressions, gaze, blink and face shape as absolute values), the edit is rendere
 - ``id_dist``: distance of the dlib face embeddings of the source crop and the edited crop;
 - ``stretch``: the fraction of the moved pixels of the crop (flow over 0.5 px) whose backward warp
   stretches area more than 3 times or folds (Jacobian determinant of the map below 1/3, or not positive);
+  pixels the engine made up rather than warped (its ``synthesised`` layer) are not warped, so not counted;
+- ``synth``: the fraction of the changed pixels (moved or made up) that were made up: the other side of
+  ``stretch``, so that replacing warped pixels by invented ones shows;
 - ``cycle_l1``: the edited photo is loaded as a new source (with its own fit) and edited back to the
   source's fitted values of the edited controls; mean absolute difference (RGB in [0, 1]) with the
   original photo inside the face's box, at full resolution.
@@ -38,7 +41,7 @@ log = logging.getLogger(__name__)
 
 STRETCH_LIMIT = 3.0  # area stretched more than this many times counts as stretched
 MOVED_PX = 0.5  # pixels that move less than this are not "changed"
-COLUMNS = ("accuracy", "detected", "id_dist", "stretch", "cycle_l1")
+COLUMNS = ("accuracy", "detected", "id_dist", "stretch", "synth", "cycle_l1")
 
 
 @dataclass(frozen=True)
@@ -76,22 +79,27 @@ def requested_values(model, params, case: EditCase) -> dict[str, float]:
     return {n: float(controls[n].read(params)[0]) + v for n, v in case.values.items()}
 
 
-def stretch_fraction(flow: torch.Tensor | None) -> float:
-    """Fraction of moved pixels whose backward map ``x -> x + flow(x)`` (``(1, 2, H, W)``, normalised units)
-    stretches area more than ``STRETCH_LIMIT`` times or folds; 0 when nothing moves."""
+def stretch_fraction(flow: torch.Tensor | None, synthesised: torch.Tensor | None = None) -> tuple[float, float]:
+    """``(stretch, synth)`` of one render: the fraction of the warped moved pixels whose backward map
+    ``x -> x + flow(x)`` (``(1, 2, H, W)``, normalised units) stretches area more than ``STRETCH_LIMIT`` times
+    or folds, and the fraction of changed pixels that ``synthesised (1, 1, H, W)`` (> 0.5) says were made up
+    instead. Both 0 when nothing changes."""
     from core.coords import flow_to_pixels
 
     if flow is None:
-        return 0.0
+        return 0.0, 0.0
     f = flow_to_pixels(flow[:1].double())[0].cpu().numpy()
-    moved = np.hypot(f[0], f[1]) > MOVED_PX
-    if not moved.any():
-        return 0.0
+    made = np.zeros(f.shape[1:], bool) if synthesised is None else synthesised[0, 0].cpu().numpy() > 0.5
+    moved = (np.hypot(f[0], f[1]) > MOVED_PX) & ~made
+    changed = int(moved.sum() + made.sum())
+    if changed == 0:
+        return 0.0, 0.0
     dfx_dy, dfx_dx = np.gradient(f[0])
     dfy_dy, dfy_dx = np.gradient(f[1])
     det = (1.0 + dfx_dx) * (1.0 + dfy_dy) - dfx_dy * dfy_dx  # source area per target area
     bad = det < 1.0 / STRETCH_LIMIT  # includes folds (det <= 0)
-    return float(bad[moved].mean())
+    stretch = float(bad[moved].mean()) if moved.any() else 0.0
+    return stretch, float(made.sum() / changed)
 
 
 def face_box(fit, margin: float = 0.1) -> tuple[int, int, int, int]:
@@ -129,7 +137,8 @@ class EditRunner:
         wanted = requested_values(model, src.params, case)
         row = {c: math.nan for c in COLUMNS}
         params = model.apply_edits(src.params, wanted)
-        row["stretch"] = stretch_fraction(anim.inspect(params).flow)
+        look = anim.inspect(params)
+        row["stretch"], row["synth"] = stretch_fraction(look.flow, look.synthesised)
         edited = anim.render(params, full_resolution=True)
         try:
             refit = fit_image(edited, model=model, size=anim.size, detector=self.detector, name=case.name)
@@ -224,8 +233,8 @@ def summarise_edits(rows: list[dict[str, Any]], engine: str, edits: Sequence[str
 
 def edits_table(summary: dict[str, Any]) -> str:
     """The per-edit means as a markdown table."""
-    head = "| edit | n | accuracy | detected | id_dist | stretch | cycle_l1 |"
-    lines = [head, "|---|---|---|---|---|---|---|"]
+    head = "| edit | n | accuracy | detected | id_dist | stretch | synth | cycle_l1 |"
+    lines = [head, "|---|---|---|---|---|---|---|---|"]
 
     def fmt(v: float | None, digits: int) -> str:
         return "-" if v is None else f"{v:.{digits}f}"
@@ -233,6 +242,6 @@ def edits_table(summary: dict[str, Any]) -> str:
     for name, m in summary["edits"].items():
         lines.append(
             f"| {name} | {m['n']} | {fmt(m['accuracy'], 2)} | {fmt(m['detected'], 2)} | "
-            f"{fmt(m['id_dist'], 3)} | {fmt(m['stretch'], 4)} | {fmt(m['cycle_l1'], 4)} |"
+            f"{fmt(m['id_dist'], 3)} | {fmt(m['stretch'], 4)} | {fmt(m.get('synth'), 4)} | {fmt(m['cycle_l1'], 4)} |"
         )
     return "\n".join(lines)

@@ -19,12 +19,12 @@ def _flow_from_map(fn, size=64):
 
 
 def test_stretch_of_known_maps():
-    assert stretch_fraction(None) == 0.0
-    assert stretch_fraction(torch.zeros(1, 2, 32, 32)) == 0.0  # nothing moves
-    assert stretch_fraction(_flow_from_map(lambda x, y: (x + 5.0, y - 3.0))) == 0.0  # a shift keeps areas
-    assert stretch_fraction(_flow_from_map(lambda x, y: (x / 4.0, y / 4.0))) == 1.0  # 16x the area
-    assert stretch_fraction(_flow_from_map(lambda x, y: (x / 1.5, y))) == 0.0  # 1.5x: not stretched
-    assert stretch_fraction(_flow_from_map(lambda x, y: (64 - x, y))) == 1.0  # mirrored: a fold
+    assert stretch_fraction(None)[0] == 0.0
+    assert stretch_fraction(torch.zeros(1, 2, 32, 32))[0] == 0.0  # nothing moves
+    assert stretch_fraction(_flow_from_map(lambda x, y: (x + 5.0, y - 3.0)))[0] == 0.0  # a shift keeps areas
+    assert stretch_fraction(_flow_from_map(lambda x, y: (x / 4.0, y / 4.0)))[0] == 1.0  # 16x the area
+    assert stretch_fraction(_flow_from_map(lambda x, y: (x / 1.5, y)))[0] == 0.0  # 1.5x: not stretched
+    assert stretch_fraction(_flow_from_map(lambda x, y: (64 - x, y)))[0] == 1.0  # mirrored: a fold
 
 
 def test_grid_and_requested_values(ict_model):

@@ -1,0 +1,154 @@
+"""Occlusion-aware completion: target face pixels whose surface point the source never showed.
+
+When the head turns, nods or changes shape, parts of the face and neck come into view that were hidden in
+the source (the far cheek and ear side, the neck under a raised chin, the side of the nose). Stretching the
+nearest visible pixels over them makes streaks. Instead, per hidden target pixel:
+
+1. **Mirror**: if the mirror point of its surface point (``core.face.mirror``: the vertex at ``(-x, y, z)``)
+   is visible in the source, the source pixel there is used, colour-matched (also for visible pixels that
+   the source saw so foreshortened that the mirror side shows them at least twice as large): the low-frequency difference
+   between each pixel and its mirror point, measured where both are visible, is carried over the hidden
+   region by harmonic interpolation (a seamless-cloning offset), so the other side's shading and skin tone
+   are kept and only the detail comes from the mirror.
+2. **Membrane**: where the mirror cannot help and the flow's continuation would stretch a sliver of source
+   pixels into streaks (the neck under a raised chin), a smooth harmonic fill from the pixels around the
+   region: plain skin, never streaks. Elsewhere (ears, skull, neck sides, mostly under hair) the flow's
+   continuation of what surrounds the region is kept.
+
+All maps are ``(B, C, S, S)`` on the face crop; grids are ``grid_sample`` grids in normalised units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from core.engines.fill import harmonic_fill
+from core.engines.masks import box_blur
+from core.face.base import FaceModel
+from core.face.mirror import mirror_map, symmetric_vertices
+
+# regions left to the flow (they move on their own, or are drawn apart)
+NOT_SKIN = ("eyes", "eyelashes", "eye_occlusion", "eye_blend", "lacrimal", "mouth_interior")
+# the mirror side stands in only on the inner face: ears, skull and neck sides are often under hair that the
+# mirror side does not have, and there the flow's continuation of the hair looks right
+MIRRORED = ("face_narrow",)
+
+
+@dataclass
+class Completion:
+    """The completed image and where it was made up: ``image (B, 3, S, S)``, ``mirrored`` and ``membrane``
+    ``(B, 1, S, S)`` in [0, 1] (soft at their edges)."""
+
+    image: torch.Tensor
+    mirrored: torch.Tensor
+    membrane: torch.Tensor
+
+    @property
+    def synthesised(self) -> torch.Tensor:
+        return torch.maximum(self.mirrored, self.membrane)
+
+
+def skin_vertices(model: FaceModel) -> torch.Tensor:
+    """``(N,)`` 1.0 on the vertices completion applies to (skin: not in ``NOT_SKIN``), else 0.0. Hidden eyes
+    are left to the flow and the opened mouth to the engine's mouth synthesis."""
+    skin = torch.ones(model.n_vertices)
+    for name in NOT_SKIN:
+        if name in model.regions:
+            skin = skin * (1.0 - model.regions[name].float().cpu())
+    return skin
+
+
+def mirror_partners(model: FaceModel) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(N,)`` mirror vertex of every vertex of ``model`` (from its neutral mesh), and ``(N,)`` 1.0 where that
+    partner may stand in for the vertex (symmetric skin of the ``MIRRORED`` regions), else 0.0. A model
+    without those regions (FLAME) mirrors all of its skin."""
+    with torch.no_grad():
+        template = model(model.neutral(1))[0].cpu().numpy().astype(np.float64)
+    partner = mirror_map(template)
+    ok = torch.from_numpy(symmetric_vertices(template, partner, tol=0.05).astype(np.float32))
+    regions = [model.regions[n].float().cpu() for n in MIRRORED if n in model.regions]
+    if regions:
+        ok = ok * torch.stack(regions).amax(0)
+    return torch.from_numpy(partner), ok * skin_vertices(model)
+
+
+def area_ratio(grid: torch.Tensor) -> torch.Tensor:
+    """``(B, 1, S, S)``: source pixels per target pixel of the map ``grid (B, S, S, 2)`` (normalised source
+    positions of each target pixel), ``|det J|`` by central differences in pixel units; small where the source
+    saw the surface foreshortened, so that its few pixels are stretched over many."""
+    s = grid.shape[1]
+    g = grid.permute(0, 3, 1, 2) * (s / 2.0)
+    p = F.pad(g, (1, 1, 1, 1), mode="replicate")
+    dx = (p[..., 1:-1, 2:] - p[..., 1:-1, :-2]) / 2.0
+    dy = (p[..., 2:, 1:-1] - p[..., :-2, 1:-1]) / 2.0
+    return (dx[:, :1] * dy[:, 1:] - dx[:, 1:] * dy[:, :1]).abs()
+
+
+def foreshortened(
+    grid: torch.Tensor, mirror_grid: torch.Tensor, seen: torch.Tensor, mirror_seen: torch.Tensor, limit: float = 0.5
+) -> torch.Tensor:
+    """``(B, 1, S, S)`` 0/1: visible pixels better taken from their mirror point: the direct source stretches
+    them (fewer than ``limit`` source pixels per pixel) and the mirror side saw them at least twice as large
+    (the side of the face a turn brings round, when the source looked at it from the other side)."""
+    direct = box_blur(area_ratio(grid) * seen, 2) / box_blur(seen, 2).clamp(min=1e-3)
+    mirror = box_blur(area_ratio(mirror_grid) * mirror_seen, 2) / box_blur(mirror_seen, 2).clamp(min=1e-3)
+    return seen * mirror_seen * ((direct < limit) & (mirror > 2.0 * direct)).float()
+
+
+def _soft(mask: torch.Tensor) -> torch.Tensor:
+    """A 0/1 mask with a one-pixel soft edge, so replaced regions meet their surroundings without a seam."""
+    return torch.maximum(mask, F.avg_pool2d(mask, 3, stride=1, padding=1, count_include_pad=False))
+
+
+def complete_hidden(
+    image: torch.Tensor,
+    source: torch.Tensor,
+    hidden: torch.Tensor,
+    seen: torch.Tensor,
+    mirror_grid: torch.Tensor,
+    mirror_seen: torch.Tensor,
+    poor: torch.Tensor | None = None,
+    stretched: torch.Tensor | None = None,
+    sweeps: int = 12,
+) -> Completion:
+    """Replace the ``hidden`` pixels of ``image`` (see the module docstring).
+
+    Args:
+        image: ``(B, 3, S, S)`` the warped target in [0, 1].
+        source: ``(1, 3, S, S)`` the source crop.
+        hidden: ``(B, 1, S, S)`` 0/1 target mesh pixels whose surface point is hidden in the source.
+        seen: ``(B, 1, S, S)`` 0/1 target mesh pixels whose surface point is visible in the source.
+        mirror_grid: ``(B, S, S, 2)`` where each pixel's mirror point lies in the source.
+        mirror_seen: ``(B, 1, S, S)`` 0/1 where that mirror point is visible in the source (and may be used).
+        poor: ``(B, 1, S, S)`` 0/1 visible pixels to take from the mirror side too (``foreshortened``).
+        stretched: ``(B, 1, S, S)`` 0/1 where ``image`` itself is too stretched to keep (default: everywhere):
+            hidden pixels without a mirror get the membrane only there.
+    """
+    b = image.shape[0]
+    empty = torch.zeros_like(hidden)
+    use = hidden * mirror_seen if poor is None else torch.maximum(hidden * mirror_seen, poor)
+    if not hidden.any() and not use.any():
+        return Completion(image, empty, empty)
+    mirror = F.grid_sample(source.expand(b, -1, -1, -1), mirror_grid, align_corners=False, padding_mode="border")
+    out = image
+    mirrored = empty
+    if use.any():
+        both = seen * mirror_seen
+        # the offset is measured at a scale of ~6 % of the crop: shading, not detail
+        r = max(2, image.shape[-1] // 32)
+        weight = box_blur(both, r)
+        diff = box_blur((image - mirror) * both, r) / weight.clamp(min=1e-3)
+        offset = harmonic_fill(diff, (weight > 0.2).float(), sweeps=sweeps, skip_finest=1, within=use, pad=2 * r)
+        mirrored = _soft(use)
+        out = out * (1.0 - mirrored) + (mirror + offset).clamp(0, 1) * mirrored
+    rest = hidden * (1.0 - mirror_seen) * (1.0 if stretched is None else stretched)
+    membrane = empty
+    if rest.any():
+        fill = harmonic_fill(out, 1.0 - rest, sweeps=sweeps)
+        membrane = _soft(rest)
+        out = out * (1.0 - membrane) + fill * membrane
+    return Completion(out, mirrored, membrane)
