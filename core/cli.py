@@ -515,6 +515,51 @@ def _add_edit_video(sub: argparse._SubParsersAction) -> None:
     add_edit_video(sub)
 
 
+def _cmd_contact_sheet(args: argparse.Namespace) -> int:
+    from core.eval.contact_sheet import LARGE_EDITS, contact_sheet
+    from core.eval.edits import EDIT_GRID
+    from core.io.image import list_images, save_image
+
+    check_output_path(args.out, STILL_SUFFIXES)
+    known = {c.name: c for c in (*LARGE_EDITS, *EDIT_GRID)}
+    names = [n.strip() for n in args.edits.split(",") if n.strip()] if args.edits else [c.name for c in LARGE_EDITS]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"unknown edit(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    engines = [e.strip() for e in args.engine.split(",") if e.strip()]
+    from core.engines.registry import engine_names
+
+    bad = [e for e in engines if e not in engine_names(True)]
+    if bad:
+        raise ValueError(f"unknown engine(s) {', '.join(bad)}; known: {', '.join(engine_names(True))}")
+    paths = [q for p in args.portraits for q in (list_images(p, "portraits") if Path(p).is_dir() else [Path(p)])]
+    sheet = contact_sheet(
+        paths,
+        engines,
+        [known[n] for n in names],
+        full_resolution=args.full_resolution,
+        tile=args.tile,
+        model=args.model,
+        weights=args.weights,
+    )
+    save_image(args.out, sheet)
+    print(json.dumps({"out": str(args.out), "portraits": len(paths), "edits": names, "engines": engines}))
+    return 0
+
+
+def _add_contact_sheet(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("contact-sheet", help="each large edit of a set of portraits side by side, to look at")
+    p.add_argument("portraits", nargs="+", help="portrait files or folders of them")
+    p.add_argument("--engine", default="geometry", help="an engine, or several separated by commas (one row each)")
+    p.add_argument("--weights", type=Path, help="for engines with weights (pwm): a folder or its .json config")
+    p.add_argument("--edits", help="comma-separated edit names (default: the large edits: yaw+-30, pitch+-20, ...)")
+    p.add_argument("--full-resolution", action="store_true", help="show whole photos instead of face crops")
+    p.add_argument("--tile", type=int, default=256, help="pixels per picture")
+    add_model_args(p)
+    p.add_argument("--out", type=Path, required=True, help="the sheet (.png/.jpg/.webp)")
+    p.set_defaults(func=_cmd_contact_sheet)
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_assets,
     _add_mesh,
@@ -524,6 +569,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_preprocess,
     _add_train,
     _add_evaluate,
+    _add_contact_sheet,
 ]
 
 

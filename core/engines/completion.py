@@ -6,10 +6,10 @@ nearest visible pixels over them makes streaks. Instead, per hidden target pixel
 
 1. **Mirror**: if the mirror point of its surface point (``core.face.mirror``: the vertex at ``(-x, y, z)``)
    is visible in the source, the source pixel there is used, colour-matched (also for visible pixels that
-   the source saw so foreshortened that the mirror side shows them at least twice as large): the low-frequency difference
-   between each pixel and its mirror point, measured where both are visible, is carried over the hidden
-   region by harmonic interpolation (a seamless-cloning offset), so the other side's shading and skin tone
-   are kept and only the detail comes from the mirror.
+   the source saw so foreshortened that the mirror side shows them at least twice as large): the
+   low-frequency difference between each pixel and its mirror point, measured where both are visible, is
+   carried over the hidden region by harmonic interpolation (a seamless-cloning offset), so the other
+   side's shading and skin tone are kept and only the detail comes from the mirror.
 2. **Membrane**: where the mirror cannot help and the flow's continuation would stretch a sliver of source
    pixels into streaks (the neck under a raised chin), a smooth harmonic fill from the pixels around the
    region: plain skin, never streaks. Elsewhere (ears, skull, neck sides, mostly under hair) the flow's

@@ -261,12 +261,14 @@ class GeometryEngine:
             layer = torch.maximum(torch.maximum(layer, geo.inner), hidden * geo.mirror_seen)
             out = warped * layer + state.plate * (1.0 - layer)
             out = self._beyond_crop(out, grid, layer)
-            poor = foreshortened(pixel_grid((s, s))[None] + geo.mesh_flow.permute(0, 2, 3, 1), geo.mirror_grid,
-                                 geo.seen * geo.skin, geo.mirror_seen)
-            stretched = (box_blur(area_ratio(grid), 1) < 1.0 / 3.0).float()
-            done = complete_hidden(
-                out, state.crop, hidden, geo.seen, geo.mirror_grid, geo.mirror_seen, poor, stretched
+            poor = foreshortened(
+                pixel_grid((s, s))[None] + geo.mesh_flow.permute(0, 2, 3, 1),
+                geo.mirror_grid,
+                geo.seen * geo.skin,
+                geo.mirror_seen,
             )
+            stretched = (box_blur(area_ratio(grid), 1) < 1.0 / 3.0).float()
+            done = complete_hidden(out, state.crop, hidden, geo.seen, geo.mirror_grid, geo.mirror_seen, poor, stretched)
             out, mouth = self._fill_mouth(done.image, state, geo.frags, grid)
             # what full resolution cannot take from the photo: the plate where the person was, made-up pixels
             plate = (1.0 - layer) * state.person

@@ -88,3 +88,36 @@ def test_prepare_validates_input(setup, ict_model):
         engine.prepare(crop[:, :-1], params)
     with pytest.raises(ValueError, match="B = 1"):
         engine.prepare(crop, params.expand(2))
+
+
+@pytest.mark.parametrize("edit", [{"yaw": 30}, {"yaw": -30}, {"pitch": 20}, {"roll": 15}])
+def test_a_head_turn_changes_nothing_outside_the_person_old_and_new(setup, ict_model, edit):
+    """The head moves as one layer over a still background: outside the person's old region (source
+    segmentation) and new one (the warped layer) no pixel changes, in the crop or at full resolution."""
+    from core.composite import compose_result
+
+    engine, state, crop, params = setup
+    out = engine.render(state, ict_model.apply_edits(params, edit), debug=True)
+    outside = (state.person[0, 0] == 0) & (out.debug["person_layer"][0, 0] == 0)
+    assert outside.sum() > 0.2 * S * S
+    change = np.abs(out.images[0].astype(int) - crop.astype(int)).max(-1)
+    assert change[outside.numpy()].max() <= 3
+    full = compose_result(crop, out, 0, np.eye(3))
+    assert np.abs(full.astype(int) - crop.astype(int)).max(-1)[outside.numpy()].max() <= 3
+
+
+def test_flow_goes_on_beyond_the_crop_for_full_resolution(setup, ict_model):
+    """The engine's flow is computed on a canvas grown beyond the crop; its middle is the crop's flow, and it
+    fades to zero at the grown border, so a photo around the crop is moved without a tear at the crop edge."""
+    engine, state, crop, params = setup
+    target = params.clone()
+    target.camera[0, 2] -= 40 * 2.0 / S  # the head 40 px up: it reaches over the crop's top
+    out = engine.render(state, target)
+    m = out.margin
+    assert m == engine.margin_px(S) > 0 and out.outer_flow.shape[-1] == S + 2 * m
+    assert torch.equal(out.outer_flow[..., m : m + S, m : m + S], out.flow)
+    assert out.outer_flow[..., 0, :].abs().max() == 0 and out.outer_flow[..., -1].abs().max() == 0
+    # just above the crop the flow is still moving the photo (it does not stop dead at the crop's edge)
+    above = out.outer_flow[0, 1, m - 3, m + S // 2]
+    inside = out.flow[0, 1, 2, S // 2]
+    assert inside > 0 and above > 0.3 * inside

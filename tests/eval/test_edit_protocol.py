@@ -27,6 +27,17 @@ def test_stretch_of_known_maps():
     assert stretch_fraction(_flow_from_map(lambda x, y: (64 - x, y)))[0] == 1.0  # mirrored: a fold
 
 
+def test_made_up_pixels_are_not_stretch_but_synth():
+    flow = _flow_from_map(lambda x, y: (x / 4.0, y / 4.0))  # every pixel stretched 16x
+    made = torch.zeros(1, 1, 64, 64)
+    assert stretch_fraction(flow, made) == (1.0, 0.0)
+    made[..., :32, :] = 1.0  # the top half made up instead of warped
+    stretch, synth = stretch_fraction(flow, made)
+    assert stretch == 1.0 and synth == pytest.approx(0.5, abs=0.02)
+    assert stretch_fraction(flow, torch.ones(1, 1, 64, 64)) == (0.0, 1.0)
+    assert stretch_fraction(torch.zeros(1, 2, 64, 64), torch.zeros(1, 1, 64, 64)) == (0.0, 0.0)
+
+
 def test_grid_and_requested_values(ict_model):
     names = [c.name for c in EDIT_GRID]
     assert {
@@ -53,7 +64,7 @@ def test_zero_edit_measures_nothing_and_a_turn_measures_its_angle(samples, ict_m
     grid = (EditCase("none", {}), EditCase("yaw+15", {"yaw": 15.0}, offset=True))
     rows, summary = evaluate_edits([portrait], grid=grid, model=ict_model, progress=False)
     zero, turn = rows
-    assert zero["detected"] == 1.0 and zero["accuracy"] == 0.0 and zero["stretch"] == 0.0
+    assert zero["detected"] == 1.0 and zero["accuracy"] == 0.0 and zero["stretch"] == 0.0 and zero["synth"] == 0.0
     assert zero["id_dist"] == pytest.approx(0.0, abs=1e-6) and zero["cycle_l1"] < 0.002
     assert turn["detected"] == 1.0 and turn["accuracy"] < 3.0  # within 3 degrees of the request
     assert 0.0 <= turn["stretch"] < 0.5 and turn["cycle_l1"] > zero["cycle_l1"]

@@ -1,0 +1,32 @@
+import numpy as np
+import pytest
+
+from core.cli import main
+from core.io.examples import default_portrait
+from core.io.image import load_image, save_image
+
+
+@pytest.fixture(scope="module")
+def portrait(tmp_path_factory):
+    path = tmp_path_factory.mktemp("sheet") / "astronaut.png"
+    save_image(path, default_portrait())
+    return path
+
+
+def test_contact_sheet_shows_each_edit_of_each_portrait(portrait, tmp_path, capsys, ict_model):
+    out = tmp_path / "sheet.png"
+    assert main(["contact-sheet", str(portrait), "--edits", "yaw+30,pitch-20", "--tile", "64", "--out", str(out)]) == 0
+    sheet = load_image(out)
+    assert sheet.shape[:2] == (22 + 16 + 64, 3 * 64)  # header, the portrait's name, one row of tiles
+    tiles = sheet[38:].reshape(64, 3, 64, 3).transpose(1, 0, 2, 3).astype(int)
+    assert np.abs(tiles[1] - tiles[0]).mean() > 3 and np.abs(tiles[2] - tiles[0]).mean() > 3  # the edits show
+    assert '"edits": ["yaw+30", "pitch-20"]' in capsys.readouterr().out
+
+
+def test_contact_sheet_refuses_unknown_edits_and_engines(portrait, tmp_path, capsys):
+    out = tmp_path / "sheet.png"
+    assert main(["contact-sheet", str(portrait), "--edits", "yaw+99", "--out", str(out)]) == 2
+    assert "unknown edit(s) yaw+99" in capsys.readouterr().err
+    assert main(["contact-sheet", str(portrait), "--engine", "magic", "--out", str(out)]) == 2
+    assert "unknown engine(s) magic" in capsys.readouterr().err
+    assert not out.exists()
