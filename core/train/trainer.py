@@ -252,8 +252,12 @@ class Trainer:
     def val_dataset(self):
         """The validation pairs: the held-out identities only, without augmentation (None without a hold-out)."""
         if self._val_dataset is None and self.cfg.data.holdout:
-            self._val_dataset = self._pairs("val", augment=False, geometry=self.cfg.generator.geometry_init)
-        return self._val_dataset
+            try:
+                self._val_dataset = self._pairs("val", augment=False, geometry=self.cfg.generator.geometry_init)
+            except ValueError as exc:  # none of the held-out identities is in this data: train without it
+                log.warning("no validation: %s (data.holdout = %s)", exc, list(self.cfg.data.holdout))
+                self._val_dataset = False
+        return self._val_dataset or None
 
     def prepare_geometry(self) -> None:
         """Build the missing geometry caches of every clip (training and validation) on rank 0, once."""

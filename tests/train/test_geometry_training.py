@@ -188,3 +188,12 @@ def test_cli_geometry_cache_and_init_weights(geo_root, tmp_path, ict_model, caps
     assert main(["train", "--config", str(path), "--init-weights", str(tmp_path / "donor")]) == 0
     saved = json.loads((tmp_path / "cli" / "checkpoints" / "step_00000001" / "config.json").read_text())
     assert saved["init_weights"] == str(tmp_path / "donor")
+
+
+def test_holdout_absent_from_the_data_skips_validation(geo_root, tmp_path, ict_model, caplog):
+    tr = Trainer(
+        _config(geo_root, tmp_path, 1, data={"holdout": ["nobody"]}, val_every=1), faces=ict_model.render_faces
+    )
+    logs = tr.run()
+    assert "val/l1" not in logs and "no validation" in caplog.text
+    assert len(tr.dataset.clips) == 3  # nothing held out, everything trained on
