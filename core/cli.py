@@ -346,7 +346,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from core.train.config import load_config
     from core.train.trainer import Trainer
 
-    config = load_config(args.config, args.set)
+    overrides = list(args.set) + ([f"init_weights={json.dumps(str(args.init_weights))}"] if args.init_weights else [])
+    config = load_config(args.config, overrides)
     trainer = Trainer(config)
     try:
         logs = trainer.run(args.steps)
@@ -368,7 +369,39 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         help="override a config entry, e.g. --set optim.steps=1000 --set data.root=/data/vox",
     )
     p.add_argument("--steps", type=int, help="train at most this many iterations in this invocation")
+    p.add_argument(
+        "--init-weights",
+        type=Path,
+        help="start a new run from these generator weights (pwm.json or its folder; no optimiser state)",
+    )
     p.set_defaults(func=_cmd_train)
+
+
+def _cmd_geometry_cache(args: argparse.Namespace) -> int:
+    from core.train.dataset import PairDataset
+    from core.train.geometry_cache import GeometryCacheConfig, build_geometry_cache
+
+    clips = PairDataset(args.data, flip=0.0, jitter=0.0).clips
+    counts = build_geometry_cache(
+        clips, GeometryCacheConfig(args.pairs, args.sources, args.seed), args.rebuild, progress=not args.quiet
+    )
+    print(json.dumps({**counts, "seconds": round(counts["seconds"], 1)}))
+    return 0
+
+
+def _add_geometry_cache(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "geometry-cache", help="precompute the geometry engine's flows and images of preprocessed clips (training)"
+    )
+    p.add_argument("data", type=Path, help="a folder written by 'python -m core preprocess'")
+    p.add_argument(
+        "--pairs", type=int, default=32, help="cached (source, driving) pairs per clip (data.geometry_pairs)"
+    )
+    p.add_argument("--sources", type=int, default=8, help="source frames among them (data.geometry_sources)")
+    p.add_argument("--seed", type=int, default=100, help="the pool's seed (the training config's seed)")
+    p.add_argument("--rebuild", action="store_true", help="recompute existing caches too")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_geometry_cache)
 
 
 # ------------------------------------------------------------------------------------------ evaluate
@@ -568,6 +601,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_edit_video,
     _add_preprocess,
     _add_train,
+    _add_geometry_cache,
     _add_evaluate,
     _add_contact_sheet,
 ]
@@ -587,7 +621,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-KEEPS_PARTIAL_WORK = {"train", "preprocess"}  # commands whose finished steps survive an interruption
+KEEPS_PARTIAL_WORK = {"train", "preprocess", "geometry-cache"}  # commands whose finished steps survive an interruption
 
 
 def _terminate(signum: int, frame) -> None:

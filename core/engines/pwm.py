@@ -12,6 +12,12 @@ Inference: spectral norm is folded into plain weights and BatchNorm uses its run
 the decoder for chunks of ``batch_size`` targets. The generator synthesises every pixel, so ``flow`` and
 ``synthesised`` are None (the Animator pastes the whole crop back); the per-level flows, the geometric flow,
 the warped source and the mesh coverage are in ``debug``.
+
+A geometry-initialised model (``GeneratorConfig.geometry_init``) also needs the training-free geometry
+engine's result for each target: the engine holds a ``GeometryEngine`` (given, or built on the same face
+model), ``prepare`` prepares it on the crop at the model's size and ``render`` renders it for the targets and
+feeds its complete flow and image to the generator (``debug`` then also holds ``geometry_image`` and
+``geometry_flow``). Only the geometry engine's public ``prepare`` / ``render`` are used.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,7 +37,17 @@ from core.engines.base import EngineResult, Inspection, check_source, image_to_t
 from core.face.base import FaceModel
 from core.face.params import FaceParams
 
-__all__ = ["PWMEngine", "PWMWeightsError", "PWMState", "find_weights", "load_generator", "WEIGHTS_ENV", "TRAIN_HINT"]
+__all__ = [
+    "PWMEngine",
+    "PWMWeightsError",
+    "PWMState",
+    "find_weights",
+    "read_weights",
+    "check_state_dict",
+    "load_generator",
+    "WEIGHTS_ENV",
+    "TRAIN_HINT",
+]
 
 WEIGHTS_ENV = "GDPW_PWM_WEIGHTS"
 TRAIN_HINT = (
@@ -72,52 +89,44 @@ def find_weights(weights: str | Path | None = None, name: str = "pwm") -> Path:
     )
 
 
-def load_generator(
-    meta_path: str | Path,
-    model: FaceModel,
-    variant: str | None = None,
-    preset: str | None = None,
-    device: str | torch.device = "cpu",
-    fold: bool = True,
-):
-    """Build the generator described by ``meta_path`` (JSON), load and check its weights; returns
-    ``(generator, meta)``. ``variant`` / ``preset``, when given, must match the file."""
+def read_weights(meta_path: str | Path) -> tuple[Any, dict[str, torch.Tensor], dict[str, Any]]:
+    """Read a ``pwm.json`` and the safetensors file it names: ``(GeneratorConfig, state dict, meta)``.
+    ``PWMWeightsError`` for an unreadable or foreign JSON, an invalid generator config, a missing weights file
+    or one that is not a complete safetensors file (truncated, another format: never unpickled)."""
     from safetensors.torch import load_file
 
-    from core.model import Generator, GeneratorConfig, fold_spectral_norm
+    from core.model import GeneratorConfig
 
     meta_path = Path(meta_path)
     try:
         meta = json.loads(meta_path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise PWMWeightsError(f"{meta_path} is not a readable PWM config: {exc}") from None
-    if meta.get("format") != "gdpw-pwm" or "generator" not in meta:
+    if not isinstance(meta, dict) or meta.get("format") != "gdpw-pwm" or "generator" not in meta:
+        got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
         raise PWMWeightsError(
-            f"{meta_path} is not a PWM weights config (format {meta.get('format')!r}, "
-            f"expected 'gdpw-pwm' with a 'generator' section)"
+            f"{meta_path} is not a PWM weights config (format {got!r}, expected 'gdpw-pwm' with a 'generator' section)"
         )
     try:
         cfg = GeneratorConfig.from_dict(meta["generator"])
     except (TypeError, ValueError) as exc:
         raise PWMWeightsError(f"{meta_path}: invalid generator config: {exc}") from None
-    if variant is not None and cfg.variant != variant:
-        raise PWMWeightsError(f"{meta_path} holds a '{cfg.variant}' model, but variant '{variant}' was requested")
-    if preset is not None and cfg.preset != preset:
-        raise PWMWeightsError(f"{meta_path} holds a '{cfg.preset}' preset model, but preset '{preset}' was requested")
-    if cfg.num_vertices != model.n_vertices:
-        raise PWMWeightsError(
-            f"{meta_path} was trained for a {cfg.face_model} mesh with {cfg.num_vertices} vertices; "
-            f"the face model in use has {model.n_vertices}"
-        )
     wpath = meta_path.with_name(meta.get("weights", meta_path.stem + ".safetensors"))
     if not wpath.is_file():
         raise PWMWeightsError(f"{meta_path} names weights {wpath}, which does not exist")
     try:
         state = load_file(str(wpath))
-    except Exception as exc:  # corrupt or not safetensors
-        raise PWMWeightsError(f"{wpath} is not a readable safetensors file: {exc}") from None
-    gen = Generator(cfg, model.render_faces)
-    own = gen.state_dict()
+    except Exception as exc:  # truncated, corrupt or not safetensors
+        raise PWMWeightsError(
+            f"{wpath} is not a readable safetensors file ({wpath.stat().st_size} bytes; truncated or another "
+            f"format?): {exc}"
+        ) from None
+    return cfg, state, meta
+
+
+def check_state_dict(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor], where: str | Path, cfg) -> None:
+    """``PWMWeightsError`` unless ``state`` has exactly the tensor names and shapes of ``own`` (a generator's
+    state dict), naming what is missing, unexpected or of another shape."""
     missing = sorted(set(own) - set(state))
     extra = sorted(set(state) - set(own))
     shapes = [
@@ -134,9 +143,39 @@ def load_generator(
         if shapes:
             detail.append(f"{len(shapes)} shape mismatches (e.g. {shapes[:2]})")
         raise PWMWeightsError(
-            f"{wpath} does not match the '{cfg.variant}' / '{cfg.preset}' generator described by "
-            f"{meta_path.name}: " + "; ".join(detail) + ". The weights probably come from another variant or preset."
+            f"{where} does not match the '{cfg.variant}' / '{cfg.preset}' generator it describes: "
+            + "; ".join(detail)
+            + ". The weights probably come from another variant or preset."
         )
+
+
+def load_generator(
+    meta_path: str | Path,
+    model: FaceModel,
+    variant: str | None = None,
+    preset: str | None = None,
+    device: str | torch.device = "cpu",
+    fold: bool = True,
+):
+    """Build the generator described by ``meta_path`` (JSON), load and check its weights; returns
+    ``(generator, meta)``. ``variant`` / ``preset``, when given, must match the file."""
+    from core.model import Generator, fold_spectral_norm
+
+    meta_path = Path(meta_path)
+    cfg, state, meta = read_weights(meta_path)
+    if variant is not None and cfg.variant != variant:
+        raise PWMWeightsError(f"{meta_path} holds a '{cfg.variant}' model, but variant '{variant}' was requested")
+    if preset is not None and cfg.preset != preset:
+        raise PWMWeightsError(f"{meta_path} holds a '{cfg.preset}' preset model, but preset '{preset}' was requested")
+    if cfg.num_vertices != model.n_vertices:
+        raise PWMWeightsError(
+            f"{meta_path} was trained for a {cfg.face_model} mesh with {cfg.num_vertices} vertices; "
+            f"the face model in use has {model.n_vertices}"
+        )
+    gen = Generator(cfg, model.render_faces)
+    check_state_dict(
+        gen.state_dict(), state, meta_path.with_name(meta.get("weights", meta_path.stem + ".safetensors")), cfg
+    )
     gen.load_state_dict(state)
     if fold:
         fold_spectral_norm(gen)
@@ -150,12 +189,14 @@ class PWMState:
     v_src: torch.Tensor  # (1, N, 3) normalised
     enc: dict[int, torch.Tensor]  # cached encoder / shortcut features
     out_size: int  # the caller's crop size
+    geometry: Any = None  # the geometry engine's state (geometry_init models), at the model's size
 
 
 class PWMEngine:
     """Learned engine. ``weights``: a folder or JSON path (default: the search order above); ``variant`` /
     ``preset``: required values (a mismatch is an error); ``batch_size``: targets per decoder call;
-    ``device``: default CUDA when available."""
+    ``device``: default CUDA when available; ``geometry``: the ``GeometryEngine`` a geometry-initialised model
+    uses (default: one built on ``model``, CPU)."""
 
     name = "pwm"
 
@@ -167,6 +208,7 @@ class PWMEngine:
         preset: str | None = None,
         device: str | torch.device | None = None,
         batch_size: int = 16,
+        geometry=None,
     ) -> None:
         self.model = model
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -174,6 +216,13 @@ class PWMEngine:
         self.generator, self.meta = load_generator(self.meta_path, model, variant, preset, self.device)
         self.size = int(self.meta.get("size", 256))
         self.batch_size = batch_size
+        self.geometry = None
+        if self.generator.config.geometry_init:
+            if geometry is None:
+                from core.engines.geometry import GeometryEngine
+
+                geometry = GeometryEngine(model)
+            self.geometry = geometry
         if self.model.faces.device != self.device:
             # a private copy on the engine's device: the caller's model may be shared (studio sessions)
             self.model = copy.deepcopy(model).to(self.device)
@@ -202,7 +251,18 @@ class PWMEngine:
         g = self.generator
         codes = g.source_codes(v_src, (self.size, self.size))
         enc = g.encode(crop, codes)
-        return PWMState(crop, params.detach().clone(), v_src, enc, s)
+        geo = None
+        if self.geometry is not None:  # the geometry engine sees the crop the generator sees
+            geo = self.geometry.prepare(crop_image if s == self.size else tensor_to_images(crop.cpu())[0], params)
+        return PWMState(crop, params.detach().clone(), v_src, enc, s, geo)
+
+    def _geometry_input(self, state: PWMState, target: FaceParams):
+        """``GeometryInput`` of the geometry engine for ``target`` (B targets) on the engine's device."""
+        from core.model import GeometryInput
+
+        res = self.geometry.render(state.geometry, target.to("cpu"))
+        image = torch.from_numpy(res.images).permute(0, 3, 1, 2).float().div(255.0)
+        return GeometryInput(res.flow.float().to(self.device), image.to(self.device))
 
     @torch.no_grad()
     def render(self, state: PWMState, target: FaceParams, debug: bool = False) -> EngineResult:
@@ -212,7 +272,8 @@ class PWMEngine:
         for i in range(0, v_tgt.shape[0], self.batch_size):
             v = v_tgt[i : i + self.batch_size]
             guid = g.guidance(state.v_src, v, (self.size, self.size))
-            outs.append(g.decode(state.enc, guid, state.crop))
+            geo = self._geometry_input(state, target[i : i + self.batch_size]) if self.geometry is not None else None
+            outs.append(g.decode(state.enc, guid, state.crop, geo))
         y = torch.cat([o["y_hat"] for o in outs])
         if state.out_size != self.size:
             y = F.interpolate(y, size=(state.out_size, state.out_size), mode="bilinear", align_corners=False)
@@ -228,6 +289,9 @@ class PWMEngine:
                 "alpha": cat("alpha"),
                 "variant": self.variant,
             }
+            if self.geometry is not None:
+                result.debug["geometry_image"] = torch.cat([o["geometry_image"] for o in outs]).cpu()
+                result.debug["geometry_flow"] = torch.cat([o["geometry_flows"][1] for o in outs]).cpu()
         return result
 
     @torch.no_grad()
@@ -248,7 +312,15 @@ class PWMEngine:
             layer_label="pixels the generator synthesises (its blend mask)",
             level_flows=dbg["flows"],
             warped_source=dbg["warped_source"],
-            notes=[f"learned model, variant {self.variant}"],
+            notes=[f"learned model, variant {self.variant}"]
+            + (
+                [
+                    "geometry-initialised: flows are residuals over the geometry engine's flow, the output is "
+                    "blended over its image by the alpha layer"
+                ]
+                if self.geometry is not None
+                else []
+            ),
         )
         embeds = self.generator.embeds
         if embeds is not None:

@@ -28,6 +28,15 @@ Deliberate differences from the official code (spec section 12), also listed in 
    head starts at zero, so an untrained model starts as the geometric warp. It converges faster on little
    data. The geometric flow is available in every variant (the vertices are always given), also in
    ``neural_codes`` where it is otherwise unused.
+5. **Geometry initialisation** (option ``geometry_init``, off in ``paper`` and ``official``, on in the shipped
+   CPU model ``configs/cpu.json``): the model also takes the training-free geometry engine's output
+   (``GeometryInput``: its *complete* backward flow, i.e. the mesh displacement field plus the harmonic
+   fill of hair, neck and background, and its image, the warped person over the background plate with
+   the synthesised mouth). Each flow head predicts a residual over the Gaussian-downsampled complete flow
+   of its level, and the output is ``alpha * rgb + (1 - alpha) * geometry image``. Flow heads start at
+   zero and the alpha logit at ``ALPHA_INIT_BIAS`` with zero weights (alpha = 0.0025), so an untrained
+   model renders the geometry engine's image (within 1/255) and training starts from its quality. Encoder,
+   neural codes, SPADE decoder and the per-level flows are the paper's, and stay inspectable.
 """
 
 from __future__ import annotations
@@ -43,10 +52,13 @@ from core.coords import flow_from_pixels, pixel_grid
 from core.model.blocks import ConvBlock, DownBlock, SPADEResBlock, UpBlock, conv
 from core.render import NeuralCodes, gaussian_downsample, interpolate, rasterize
 
-__all__ = ["VARIANTS", "PRESETS", "GeneratorConfig", "Generator", "warp", "count_parameters"]
+__all__ = ["VARIANTS", "PRESETS", "GeneratorConfig", "GeometryInput", "Generator", "warp", "count_parameters"]
 
 VARIANTS = ("neural_codes", "geom_disp", "both")
 ICT_VERTICES = 26719
+# initial alpha logit of a geometry-initialised model: sigmoid(-6) = 0.0025, i.e. at most 0.64/255 away
+# from the geometry engine's image; Adam's steps do not shrink with the sigmoid's small slope
+ALPHA_INIT_BIAS = -6.0
 
 # Width presets. NF(s) = min(ch_max, max(ch_min, ch_base * s)) for stride s = 1, 2, 4, ...
 PRESETS: dict[str, dict[str, Any]] = {
@@ -69,8 +81,10 @@ class GeneratorConfig:
     ``ch_base`` / ``ch_max`` / ``ch_min``: channel widths; ``code_dim``: neural code channels;
     ``num_vertices``: mesh size (26 719 for ICT); ``residual_flow``: flows = geometric flow + learned residual;
     ``alpha_blend``: blend the RGB output with the warped source by the predicted alpha (off, as in the
-    official config); ``keep_unused_shortcut``: build the coarsest shortcut block the official code never
-    uses (parameter parity only).
+    official config); ``geometry_init``: take the geometry engine's complete flow and image as inputs, predict
+    flow residuals over that flow and alpha-blend the output over that image, initialised to reproduce it
+    (module docstring, item 5; excludes ``residual_flow`` and ``alpha_blend``); ``keep_unused_shortcut``:
+    build the coarsest shortcut block the official code never uses (parameter parity only).
     """
 
     variant: str = "neural_codes"
@@ -84,6 +98,7 @@ class GeneratorConfig:
     face_model: str = "ict"
     residual_flow: bool = False
     alpha_blend: bool = False
+    geometry_init: bool = False
     keep_unused_shortcut: bool = False
 
     def __post_init__(self) -> None:
@@ -91,6 +106,11 @@ class GeneratorConfig:
             raise ValueError(f"unknown generator variant '{self.variant}'; choose one of {VARIANTS}")
         if self.levels < 2:
             raise ValueError(f"levels must be >= 2, got {self.levels}")
+        if self.geometry_init and (self.residual_flow or self.alpha_blend):
+            raise ValueError(
+                "geometry_init already makes the flows residuals (over the geometry engine's flow) and blends "
+                "over the geometry engine's image; leave residual_flow and alpha_blend off with it"
+            )
 
     @classmethod
     def from_preset(cls, preset: str = "paper", variant: str = "neural_codes", **overrides: Any) -> GeneratorConfig:
@@ -137,6 +157,24 @@ class GeneratorConfig:
         return (self.code_dim if self.uses_codes else 0) + (2 if self.uses_geometry else 0)
 
 
+@dataclass
+class GeometryInput:
+    """The training-free geometry engine's result for B targets, the extra input of a ``geometry_init`` model.
+
+    - ``flow (B, 2, S, S)``: its complete backward flow (normalised units, ``core.coords``): the mesh
+      displacement field extended over hair, neck and background;
+    - ``image (B, 3, S, S)``: its output in [0, 1] (warped person over the background plate, synthesised mouth).
+    """
+
+    flow: torch.Tensor
+    image: torch.Tensor
+
+    def check(self, batch: int, size: tuple[int, int]) -> None:
+        for name, t, c in (("flow", self.flow, 2), ("image", self.image, 3)):
+            if t.dim() != 4 or t.shape[0] != batch or t.shape[1] != c or tuple(t.shape[-2:]) != tuple(size):
+                raise ValueError(f"geometry {name} must be ({batch}, {c}, {size[0]}, {size[1]}), got {tuple(t.shape)}")
+
+
 def warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     """Backward warp ``x (B, C, H, W)`` by ``flow (B, 2, H, W)`` (normalised units, ``core.coords``): bilinear,
     zero padding, pixel-centre grid with ``align_corners=False`` (zero flow = identity). Runs in float32."""
@@ -179,10 +217,14 @@ class Generator(nn.Module):
             self.up_layers[f"x{s}_spade"] = SPADEResBlock(2 * nf(s), nf(s), cfg.mod_channels, nf(s))
             self.up_layers[f"x{s}_flow"] = conv(nf(s), 2, sn=False)
             self.up_layers[f"x{s}_up"] = UpBlock(nf(s), nf(s // 2))
-            if cfg.residual_flow:
+            if cfg.residual_flow or cfg.geometry_init:
                 nn.init.zeros_(self.up_layers[f"x{s}_flow"].weight)
                 nn.init.zeros_(self.up_layers[f"x{s}_flow"].bias)
         self.up_layers["x1_out"] = conv(2 * nf(1), 4, sn=False)
+        if cfg.geometry_init:  # alpha starts at ~0 whatever the features: the output is the geometry image
+            with torch.no_grad():
+                self.up_layers["x1_out"].weight[3:].zero_()
+                self.up_layers["x1_out"].bias[3:].fill_(ALPHA_INIT_BIAS)
         self.embeds = NeuralCodes(cfg.num_vertices, cfg.code_dim) if cfg.uses_codes else None
         self.register_buffer(
             "faces",
@@ -249,16 +291,32 @@ class Generator(nn.Module):
             out[s] = self.shortcut_layers[f"x{s}"](h) if s != top else h
         return out
 
+    def geometry_flows(self, geometry: GeometryInput) -> dict[int, torch.Tensor]:
+        """``{s: (B, 2, S/s, S/s)}``: the geometry engine's complete flow Gaussian-downsampled to every stride
+        (the base the flow heads of a ``geometry_init`` model add their residuals to)."""
+        with torch.no_grad(), torch.autocast(device_type=geometry.flow.device.type, enabled=False):
+            return {s: gaussian_downsample(geometry.flow.float(), s) for s in self.config.strides}
+
     def decode(
-        self, enc: dict[int, torch.Tensor], guid: dict[str, Any], x_s: torch.Tensor | None = None
+        self,
+        enc: dict[int, torch.Tensor],
+        guid: dict[str, Any],
+        x_s: torch.Tensor | None = None,
+        geometry: GeometryInput | None = None,
     ) -> dict[str, Any]:
-        """Decoder from cached encoder features (batch 1 or B) and ``guidance`` (batch B). Returns the
-        output dict described in ``forward``."""
+        """Decoder from cached encoder features (batch 1 or B), ``guidance`` (batch B) and, for a
+        ``geometry_init`` model, the geometry engine's ``GeometryInput`` (batch B). Returns the output dict
+        described in ``forward``."""
         cfg = self.config
         top = cfg.top
         b = guid["geom_flow"].shape[0]
         mod = guid["modulation"]
         base = guid["mesh_flows"]
+        if cfg.geometry_init:
+            if geometry is None:
+                raise ValueError("a geometry_init generator needs the geometry engine's flow and image (geometry=)")
+            geometry.check(b, tuple(guid["geom_flow"].shape[-2:]))
+            base = self.geometry_flows(geometry)
         e_top = enc[top].expand(b, -1, -1, -1) if enc[top].shape[0] != b else enc[top]
         g_top = mod[top][:, -2:] if cfg.uses_geometry else torch.zeros_like(base[top])
         h = torch.cat([e_top, warp(e_top, g_top)], 1)
@@ -271,7 +329,7 @@ class Generator(nn.Module):
             with torch.autocast(device_type=h.device.type, enabled=False):
                 d = F.interpolate(d.float(), scale_factor=2.0, mode="bilinear", align_corners=False)
                 f = flow_from_pixels(d)  # pixels of the upsampled grid -> normalised (2 / W')
-                if cfg.residual_flow:
+                if cfg.residual_flow or cfg.geometry_init:
                     f = f + base[s // 2]
             flows[s // 2] = f
             h = self.up_layers[f"x{s}_up"](h)
@@ -283,14 +341,18 @@ class Generator(nn.Module):
             rgb=rgb,
             alpha=alpha,
             flows=flows,
-            mesh_flows=base,
+            mesh_flows=guid["mesh_flows"],
             geom_flow=guid["geom_flow"],
             mask=guid["mask"],
             codes_drv=guid["codes_drv"],
         )
         if x_s is not None:
             out["warped_src"] = warp(x_s.float(), flows[1])
-        if cfg.alpha_blend:
+        if cfg.geometry_init:
+            out["geometry_flows"] = base
+            out["geometry_image"] = geometry.image
+            out["y_hat"] = alpha * rgb + (1.0 - alpha) * geometry.image.float()
+        elif cfg.alpha_blend:
             if x_s is None:
                 raise ValueError("alpha_blend needs x_s")
             out["y_hat"] = alpha * rgb + (1.0 - alpha) * out["warped_src"]
@@ -298,22 +360,28 @@ class Generator(nn.Module):
             out["y_hat"] = rgb
         return out
 
-    def forward(self, x_s: torch.Tensor, v_s: torch.Tensor, v_d: torch.Tensor) -> dict[str, Any]:
-        """``G(x_s, v_s, v_d)`` (spec 6.8). Returns a dict:
+    def forward(
+        self, x_s: torch.Tensor, v_s: torch.Tensor, v_d: torch.Tensor, geometry: GeometryInput | None = None
+    ) -> dict[str, Any]:
+        """``G(x_s, v_s, v_d)`` (spec 6.8); a ``geometry_init`` model also takes ``geometry``, the geometry
+        engine's flow and image for the B targets. Returns a dict:
 
-        - ``y_hat (B, 3, S, S)``: the output in [0, 1] (= ``rgb`` unless ``alpha_blend``);
+        - ``y_hat (B, 3, S, S)``: the output in [0, 1] (= ``rgb`` unless ``alpha_blend``; with
+          ``geometry_init``, ``rgb`` alpha-blended over the geometry image);
         - ``rgb``, ``alpha (B, 1, S, S)``: sigmoid outputs;
         - ``warped_src (B, 3, S, S)``: ``x_s`` warped by the finest flow (auxiliary losses);
         - ``flows {s: (B, 2, S/s, S/s)}``: predicted flows keyed by the stride where they are applied
           (``s = top/2 ... 1``; ``flows[1]`` is the final flow), normalised units;
         - ``mesh_flows {s: ...}``: the Gaussian-downsampled geometric flow ``F_geo`` at every stride;
         - ``geom_flow (B, 2, S, S)``, ``mask (B, 1, S, S)``: ``F_geo`` and the driving mesh coverage;
-        - ``codes_src``, ``codes_drv (B, code_dim, S, S)``: posed neural codes (None for ``geom_disp``).
+        - ``codes_src``, ``codes_drv (B, code_dim, S, S)``: posed neural codes (None for ``geom_disp``);
+        - with ``geometry_init`` also ``geometry_flows {s: ...}`` (the complete flow per stride, the base of
+          ``flows``) and ``geometry_image (B, 3, S, S)``.
         """
         size = tuple(x_s.shape[-2:])
         self._check_vertices(v_s, "v_s")
         codes_src = self.source_codes(v_s, size)
         enc = self.encode(x_s, codes_src)
-        out = self.decode(enc, self.guidance(v_s, v_d, size), x_s)
+        out = self.decode(enc, self.guidance(v_s, v_d, size), x_s, geometry)
         out["codes_src"] = codes_src
         return out

@@ -38,6 +38,7 @@ __all__ = [
     "gan_g_loss",
     "gan_d_loss",
     "feature_matching",
+    "ssim",
     "GeneratorLoss",
     "VGG_ENV",
 ]
@@ -56,7 +57,9 @@ _VGG_SLICES = (2, 7, 12, 21, 30)
 class LossConfig:
     """Loss weights and choices (spec 8.1): ``gan`` is ``"ls"`` (official default), ``"hinge"`` (paper) or
     ``"none"``. ``perceptual``: ``"vgg"`` (ImageNet weights, with fallback), ``"vgg_random"`` or
-    ``"l1_pyramid"``. ``w_flow`` > 0 enables the official code's disabled multi-scale flow consistency term."""
+    ``"l1_pyramid"``. ``w_flow`` > 0 enables the official code's disabled multi-scale flow consistency term;
+    ``w_ssim`` > 0 adds ``1 - SSIM`` (8x8-window box SSIM) at each of ``vgg_scales`` pyramid levels, a cheap
+    structural term for CPU training without VGG weights."""
 
     gan: str = "ls"
     w_pix: float = 10.0
@@ -66,6 +69,7 @@ class LossConfig:
     w_warp: float = 10.0
     warp_adversarial: bool = True
     w_flow: float = 0.0
+    w_ssim: float = 0.0
     vgg_scales: int = 4
     perceptual: str = "vgg"
     vgg_weights: str = ""
@@ -237,6 +241,19 @@ def feature_matching(real_feats: list[torch.Tensor], fake_feats: list[torch.Tens
     return sum((f.float() - r.detach().float()).abs().mean() for r, f in zip(real_feats, fake_feats))
 
 
+def ssim(x: torch.Tensor, y: torch.Tensor, window: int = 8) -> torch.Tensor:
+    """Mean structural similarity of images ``(B, C, H, W)`` in [0, 1] with ``window x window`` box windows
+    (stride 1, no padding; the window shrinks to fit images smaller than it). 1 for identical images."""
+    k = max(2, min(window, *x.shape[-2:]))
+    x, y = x.float(), y.float()
+    mx, my = F.avg_pool2d(x, k, 1), F.avg_pool2d(y, k, 1)
+    vx = F.avg_pool2d(x * x, k, 1) - mx * mx
+    vy = F.avg_pool2d(y * y, k, 1) - my * my
+    cxy = F.avg_pool2d(x * y, k, 1) - mx * my
+    c1, c2 = 0.01**2, 0.03**2
+    return ((2 * mx * my + c1) * (2 * cxy + c2) / ((mx * mx + my * my + c1) * (vx + vy + c2))).mean()
+
+
 def area_down(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return x if tuple(x.shape[-2:]) == tuple(size) else F.interpolate(x, size=size, mode="area")
 
@@ -266,6 +283,9 @@ class GeneratorLoss(nn.Module):
         terms["pix"] = cfg.w_pix * (y_hat.float() - y.float()).abs().mean()
         if cfg.w_vgg:
             terms["vgg"] = cfg.w_vgg * self.perceptual(y_hat, y, cfg.vgg_scales)
+        if cfg.w_ssim:
+            pyr_x, pyr_y = _image_pyramid(y_hat, cfg.vgg_scales), _image_pyramid(y.detach(), cfg.vgg_scales)
+            terms["ssim"] = cfg.w_ssim * sum(1.0 - ssim(a, b) for a, b in zip(pyr_x, pyr_y))
         if cfg.w_warp:
             warp_terms = []
             for _, f in sorted(out["flows"].items()):

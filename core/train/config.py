@@ -26,7 +26,11 @@ class DataConfig:
     area-resized when stored at another size); ``batch_size``: the *global* batch (split over DDP ranks);
     ``flip``: probability of the mirrored horizontal flip; ``jitter``: colour-jitter strength shared by a pair
     (brightness, contrast, saturation, hue); ``workers``: DataLoader worker processes per rank;
-    ``max_clips``: use only the first N clips (0 = all), e.g. for overfitting runs."""
+    ``max_clips``: use only the first N clips (0 = all), e.g. for overfitting runs; ``identities``: a CSV
+    mapping clip names to identities (``file``, ``identity`` columns; "" = from the folder layout);
+    ``holdout``: identities kept for validation and never trained on; ``geometry_pairs`` /
+    ``geometry_sources``: size of each clip's precomputed pool of geometry-engine results (only for
+    ``geometry_init`` models, ``core.train.geometry_cache``)."""
 
     root: str = "data/voxceleb"
     size: int = 256
@@ -35,6 +39,10 @@ class DataConfig:
     jitter: float = 0.1
     workers: int = 4
     max_clips: int = 0
+    identities: str = ""
+    holdout: tuple[str, ...] = ()
+    geometry_pairs: int = 32
+    geometry_sources: int = 8
 
 
 @dataclass
@@ -60,7 +68,10 @@ class TrainConfig:
     engine-ready ``pwm.safetensors`` + ``pwm.json``. ``amp``: ``"bf16"`` autocast on CUDA (ignored on CPU) or
     ``"none"``; ``deterministic``: deterministic algorithms (exact resume checks); ``device``: ``"auto"``,
     ``"cpu"`` or ``"cuda"``; ``resume``: ``"auto"`` (latest checkpoint in ``out_dir`` if any), ``"none"`` or
-    a checkpoint folder."""
+    a checkpoint folder; ``init_weights``: a ``pwm.json`` (or its folder) whose generator weights start a
+    *new* run (no optimiser state, step 0; ignored when a checkpoint is resumed); ``val_every``: validate on
+    ``val_pairs`` fixed pairs of the held-out identities every N steps (0 = never); ``curves_every``: redraw
+    ``curves.png`` from ``metrics.jsonl`` every N steps (and at every checkpoint; 0 = only at checkpoints)."""
 
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
@@ -78,6 +89,10 @@ class TrainConfig:
     ckpt_every: int = 2000
     keep_checkpoints: int = 3
     threads: int = 0
+    init_weights: str = ""
+    val_every: int = 0
+    val_pairs: int = 8
+    curves_every: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,6 +119,7 @@ class TrainConfig:
             raise ValueError(f"amp must be 'bf16' or 'none', got '{out.amp}'")
         out.optim.betas = tuple(out.optim.betas)
         out.optim.milestones = tuple(out.optim.milestones)
+        out.data.holdout = tuple(out.data.holdout)
         return out
 
 

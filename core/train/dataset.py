@@ -10,7 +10,15 @@ Storage, one folder per clip (written by ``python -m core preprocess``, see ``co
         meta.json                written last: frames, size, fps, face model, vertex count, source video
 
 ``vertices.npy`` is memory-mapped, so a sample reads two frames only. The clip's *identity* is the first
-component of its relative path when the videos are nested (VoxCeleb's ``id/video/clip``), else the clip.
+component of its relative path when the videos are nested (VoxCeleb's ``id/video/clip``), else the clip;
+an identity map (``read_identity_map``: a CSV with ``file`` and ``identity`` columns, a clip matched by its
+folder name = the video's stem, e.g. ``configs/samples_identities.csv``) overrides that for flat folders.
+
+Validation hold-out: ``holdout`` names identities; ``split="train"`` never samples them, ``split="val"``
+samples only them (``"all"``: everything). The split is by identity, so a held-out person is never trained on.
+
+Geometry (``geometry=True``, for ``geometry_init`` models): pairs come from each clip's precomputed pool
+(``core.train.geometry_cache``) and every item also holds the geometry engine's flow and image.
 
 Sampling (spec 9.2) with one difference: a batch element is a pure function of ``(seed, step, rank, i)``:
 identity uniformly, then a clip of it, then two distinct frames (source, driving) in random order (the
@@ -30,6 +38,7 @@ import json
 import math
 import os
 import shutil
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +48,17 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-__all__ = ["CLIP_VERSION", "write_clip", "list_clips", "Clip", "PairDataset", "StepBatches", "color_jitter", "collate"]
+__all__ = [
+    "CLIP_VERSION",
+    "write_clip",
+    "list_clips",
+    "read_identity_map",
+    "Clip",
+    "PairDataset",
+    "StepBatches",
+    "color_jitter",
+    "collate",
+]
 
 CLIP_VERSION = 1
 
@@ -123,6 +142,21 @@ def list_clips(root: str | Path) -> list[Path]:
     return sorted(p.parent for p in root.rglob("meta.json") if not p.parent.name.startswith(".tmp-"))
 
 
+def read_identity_map(path: str | Path) -> dict[str, str]:
+    """``{clip name: identity}`` from a CSV with ``file`` and ``identity`` columns (``file`` may be a video path:
+    its stem is the clip's folder name)."""
+    import csv
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"identity map {path} does not exist")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if rows and not {"file", "identity"} <= set(rows[0]):
+        raise ValueError(f"identity map {path} needs 'file' and 'identity' columns, has {sorted(rows[0])}")
+    return {Path(r["file"]).stem: r["identity"] for r in rows}
+
+
 @dataclass
 class Clip:
     path: Path
@@ -174,7 +208,11 @@ class PairDataset(Dataset):
     """Self-reenactment pairs. Items are addressed by a key ``(step, rank, i)``; ``__getitem__`` returns
     ``src``, ``drv`` ``(3, S, S)`` float in [0, 1] and ``v_src``, ``v_drv`` ``(N, 3)`` normalised vertices.
 
-    ``mirror``: the face model's mirror vertex map (``core.face.mirror``), needed when ``flip > 0``.
+    ``mirror``: the face model's mirror vertex map (``core.face.mirror``), needed when ``flip > 0``;
+    ``identity_map``: clip name -> identity (``read_identity_map``); ``holdout``: held-out identities and
+    ``split`` (``"train"``, ``"val"`` or ``"all"``), see the module docstring; ``geometry``: draw pairs from
+    the geometry caches and add ``geo_flow (2, S, S)``, ``geo_image (3, S, S)`` and ``t_geometry`` (seconds
+    spent reading them, a 0-d tensor) to every item.
     """
 
     def __init__(
@@ -186,20 +224,38 @@ class PairDataset(Dataset):
         seed: int = 0,
         mirror: np.ndarray | None = None,
         max_clips: int = 0,
+        identity_map: dict[str, str] | None = None,
+        holdout: Iterable[str] = (),
+        split: str = "all",
+        geometry: bool = False,
     ) -> None:
+        if split not in ("train", "val", "all"):
+            raise ValueError(f"split must be 'train', 'val' or 'all', got '{split}'")
         paths = list_clips(root)
         if max_clips:
             paths = paths[:max_clips]
         root = Path(root)
+        holdout = set(holdout)
         self.clips: list[Clip] = []
         for p in paths:
             meta = json.loads((p / "meta.json").read_text())
             if meta["frames"] < 2:
                 continue
             rel = p.relative_to(root).parts
-            self.clips.append(Clip(p, int(meta["frames"]), int(meta["size"]), rel[0] if len(rel) > 1 else str(p)))
+            ident = (identity_map or {}).get(p.name) or (rel[0] if len(rel) > 1 else str(p))
+            if split == "all" or (ident in holdout) == (split == "val"):
+                self.clips.append(Clip(p, int(meta["frames"]), int(meta["size"]), ident))
         if not self.clips:
-            raise ValueError(f"no usable clips (with >= 2 frames) under {root}")
+            raise ValueError(f"no usable clips (with >= 2 frames) under {root} for split '{split}'")
+        self.geometry = geometry
+        self.caches = []
+        if geometry:
+            from core.train.geometry_cache import GeometryCache
+
+            self.caches = [GeometryCache(c.path) for c in self.clips]
+            bad = [c.path.name for c, g in zip(self.clips, self.caches) if g.meta["size"] != size]
+            if bad:
+                raise ValueError(f"geometry caches of {bad[:3]} are not at the training size {size}; rebuild them")
         self.by_identity: dict[str, list[int]] = {}
         for i, c in enumerate(self.clips):
             self.by_identity.setdefault(c.identity, []).append(i)
@@ -225,8 +281,18 @@ class PairDataset(Dataset):
         step, rank, i = (int(k) for k in key)
         rng = np.random.default_rng([self.seed, step, rank, i])
         ident = self.identities[rng.integers(len(self.identities))]
-        clip = self.clips[self.by_identity[ident][rng.integers(len(self.by_identity[ident]))]]
-        a, b = rng.choice(clip.frames, size=2, replace=False)
+        index = self.by_identity[ident][rng.integers(len(self.by_identity[ident]))]
+        clip = self.clips[index]
+        item: dict[str, torch.Tensor] = {}
+        if self.geometry:
+            cache = self.caches[index]
+            k = int(rng.integers(len(cache)))
+            a, b = cache.pairs[k]
+            t0 = time.perf_counter()
+            item["geo_flow"], item["geo_image"] = cache.read(k)
+            item["t_geometry"] = torch.tensor(time.perf_counter() - t0)
+        else:
+            a, b = rng.choice(clip.frames, size=2, replace=False)
         src, drv = self._image(clip, int(a)), self._image(clip, int(b))
         v_src, v_drv = torch.from_numpy(clip.vertices(int(a))), torch.from_numpy(clip.vertices(int(b)))
         flip = rng.random() < self.flip
@@ -236,10 +302,17 @@ class PairDataset(Dataset):
             src, drv = src.flip(-1), drv.flip(-1)
             sign = v_src.new_tensor([-1.0, 1.0, 1.0])
             v_src, v_drv = v_src[self.mirror] * sign, v_drv[self.mirror] * sign
+            if self.geometry:  # the mirrored pair's geometry: the mirrored image and flow, x negated
+                item["geo_image"] = item["geo_image"].flip(-1)
+                item["geo_flow"] = item["geo_flow"].flip(-1) * item["geo_flow"].new_tensor([-1.0, 1.0]).view(2, 1, 1)
         if j > 0:
-            pair = color_jitter(torch.stack([src, drv]), *factors[0].tolist(), float(factors[1]))
-            src, drv = pair[0], pair[1]
-        return {"src": src.contiguous(), "drv": drv.contiguous(), "v_src": v_src, "v_drv": v_drv}
+            images = [src, drv] + ([item["geo_image"]] if self.geometry else [])
+            jittered = color_jitter(torch.stack(images), *factors[0].tolist(), float(factors[1]))
+            src, drv = jittered[0], jittered[1]
+            if self.geometry:
+                item["geo_image"] = jittered[2]
+        item.update(src=src.contiguous(), drv=drv.contiguous(), v_src=v_src, v_drv=v_drv)
+        return item
 
 
 class StepBatches(Sampler):

@@ -14,6 +14,19 @@ complete checkpoint. The data order is a function of the step (``core.train.data
 exactly the batches it would have seen. The engine-ready export (``pwm.safetensors`` + ``pwm.json``) is
 refreshed at each checkpoint in ``out_dir``.
 
+Geometry-initialised models (``generator.geometry_init``): before training, every clip's pool of
+geometry-engine results is computed once (``core.train.geometry_cache``, skipped when present) and batches
+carry them, so the engine costs nothing per step. Every logged step records the time split
+``time/data`` (waiting for the batch), ``time/geometry`` (reading the cached geometry, part of the data time
+when loading runs in this process), ``time/forward_backward`` (G and D forward, backward and Adam) and
+``time/step``. Validation (``val_every``) runs the generator in eval mode on fixed pairs of the held-out
+identities (``data.holdout``) and logs ``val/l1`` with the geometry engine's ``val/l1_geometry`` and the
+source's ``val/l1_copy`` as baselines. ``curves.png`` (``core.train.visualise``) is redrawn at every
+checkpoint; ``samples/step_N.png`` (source, driving, geometry, output, alpha rows) every ``image_every`` steps.
+
+``init_weights``: a new run starts from the generator weights of a ``pwm.json`` + ``pwm.safetensors`` export
+(checked like the engine checks them; no optimiser state, step 0). A resumed checkpoint takes precedence.
+
 Differences from the official trainer: the learning-rate schedule is implemented (the official code changes it
 by hand); optimiser states are checkpointed (the official code saves weights only); the G step evaluates D
 without building D's parameter gradients.
@@ -36,7 +49,7 @@ import torch.distributed as dist
 from torch import nn
 
 from core.model.discriminator import Discriminator
-from core.model.generator import Generator
+from core.model.generator import Generator, GeometryInput
 from core.model.losses import GeneratorLoss, gan_d_loss
 from core.render.flowviz import flow_to_rgb
 from core.train.config import TrainConfig
@@ -124,7 +137,10 @@ class Trainer:
         if self.env.world > 1 and cfg.data.batch_size % self.env.world:
             raise ValueError(f"global batch {cfg.data.batch_size} is not divisible by {self.env.world} ranks")
         self.local_batch = max(1, cfg.data.batch_size // self.env.world)
+        self._val_dataset = None
         self._maybe_resume()
+        if self.step == 0 and cfg.init_weights:
+            self.load_init_weights(cfg.init_weights)
         if self.env.main:
             log.info(
                 "PWM %s/%s: G %.2f M, D %.3f M parameters; perceptual loss: %s; device %s x %d",
@@ -203,16 +219,60 @@ class Trainer:
         return self.cfg.optim.lr_g * f
 
     # ------------------------------------------------------------------ data
+    def _pairs(self, split: str, augment: bool, geometry: bool):
+        from core.face.mirror import model_mirror_map
+        from core.train.dataset import PairDataset, read_identity_map
+
+        d = self.cfg.data
+        flip, jitter = (d.flip, d.jitter) if augment else (0.0, 0.0)
+        mirror = model_mirror_map(self.cfg.generator.face_model) if flip > 0 else None
+        ids = read_identity_map(d.identities) if d.identities else None
+        if geometry:
+            self.prepare_geometry()
+        return PairDataset(
+            d.root, d.size, flip, jitter, self.cfg.seed, mirror, d.max_clips, ids, d.holdout, split, geometry
+        )
+
     @property
     def dataset(self):
+        """The training pairs (held-out identities excluded)."""
         if self._dataset is None:
-            from core.face.mirror import model_mirror_map
-            from core.train.dataset import PairDataset
-
-            d = self.cfg.data
-            mirror = model_mirror_map(self.cfg.generator.face_model) if d.flip > 0 else None
-            self._dataset = PairDataset(d.root, d.size, d.flip, d.jitter, self.cfg.seed, mirror, d.max_clips)
+            self._dataset = self._pairs(
+                "train" if self.cfg.data.holdout else "all", augment=True, geometry=self.cfg.generator.geometry_init
+            )
+            log.info(
+                "training data: %d clips of %d identities (%d held out for validation)",
+                len(self._dataset.clips),
+                len(self._dataset.identities),
+                len(self.cfg.data.holdout),
+            )
         return self._dataset
+
+    @property
+    def val_dataset(self):
+        """The validation pairs: the held-out identities only, without augmentation (None without a hold-out)."""
+        if self._val_dataset is None and self.cfg.data.holdout:
+            try:
+                self._val_dataset = self._pairs("val", augment=False, geometry=self.cfg.generator.geometry_init)
+            except ValueError as exc:  # none of the held-out identities is in this data: train without it
+                log.warning("no validation: %s (data.holdout = %s)", exc, list(self.cfg.data.holdout))
+                self._val_dataset = False
+        return self._val_dataset or None
+
+    def prepare_geometry(self) -> None:
+        """Build the missing geometry caches of every clip (training and validation) on rank 0, once."""
+        if getattr(self, "_geometry_ready", False):
+            return
+        from core.train.geometry_cache import GeometryCacheConfig, build_geometry_cache
+
+        d = self.cfg.data
+        if self.env.main:
+            clips = self._pairs("all", augment=False, geometry=False).clips
+            done = build_geometry_cache(clips, GeometryCacheConfig(d.geometry_pairs, d.geometry_sources, self.cfg.seed))
+            log.info("geometry caches: %d built, %d present (%.1f s)", done["built"], done["kept"], done["seconds"])
+        if self.env.distributed:
+            dist.barrier()
+        self._geometry_ready = True
 
     def batches(self, start: int, stop: int):
         from torch.utils.data import DataLoader
@@ -232,18 +292,28 @@ class Trainer:
         )
 
     # ------------------------------------------------------------------ one iteration
+    def _geometry_input(self, batch: dict[str, torch.Tensor]) -> GeometryInput | None:
+        if not self.cfg.generator.geometry_init:
+            return None
+        if "geo_flow" not in batch:
+            raise ValueError("a geometry_init generator trains on batches with 'geo_flow' and 'geo_image'")
+        dev = self.device
+        return GeometryInput(batch["geo_flow"].to(dev), batch["geo_image"].to(dev))
+
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """G step (G forward, G loss, Adam) then D step on the detached outputs (spec 9.1)."""
+        t0 = time.perf_counter()
         dev = self.device
         x_s = batch["src"].to(dev, non_blocking=True)
         y = batch["drv"].to(dev, non_blocking=True)
         v_s = batch["v_src"].to(dev, non_blocking=True)
         v_d = batch["v_drv"].to(dev, non_blocking=True)
+        geometry = self._geometry_input(batch)
         lr = self.set_lr()
         self.G.train()
         self.D.train()
         with self.autocast():
-            out = self.G_ddp(x_s, v_s, v_d)
+            out = self.G_ddp(x_s, v_s, v_d, geometry) if geometry is not None else self.G_ddp(x_s, v_s, v_d)
         # G loss: D is evaluated before its own update; its parameters take no gradient here
         self.D.requires_grad_(False)
         with self.autocast():
@@ -265,27 +335,86 @@ class Trainer:
             self.opt_d.step()
             logs["d_total"] = float(d_loss.detach())
         logs["lr"] = lr
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        logs["time/forward_backward"] = time.perf_counter() - t0
+        if "t_geometry" in batch:
+            logs["time/geometry"] = float(batch["t_geometry"].sum())
         self._last = (batch, out)
         return logs
 
+    # ------------------------------------------------------------------ validation
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Mean L1 on ``val_pairs`` fixed pairs of the held-out identities (eval mode: BatchNorm running
+        statistics, no state changes): ``val/l1`` of the output, ``val/l1_geometry`` of the geometry
+        engine's image (geometry_init models) and ``val/l1_copy`` of the unchanged source."""
+        ds = self.val_dataset
+        if ds is None:
+            return {}
+        from core.train.dataset import collate
+
+        n = self.cfg.val_pairs
+        sums: dict[str, float] = {}
+        self.G.eval()
+        for i in range(0, n, self.local_batch):
+            batch = collate([ds[(0, 0, k)] for k in range(i, min(n, i + self.local_batch))])
+            dev = self.device
+            x_s, y = batch["src"].to(dev), batch["drv"].to(dev)
+            geometry = self._geometry_input(batch)
+            with self.autocast():
+                out = self.G(x_s, batch["v_src"].to(dev), batch["v_drv"].to(dev), geometry)
+            m = x_s.shape[0]
+            parts = {"val/l1": out["y_hat"], "val/l1_copy": x_s}
+            if geometry is not None:
+                parts["val/l1_geometry"] = geometry.image
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + m * float((v.float() - y.float()).abs().mean())
+        self.G.train()
+        return {k: v / n for k, v in sums.items()}
+
     # ------------------------------------------------------------------ loop
     def run(self, steps: int | None = None) -> dict[str, float]:
-        """Train until ``optim.steps`` (or for ``steps`` more iterations); returns the last logged values."""
-        stop = self.cfg.optim.steps if steps is None else min(self.cfg.optim.steps, self.step + steps)
+        """Train until ``optim.steps`` (or for ``steps`` more iterations); returns the last logged values.
+        Every step's time split (``time/*``) is logged with the other scalars."""
+        cfg = self.cfg
+        stop = cfg.optim.steps if steps is None else min(cfg.optim.steps, self.step + steps)
         logs: dict[str, float] = {}
         t0, n0 = time.time(), self.step
-        for batch in self.batches(self.step, stop):
+        batches = iter(self.batches(self.step, stop))
+        while True:
+            t_data = time.perf_counter()
+            batch = next(batches, None)
+            if batch is None:
+                break
+            t_data = time.perf_counter() - t_data
             logs = self.train_step(batch)
+            logs["time/data"] = t_data
+            logs["time/step"] = t_data + logs["time/forward_backward"]
             self.step += 1
             if self.env.main:
-                if self.step % self.cfg.log_every == 0 or self.step == stop:
+                if cfg.val_every and (self.step % cfg.val_every == 0 or self.step == stop):
+                    logs.update(self.validate())
+                if self.step % cfg.log_every == 0 or self.step == stop:
                     rate = (self.step - n0) / max(time.time() - t0, 1e-9)
                     self._log_scalars(logs, rate)
-                if self.cfg.image_every and self.step % self.cfg.image_every == 0:
+                if cfg.image_every and self.step % cfg.image_every == 0:
                     self._log_images()
-            if self.cfg.ckpt_every and (self.step % self.cfg.ckpt_every == 0 or self.step == stop):
+                if cfg.curves_every and self.step % cfg.curves_every == 0:
+                    self.plot_curves()
+            if cfg.ckpt_every and (self.step % cfg.ckpt_every == 0 or self.step == stop):
                 self.save_checkpoint()
         return logs
+
+    def plot_curves(self) -> Path | None:
+        """Redraw ``<out_dir>/curves.png`` from ``metrics.jsonl`` (a plotting failure is logged, not raised)."""
+        from core.train.visualise import plot_curves
+
+        try:
+            return plot_curves(self.out_dir / "metrics.jsonl", self.out_dir / "curves.png")
+        except Exception as exc:  # a picture must never stop a multi-hour run
+            log.warning("could not draw the training curves: %s: %s", type(exc).__name__, exc)
+            return None
 
     # ------------------------------------------------------------------ logging
     def _tb(self):
@@ -317,11 +446,19 @@ class Trainer:
             w.add_scalar("train/it_per_s", rate, self.step)
 
     def _log_images(self) -> None:
-        w = self._tb()
-        if not w or not hasattr(self, "_last"):
+        if not hasattr(self, "_last"):
             return
+        from core.train.visualise import sample_grid, write_png
+
         batch, out = self._last
         n = min(4, batch["src"].shape[0])
+        grid_rows = [batch["src"], batch["drv"]]
+        grid_rows += [batch["geo_image"]] if "geo_image" in batch else []
+        grid_rows += [out["y_hat"], out["alpha"]]
+        write_png(sample_grid(grid_rows, n), self.out_dir / "samples" / f"step_{self.step:08d}.png")
+        w = self._tb()
+        if not w:
+            return
         rows = [
             batch["src"][:n],
             batch["drv"][:n],
@@ -365,6 +502,7 @@ class Trainer:
         done = sorted(p for p in ckdir.glob("step_*") if p.is_dir())
         for old in done[: -max(1, self.cfg.keep_checkpoints)]:
             shutil.rmtree(old, ignore_errors=True)
+        self.plot_curves()
         return final
 
     def _write_checkpoint(self, tmp: Path, g_sd: dict, d_sd: dict) -> None:
@@ -434,6 +572,27 @@ class Trainer:
         else:
             self._seed(self.cfg.seed + self.env.rank + 7919 * self.step)
         log.info("resumed from %s at step %d", path, self.step)
+
+    def load_init_weights(self, path: str | Path) -> None:
+        """Start this (new) run from the generator of a ``pwm.json`` export (or its folder): the file's
+        generator config must equal this run's, every tensor name and shape must match; optimisers, step and
+        discriminator start fresh. Raises ``PWMWeightsError`` (a ``ValueError``) saying what is wrong."""
+        from core.engines.pwm import PWMWeightsError, read_weights
+
+        p = Path(path).expanduser()
+        meta_path = p if p.suffix == ".json" else p / f"{EXPORT_NAME}.json"
+        cfg, state, _ = read_weights(meta_path)
+        if cfg.to_dict() != self.cfg.generator.to_dict():
+            mine, theirs = self.cfg.generator.to_dict(), cfg.to_dict()
+            diff = {k: (theirs[k], mine[k]) for k in mine if theirs[k] != mine[k]}
+            raise PWMWeightsError(
+                f"init_weights {meta_path}: its generator config differs from this run's (file, run): {diff}"
+            )
+        from core.engines.pwm import check_state_dict
+
+        check_state_dict(self.G.state_dict(), state, meta_path, cfg)
+        self.G.load_state_dict({k: v.to(self.device) for k, v in state.items()})
+        log.info("generator initialised from %s (no optimiser state; step 0)", meta_path)
 
     def close(self) -> None:
         if self._writer:

@@ -156,3 +156,66 @@ def test_bad_inputs_are_reported(ict_model, verts):
         g(torch.rand(1, 3, 64, 64), verts[:1], verts[:1, :100])
     with pytest.raises(ValueError, match="variant"):
         GeneratorConfig.from_preset("paper", "nmfc")
+
+
+# ------------------------------------------------------------------ geometry initialisation
+def _geometry(b: int, size: int, seed: int = 0):
+    from core.model import GeometryInput
+
+    g = torch.Generator().manual_seed(seed)
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, size), torch.linspace(-1, 1, size), indexing="ij")
+    flow = torch.stack([0.08 * torch.sin(3 * yy), 0.05 * torch.cos(2 * xx)])[None].repeat(b, 1, 1, 1)
+    return GeometryInput(flow, torch.rand(b, 3, size, size, generator=g))
+
+
+def test_geometry_init_starts_at_the_geometry_engine(ict_model, verts):
+    """Untrained: every level's flow is the geometry flow's pyramid, alpha ~0.0025, the output is the geometry
+    image within 1/255; the weights layout is that of the paper's model."""
+    torch.manual_seed(0)
+    cfg = GeneratorConfig.from_preset("tiny", "neural_codes", geometry_init=True)
+    g = Generator(cfg, ict_model.render_faces)
+    geo = _geometry(2, 64)
+    out = g(torch.rand(2, 3, 64, 64), verts[:1].expand(2, -1, -1), verts, geo)
+    from core.render import gaussian_downsample
+
+    for s, f in out["flows"].items():
+        assert torch.equal(f, gaussian_downsample(geo.flow, s)), s
+        assert torch.equal(out["geometry_flows"][s], f)
+    assert float(out["alpha"].detach().max()) < 0.003
+    assert float((out["y_hat"].detach() - geo.image).abs().max()) < 1.0 / 255
+    # the mesh-only flows stay available next to the complete ones
+    assert not torch.equal(out["mesh_flows"][1], out["flows"][1])
+    plain = Generator(GeneratorConfig.from_preset("tiny", "neural_codes"), ict_model.render_faces)
+    assert {k: v.shape for k, v in plain.state_dict().items()} == {k: v.shape for k, v in g.state_dict().items()}
+
+
+def test_geometry_init_learns_flows_and_alpha(ict_model, verts):
+    """Gradients reach the flow heads and the alpha logit: one Adam step moves both away from the init."""
+    torch.manual_seed(0)
+    g = Generator(GeneratorConfig.from_preset("tiny", "both", geometry_init=True), ict_model.render_faces)
+    geo = _geometry(2, 64)
+    x, target = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
+    opt = torch.optim.Adam(g.parameters(), lr=1e-2)
+    out = g(x, verts[:1].expand(2, -1, -1), verts, geo)
+    loss = (out["y_hat"] - target).abs().mean() + sum((f - 0.01).abs().mean() for f in out["flows"].values())
+    loss.backward()
+    assert g.up_layers["x2_flow"].weight.grad.abs().sum() > 0
+    assert g.up_layers["x1_out"].weight.grad[3].abs().sum() > 0
+    opt.step()
+    with torch.no_grad():
+        after = g(x, verts[:1].expand(2, -1, -1), verts, geo)
+    assert float((after["flows"][1] - out["flows"][1].detach()).abs().max()) > 1e-4
+    assert float(after["alpha"].mean()) > float(out["alpha"].detach().mean())
+
+
+def test_geometry_init_inputs_are_checked(ict_model, verts):
+    g = Generator(GeneratorConfig.from_preset("tiny", "neural_codes", geometry_init=True), ict_model.render_faces)
+    x = torch.rand(1, 3, 64, 64)
+    with pytest.raises(ValueError, match="needs the geometry engine"):
+        g(x, verts[:1], verts[1:])
+    with pytest.raises(ValueError, match="geometry flow must be"):
+        g(x, verts[:1], verts[1:], _geometry(1, 32))
+    with pytest.raises(ValueError, match="leave residual_flow and alpha_blend off"):
+        GeneratorConfig.from_preset("tiny", geometry_init=True, residual_flow=True)
+    for preset in ("paper", "official"):
+        assert not GeneratorConfig.from_preset(preset).geometry_init

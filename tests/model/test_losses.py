@@ -77,3 +77,19 @@ def test_generator_objective_terms(ict_model, gan):
     assert torch.isfinite(total)
     total.backward()
     assert all(p.grad is not None for p in g.parameters())
+
+
+def test_ssim_term():
+    from core.model.losses import GeneratorLoss, LossConfig, ssim
+
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 32, 32)
+    assert float(ssim(x, x)) == pytest.approx(1.0, abs=1e-5)
+    noisy = (x + 0.2 * torch.randn_like(x)).clamp(0, 1)
+    assert float(ssim(x, noisy)) < 0.9 and float(ssim(x, noisy)) > float(ssim(x, torch.rand_like(x)))
+    cfg = LossConfig(gan="none", perceptual="l1_pyramid", w_warp=0, w_ssim=2.0, vgg_scales=2)
+    y_hat = noisy.clone().requires_grad_(True)
+    total, terms = GeneratorLoss(cfg)({"y_hat": y_hat, "flows": {}}, x, x)
+    assert "ssim" in terms and float(terms["ssim"]) > 0
+    total.backward()
+    assert y_hat.grad.abs().sum() > 0

@@ -105,3 +105,18 @@ def _slice(p, i):
     from core.face.params import FIELD_NAMES, FaceParams
 
     return FaceParams(**{n: getattr(p, n)[i : i + 1] for n in FIELD_NAMES})
+
+
+def test_truncated_or_foreign_weights_are_refused(weights_dir, tmp_path, ict_model):
+    bad = tmp_path / "truncated"
+    shutil.copytree(weights_dir, bad)
+    data = (bad / "pwm.safetensors").read_bytes()
+    (bad / "pwm.safetensors").write_bytes(data[: len(data) // 3])  # an interrupted download or copy
+    with pytest.raises(PWMWeightsError, match=r"not a readable safetensors file \(\d+ bytes; truncated"):
+        PWMEngine(ict_model, weights=bad)
+    (bad / "pwm.safetensors").write_bytes(b"\x80\x04not safetensors but a pickle")  # never unpickled
+    with pytest.raises(PWMWeightsError, match="not a readable safetensors file"):
+        PWMEngine(ict_model, weights=bad)
+    (bad / "pwm.json").write_text("[1, 2]")
+    with pytest.raises(PWMWeightsError, match="not a PWM weights config"):
+        PWMEngine(ict_model, weights=bad)

@@ -143,5 +143,5 @@ def test_config_errors(tmp_path):
     toml.write_text('out_dir = "x"\n[generator]\npreset = "tiny"\nvariant = "both"\n[optim]\nsteps = 7\n')
     cfg = load_config(toml, ["data.size=128"])
     assert cfg.generator.variant == "both" and cfg.optim.steps == 7 and cfg.data.size == 128
-    for name in ("paper", "official", "tiny_cpu"):
+    for name in ("paper", "official", "tiny_cpu", "cpu"):
         load_config(ROOT / "configs" / f"{name}.json")
