@@ -2,20 +2,27 @@
 
 Per target (all on the S x S crop, flows in normalised crop units, see ``core.coords``):
 1. Project source and target meshes; rasterise the target mesh; interpolate ``P(src) - P(tgt)`` per pixel:
-   the backward flow on the face, head and neck (the paper's geometric displacement field).
-2. Outside the mesh the flow is extended by harmonic interpolation (``core.engines.fill``): pixels of the
-   person (selfie segmentation) near the head (hair, ears, the rest of the neck) are free; the background
-   and the body far from the head are held at zero flow. Hair therefore follows the head while the
-   background stays still.
-3. The crop is warped, and composed as a layer over a *background plate*: the source with the person
-   region filled in harmonically (a smooth membrane). Where the head turns away and reveals background,
-   the warped person mask is 0 and the plate shows through instead of smeared face pixels.
-4. The inside of the mouth: target pixels drawn by the mouth socket, teeth, gums or tongue of the mesh
+   the backward flow on the face, head and neck (the paper's geometric displacement field), and where each
+   pixel's mirror surface point lies in the source (``core.face.mirror``).
+2. The flow is extended by harmonic interpolation (``core.engines.fill``) over the head zone (the meshes
+   grown by ``head_margin``): hair, ears, the rest of the neck *and the background near the head* are free,
+   so that everything around the head moves with it as one layer; beyond the zone it is held at zero. The
+   extension runs on a canvas grown by ``margin`` beyond the crop, so the flow fades out where the photo
+   goes on instead of tearing at the crop's border (full-resolution output moves those pixels too).
+3. The crop is warped, and the *head layer* (the source's person mask, carried by the flow, plus the inner
+   face) is composed over a *background plate*: the source with the person filled in harmonically. So
+   where the head was, the background shows (no ghost ear), and the background itself never moves: its
+   flow is zero in the result.
+4. Surface the source never showed (and skin it saw so foreshortened that its mirror side is twice as
+   sharp) is completed from the mirror side, colour-matched, else filled smoothly where the flow would
+   stretch it into streaks (``core.engines.completion``); eyes keep the flow.
+5. The inside of the mouth: target pixels drawn by the mouth socket, teeth, gums or tongue of the mesh
    whose source location was not mouth interior (the mouth opened) are synthesised: teeth light, gums
    and tongue dark red, the socket nearly black, darkened with depth and feathered at the lips. Where the
    source mouth was already open, its own pixels are warped.
+What was made up rather than moved (the plate where the person was, completed and mouth pixels) is the
+result's ``synthesised`` layer, which full-resolution output pastes from the crop.
 """
-
 from __future__ import annotations
 
 from dataclasses import dataclass
