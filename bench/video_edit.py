@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import devsamples  # noqa: F401  (GDPW_SAMPLES: the development samples by default)
 import numpy as np
 import torch
 
