@@ -28,6 +28,24 @@ log = logging.getLogger(__name__)
 MOTION_FIELDS = ("expression", "head", "neck", "jaw", "gaze")
 
 
+def downscale(frame: np.ndarray, side: int) -> np.ndarray:
+    """``frame (H, W, 3)`` with its longer side at most ``side`` px (area filter; contiguous uint8).
+
+    cv2's area filter took 2.6 ms for a 640 px webcam frame where PIL's Lanczos (``limit_size``) took
+    11.5 ms (one thread, load 6), a tenth of the live frame budget; the detector's landmarks on the two
+    differ by 0.09 px on average.
+    """
+    import cv2
+
+    frame = np.ascontiguousarray(frame)
+    h, w = frame.shape[:2]
+    scale = side / max(h, w)
+    if scale >= 1.0:
+        return frame
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+
+
 @dataclass
 class LiveFrame:
     """One streamed result: ``image (S, S, 3)`` uint8, whether a face drove it, per-part milliseconds."""
@@ -79,10 +97,8 @@ class LiveDriver:
         """The fitter's observations ``(1, L, 3)`` of the frame's face, or None without a face."""
         from core.fit.api import landmarks_to_crop, pixels_to_obs
         from core.fit.crop import face_crop
-        from core.io.image import limit_size
 
-        small, _ = limit_size(np.ascontiguousarray(frame), self.detect_side)
-        det = self.detector.detect(small)
+        det = self.detector.detect(downscale(frame, self.detect_side))
         if det is None:
             return None
         crop = face_crop(det.points, self.size)

@@ -87,7 +87,8 @@ load one). With several faces in a photo, click the one to edit.
 
 **Video.** Edits every frame of a clip: the face is tracked, the sliders are *offsets* on each frame's own
 values, the keyframe table changes them over time (hold, linear or smooth between keys). Preview the first
-frame, then render; the result keeps the clip's size, frame rate and audio.
+frame, then render; the result keeps the clip's size, frame rate and audio. With several faces, click the
+one to edit on the first frame (or type its number): it is highlighted and tracked through the clip.
 
 **Webcam.** Your webcam drives the loaded portrait live (relative motion from your first frame;
 *Re-centre* to take your current pose as the reference).

@@ -3,7 +3,8 @@
 The click position (``gr.SelectData.index``, pixels of the photo as shown, which may be a smaller
 preview) is mapped to the original, the faces are detected (``core.fit.api.face_boxes``, largest first)
 and the one under the click (else the nearest) is fitted and loaded like a new portrait. API:
-``/pick_face`` (x, y in the original photo's pixels) for clients and tests.
+``/pick_face`` (x, y in the original photo's pixels) for clients and tests. ``face_at`` and ``draw_faces``
+(numbered boxes) serve the Video tab's choice of face too.
 """
 
 from __future__ import annotations
@@ -26,6 +27,25 @@ def face_at(boxes: list[tuple[float, float, float, float]], x: float, y: float) 
         return min(inside, key=lambda i: (boxes[i][2] - boxes[i][0]) * (boxes[i][3] - boxes[i][1]))
     centres = np.array([((x0 + x1) / 2, (y0 + y1) / 2) for x0, y0, x1, y1 in boxes])
     return int(np.argmin(np.hypot(centres[:, 0] - x, centres[:, 1] - y)))
+
+
+def draw_faces(image: np.ndarray, boxes: list[tuple[float, float, float, float]], chosen: int) -> np.ndarray:
+    """A copy of ``image (H, W, 3)`` uint8 with every face box outlined and numbered 1, 2, ... (by size, as
+    ``face_boxes`` orders them); box ``chosen`` (0-based) is drawn thicker in yellow, the others in white."""
+    import cv2
+
+    out = np.ascontiguousarray(image).copy()
+    h, w = out.shape[:2]
+    thick = max(1, round(max(h, w) / 300))
+    for i, (x0, y0, x1, y1) in enumerate(boxes):
+        colour, t = ((255, 220, 0), 2 * thick) if i == chosen else ((255, 255, 255), thick)
+        p0, p1 = (int(round(x0)), int(round(y0))), (int(round(x1)), int(round(y1)))
+        cv2.rectangle(out, p0, p1, colour, t)
+        scale = max(0.5, (y1 - y0) / 160)
+        label = (p0[0] + t, max(int(24 * scale), p0[1] - t - 2))
+        cv2.putText(out, str(i + 1), label, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), t + 2, cv2.LINE_AA)
+        cv2.putText(out, str(i + 1), label, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, t, cv2.LINE_AA)
+    return out
 
 
 class FacePicker:

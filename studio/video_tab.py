@@ -3,8 +3,15 @@
 A clip (upload or example), offset sliders (added to each frame's own fitted values), an optional
 preset, a small keyframe table (control, time, value, interpolation) and/or an uploaded ``keys.json``,
 a preview of the first frame (before | after) and the full render with progress and a download.
+
+Which face: when a clip is chosen its first frame is shown with every face boxed and numbered by size
+(1 = the largest); a click on a face (on either half of the before | after preview too) or its number in
+*Face to edit* chooses it, the chosen box is highlighted, and preview and render edit that face (tracked
+from where it is in the first frame; frames where it is lost pass through unchanged).
+
 API names: ``/video_preview`` and ``/video_render`` (inputs: clip, preset, keys file, keyframe rows, seconds,
-then the offsets in ``VideoTab.names`` order).
+the offsets in ``VideoTab.names`` order, then the face number, 1 by default), ``/video_pick_face`` (clip,
+x, y in the first frame's pixels: the annotated first frame, the chosen face number and a status line).
 """
 
 from __future__ import annotations
@@ -18,8 +25,11 @@ import gradio as gr
 import numpy as np
 
 from core.edits import EditPlan, PresetError, load_keyframes, shipped_names
+from studio.face_picker import draw_faces, face_at
 
 log = logging.getLogger(__name__)
+
+NO_CLIP = "Choose a video first (upload one or pick an example), then click a face on its first frame."
 
 # The controls offered as offsets (those the model has), with their slider half-ranges.
 OFFSET_CONTROLS = (
@@ -116,8 +126,22 @@ class VideoTab:
                     self.preview_btn = gr.Button("Preview the first frame", elem_id="gdpw-vpreview")
                     self.render_btn = gr.Button("Render the video", variant="primary", elem_id="gdpw-vrender")
                 self.preview_img = gr.Image(
-                    label="First frame: before | after", interactive=False, height=240, elem_id="gdpw-vpreview-img"
+                    label="First frame: its faces (click one to edit it) · after a preview: before | after",
+                    interactive=False,
+                    height=240,
+                    elem_id="gdpw-vpreview-img",
                 )
+                self.face_num = gr.Number(
+                    value=1,
+                    precision=0,
+                    minimum=1,
+                    step=1,
+                    label="Face to edit (its number on the first frame; 1 = the largest)",
+                    elem_id="gdpw-vface",
+                )
+                self.pick_x = gr.Number(visible=False)
+                self.pick_y = gr.Number(visible=False)
+                self.pick_btn = gr.Button(visible=False)
                 self.result = gr.Video(
                     label="Edited video (keeps size, fps and audio)",
                     interactive=False,
@@ -161,15 +185,18 @@ class VideoTab:
         if not clip:
             raise ValueError("choose a video first (upload one or pick an example)")
         from core.edits.video import edit_video
-        from core.io.video import iter_frames
 
-        plan = self.plan(preset, keys_file, rows, values)
+        offsets, number = values[: len(self.names)], values[len(self.names) :]
+        plan = self.plan(preset, keys_file, rows, offsets)
         _, engine = self._engine(request)
-        before = next(iter_frames(clip, 1))
-        after = edit_video(self.model, engine, clip, plan, size=self.studio.shared.size, max_frames=1, progress=False)
+        before = first_frame(clip)
+        face, note = self.face_index(before, number[0] if number else 1)
+        after = edit_video(
+            self.model, engine, clip, plan, size=self.studio.shared.size, max_frames=1, progress=False, face=face
+        )
         return {
             self.preview_img: np.concatenate([before, after.frames[0]], axis=1),
-            self.summary: f"Preview of the first frame ({', '.join(plan.controls) or 'no edit'}).",
+            self.summary: f"Preview of the first frame ({', '.join(plan.controls) or 'no edit'}{note}).",
         }
 
     def on_render(
@@ -188,7 +215,9 @@ class VideoTab:
         from core.edits.video import edit_video
         from core.io.video import probe_video
 
-        plan = self.plan(preset, keys_file, rows, values)
+        offsets, number = values[: len(self.names)], values[len(self.names) :]
+        plan = self.plan(preset, keys_file, rows, offsets)
+        face, note = self.face_index(first_frame(clip), number[0] if number else 1)
         s, engine = self._engine(request)
         info = probe_video(clip)
         out = s.new_file("video_edit", "mp4", stem="gdpw-video-edit")
@@ -202,12 +231,13 @@ class VideoTab:
             out=out,
             size=self.studio.shared.size,
             max_frames=round(float(seconds) * info.fps),
+            face=face,
         )
         r = result.summary()
         text = (
             f"Edited {r['frames']} frames ({r['size'][1]}×{r['size'][0]}, {r['fps']:g} fps"
-            f"{', audio kept' if r['audio'] else ''}) in {time.perf_counter() - t0:.1f} s; "
-            f"{r['faceless_frames']} without a face passed through. "
+            f"{', audio kept' if r['audio'] else ''}{note}) in {time.perf_counter() - t0:.1f} s; "
+            f"{r['faceless_frames']} without {'that' if face else 'a'} face passed through. "
             f"Controls: {', '.join(r['controls']) or 'none'}."
         )
         return {
@@ -215,6 +245,75 @@ class VideoTab:
             self.download: gr.DownloadButton(value=str(out), visible=True),
             self.summary: text,
         }
+
+    # ------------------------------------------------------------------ which face
+    def face_index(self, frame: np.ndarray, number: Any) -> tuple[int, str]:
+        """The 0-based face index (by size) for the face ``number`` (1-based, as drawn) of the clip's first
+        ``frame``, and a note for the status line. ``ValueError`` for a number that is no face there."""
+        try:
+            n = int(number) if number is not None else 1
+        except (TypeError, ValueError):
+            raise ValueError(f"the face to edit must be a number, got {number!r}") from None
+        if n < 1:
+            raise ValueError(f"faces are numbered from 1 (the largest), got {n}")
+        if n == 1:
+            return 0, ""
+        from core.fit.api import face_boxes
+
+        count = len(face_boxes(frame))
+        if n > count:
+            raise ValueError(
+                f"face {n} asked for, but the clip's first frame shows {count} face(s): choose 1 to {max(count, 1)}"
+            )
+        return n - 1, f", face {n} of {count}"
+
+    def show_faces(self, clip: str | None, x: float | None = None, y: float | None = None) -> dict:
+        """The first frame with its faces boxed and numbered; the face at (x, y) (first-frame pixels) is
+        chosen, else the largest. Outputs: the preview, the face number and the status line."""
+        if not clip:
+            return {self.preview_img: gr.skip(), self.face_num: gr.skip(), self.summary: NO_CLIP}
+        from core.fit.api import face_boxes
+
+        frame = first_frame(clip)
+        boxes = face_boxes(frame)
+        if not boxes:
+            text = "No face found in the clip's first frame: every frame without a face passes through unchanged."
+            return {self.preview_img: frame, self.face_num: 1, self.summary: text}
+        chosen = 0 if x is None or y is None else face_at(boxes, float(x), float(y))
+        if len(boxes) == 1:
+            text = "Only one face in the clip's first frame: it is the one edited."
+        else:
+            text = (
+                f"Face {chosen + 1} of {len(boxes)} chosen (numbered by size): preview and render edit it. "
+                "Click another face to change."
+            )
+        return {self.preview_img: draw_faces(frame, boxes, chosen), self.face_num: chosen + 1, self.summary: text}
+
+    def on_pick(self, clip: str | None, x: float | None, y: float | None) -> dict:
+        """``/video_pick_face``: choose the face at (x, y) in the first frame's pixels."""
+        if x is None or y is None:
+            raise ValueError("give the x, y of a face in the clip's first frame (pixels)")
+        return self.show_faces(clip, x, y)
+
+    def on_select(self, evt: gr.SelectData, clip: str | None) -> dict:
+        """A click on the preview (``evt.index``: pixels of the image shown, which is the first frame or
+        before | after side by side at the frame's size): the face under it is chosen."""
+        if not clip or evt.index is None:
+            return self.show_faces(None)
+        x, y = evt.index[:2]
+        return self.show_faces(clip, float(x) % first_frame(clip).shape[1], float(y))
+
+    def on_face_num(self, clip: str | None, number: Any) -> dict:
+        """The face number typed in: highlight that face."""
+        if not clip:
+            return self.show_faces(None)
+        from core.fit.api import face_boxes
+
+        frame = first_frame(clip)
+        boxes = face_boxes(frame)
+        face, _ = self.face_index(frame, number)
+        x0, y0, x1, y1 = boxes[face] if boxes else (0.0, 0.0, 0.0, 0.0)
+        return self.show_faces(clip, (x0 + x1) / 2, (y0 + y1) / 2)
 
     def on_clip(self, label: str | None) -> Any:
         st = self.studio
@@ -231,6 +330,7 @@ class VideoTab:
             self.keys_table,
             self.seconds,
             *[self.sliders[n] for n in self.names],
+            self.face_num,
         ]
         self.preview_btn.click(
             guard(self.on_preview),
@@ -250,7 +350,30 @@ class VideoTab:
             concurrency_id="video",
             concurrency_limit=1,
         )
+        self._wire_faces(guard)
         if self.clip_choice is not None:
             self.clip_choice.change(
                 self.on_clip, inputs=[self.clip_choice], outputs=[self.clip], api_visibility="private", queue=False
             )
+
+    def _wire_faces(self, guard: Any) -> None:
+        """A new clip shows its faces; a click on the preview, the number field or the API choose one."""
+        outputs = [self.preview_img, self.face_num, self.summary]
+        common = {"outputs": outputs, "concurrency_id": "video", "concurrency_limit": 1}
+        self.clip.change(guard(self.show_faces), inputs=[self.clip], api_visibility="private", **common)
+        self.preview_img.select(guard(self.on_select), inputs=[self.clip], api_visibility="private", **common)
+        self.face_num.input(
+            guard(self.on_face_num), inputs=[self.clip, self.face_num], api_visibility="private", **common
+        )
+        self.pick_btn.click(
+            guard(self.on_pick), inputs=[self.clip, self.pick_x, self.pick_y], api_name="video_pick_face", **common
+        )
+
+
+def first_frame(clip: str | Path) -> np.ndarray:
+    """The clip's first frame ``(H, W, 3)`` uint8 (``VideoError`` for an unreadable clip)."""
+    from core.io.video import iter_frames
+
+    for frame in iter_frames(clip, 1):
+        return frame
+    raise ValueError(f"no frames in the video {Path(clip).name}")

@@ -266,10 +266,14 @@ def default_workers() -> int:
 
 
 def edit_frames(editor: FrameEditor, frames: Iterator[np.ndarray], workers: int | None = None) -> Iterator[np.ndarray]:
-    """The edited frames in order. Frames are edited ``workers`` at a time (a small batch read ahead, never
-    the whole clip), each on one torch thread: the engine's per-frame work is too small for intra-op
-    threads, and whole frames in parallel use every core."""
-    from concurrent.futures import ThreadPoolExecutor
+    """The edited frames in order. Frames are edited ``workers`` at a time, each on one torch thread: the
+    engine's per-frame work is too small for intra-op threads, and whole frames in parallel use every core.
+
+    A sliding window: at most ``2 * workers`` frames are read ahead and in flight (never the whole clip),
+    and a new frame is submitted as soon as the oldest is handed on, so no worker waits for the slowest
+    frame of a batch (fixed batches left cores idle at every batch end)."""
+    from collections import deque
+    from concurrent.futures import Future, ThreadPoolExecutor
 
     import torch
 
@@ -278,13 +282,13 @@ def edit_frames(editor: FrameEditor, frames: Iterator[np.ndarray], workers: int 
     torch.set_num_threads(1)
     try:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gdpw-edit") as pool:
-            batch: list[tuple[int, np.ndarray]] = []
+            pending: deque[Future] = deque()
             for t, frame in enumerate(frames):
-                batch.append((t, frame))
-                if len(batch) == 2 * workers:
-                    yield from pool.map(lambda item: editor(*item), batch)
-                    batch = []
-            yield from pool.map(lambda item: editor(*item), batch)
+                pending.append(pool.submit(editor, t, frame))
+                if len(pending) >= 2 * workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
     finally:
         torch.set_num_threads(before)
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -56,6 +57,56 @@ class LandmarkEmbedding:
         tri = vertices[:, faces.to(vertices.device)[face_ids]]  # (B, L, 3, 3)
         bary = self.bary.to(device=vertices.device, dtype=vertices.dtype)
         return (tri * bary[None, :, :, None]).sum(2)
+
+
+def _same_key(a: Sequence[torch.Tensor | None], b: Sequence[torch.Tensor | None]) -> bool:
+    """Whether two keys hold equal values: both None, or tensors of one shape, dtype and device that are equal."""
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        if x is None or y is None:
+            if x is not y:
+                return False
+        elif x.shape != y.shape or x.dtype != y.dtype or x.device != y.device or not torch.equal(x, y):
+            return False
+    return True
+
+
+class TensorCache:
+    """The last few results of a computation keyed on the *values* of tensors (never on their identity: a
+    caller may refill the same tensor in place), for per-call work that rarely changes (the identity blend
+    of a shape that stays the same over a clip or a webcam session).
+
+    ``guard`` is an extra part of the key compared by identity: the model's basis tensor, so that moving the
+    model (``.to(device)``, which replaces its buffers) empties the cache. Keys are stored as detached
+    clones; values (tensors or tuples of them) must not require grad. Safe across threads: the entries are
+    an immutable tuple that is replaced, never modified (two threads may both compute a missing value).
+    """
+
+    def __init__(self, size: int = 4) -> None:
+        self.size = size
+        self._entries: tuple[tuple[object, tuple[torch.Tensor | None, ...], Any], ...] = ()
+
+    def get(self, guard: object, key: Sequence[torch.Tensor | None], compute: Callable[[], Any]) -> Any:
+        """The cached value for ``key`` (tensors or None), else ``compute()`` (stored; the least recently used
+        entry dropped)."""
+        entries = self._entries
+        for i, (g, k, value) in enumerate(entries):
+            if g is guard and _same_key(k, key):
+                if i:  # most recently used first
+                    self._entries = (entries[i], *entries[:i], *entries[i + 1 :])
+                return value
+        value = compute()
+        stored = tuple(None if t is None else t.detach().clone() for t in key)
+        self._entries = ((guard, stored, value), *entries[: self.size - 1])
+        return value
+
+    def clear(self) -> None:
+        """Forget every entry (after changing the tensors a cached computation read in place)."""
+        self._entries = ()
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 class FaceModel(nn.Module):

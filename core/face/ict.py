@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.face.base import Control, FaceModel, vertex_landmarks
+from core.face.base import Control, FaceModel, TensorCache, vertex_landmarks
 from core.face.params import FaceParams
 from core.face.rotation import euler_to_matrix
 
@@ -186,6 +186,9 @@ class ICTFaceModel(FaceModel):
         )
         self._jaw_channels = [self.expression_names.index(c) for c in ("jawOpen", "jawLeft", "jawRight")]
         self._setup_controls()
+        # identity blends of recent shapes and basis columns of recent vertex subsets (``shaped``)
+        self._identity_cache = TensorCache(size=8)
+        self._subset_cache = TensorCache(size=8)
 
     # ------------------------------------------------------------------ set-up
     @staticmethod
@@ -270,16 +273,49 @@ class ICTFaceModel(FaceModel):
             )
 
     def shaped(self, params: FaceParams, vertex_ids: torch.Tensor | None = None) -> torch.Tensor:
-        """Identity and expression blendshapes only (no gaze, no pose): ``(B, N or L, 3)`` cm."""
+        """Identity and expression blendshapes only (no gaze, no pose): ``(B, N or L, 3)`` cm.
+
+        The identity blend ``shape @ identity_basis`` (the larger product) is cached on the shape's values
+        (see ``clear_caches``), as are the basis columns of a vertex subset: the shape stays the same over a
+        clip or a webcam session while the expression changes every frame. A shape that requires grad (a
+        fit) is never cached. Results equal the uncached computation exactly.
+        """
         self._check(params)
-        b, s = params.batch_size, params.shape.shape[1]
+        b = params.batch_size
         expr = self._effective_expression(params)
+        template, _, expression = self._basis_subset(vertex_ids)
+        offsets = self._identity_offsets(params.shape, vertex_ids) + expr @ expression
+        return template + offsets.view(b, -1, 3)
+
+    def _basis_subset(self, vertex_ids: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Template ``(L, 3)``, identity ``(S, 3L)`` and expression ``(E, 3L)`` bases of ``vertex_ids`` (all
+        vertices for None)."""
         if vertex_ids is None:
-            offsets = params.shape @ self.identity_basis[:s] + expr @ self.expression_basis
-            return self.v_template + offsets.view(b, -1, 3)
-        cols = (vertex_ids[:, None] * 3 + torch.arange(3, device=vertex_ids.device)).reshape(-1)
-        offsets = params.shape @ self.identity_basis[:s, cols] + expr @ self.expression_basis[:, cols]
-        return self.v_template[vertex_ids] + offsets.view(b, -1, 3)
+            return self.v_template, self.identity_basis, self.expression_basis
+
+        def columns() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            cols = (vertex_ids[:, None] * 3 + torch.arange(3, device=vertex_ids.device)).reshape(-1)
+            return self.v_template[vertex_ids], self.identity_basis[:, cols], self.expression_basis[:, cols]
+
+        return self._subset_cache.get(self.expression_basis, (vertex_ids,), columns)
+
+    def _identity_offsets(self, shape: torch.Tensor, vertex_ids: torch.Tensor | None) -> torch.Tensor:
+        """``shape (B, S) @ identity basis``: ``(B, 3N or 3L)`` vertex offsets, cached unless ``shape`` needs grad."""
+        identity = self._basis_subset(vertex_ids)[1][: shape.shape[1]]
+        if shape.requires_grad:
+            return shape @ identity
+
+        def blend() -> torch.Tensor:
+            with torch.no_grad():
+                return shape @ identity
+
+        return self._identity_cache.get(self.identity_basis, (shape, vertex_ids), blend)
+
+    def clear_caches(self) -> None:
+        """Forget the cached identity blends and basis columns (only needed after editing the bases in place;
+        moving the model to another device or dtype empties them by itself)."""
+        self._identity_cache.clear()
+        self._subset_cache.clear()
 
     def eye_support(self, side: str) -> torch.Tensor:
         """Vertex ids ``(K,)`` of the sclera points the eyeball centre of ``side`` ("left"/"right") is fitted to."""

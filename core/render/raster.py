@@ -36,6 +36,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from core.coords import norm_to_pixel
@@ -119,10 +120,20 @@ class _Setup:
     buckets: list[tuple[int, int, int, int]]  # (start, stop, Sh, Sw): ranges of the sorted triangles
 
 
-def _size_class(n: torch.Tensor) -> torch.Tensor:
-    """Index of the smallest window size >= n in ``_WINDOW_SIZES``, for box sizes ``n >= 1`` (float)."""
+def _nonzero(mask: torch.Tensor) -> torch.Tensor:
+    """Ascending indices ``(K,)`` long of the true elements of a 1-D bool tensor. On CPU through numpy,
+    about twice as fast as ``torch.nonzero`` (0.22 against 0.44 ms for 128k elements, one thread)."""
+    if mask.device.type == "cpu":
+        return torch.from_numpy(np.flatnonzero(mask.numpy())).to(torch.long)
+    return mask.nonzero().squeeze(1)
+
+
+def _size_class(n: torch.Tensor, largest: int) -> torch.Tensor:
+    """Index of the smallest window size >= n in ``_WINDOW_SIZES``, for integral box sizes ``1 <= n <=
+    largest`` (float): a lookup table of ``largest + 1`` entries, far cheaper than bucketising every box."""
     bounds = torch.tensor(_WINDOW_SIZES, dtype=n.dtype, device=n.device)
-    return torch.bucketize(n, bounds).clamp_(max=_KEY_BASE - 1)
+    lut = torch.bucketize(torch.arange(largest + 1, dtype=n.dtype, device=n.device), bounds)
+    return lut.clamp_(max=_KEY_BASE - 1).index_select(0, n.long())
 
 
 def _plan_buckets(hist: list[int]) -> dict[int, int]:
@@ -179,36 +190,40 @@ def _boxes(xs, ys, zs, size: tuple[int, int]):
     hiy = torch.maximum(torch.maximum(y0, y1), y2).floor_().clamp_(max=h - 1)
     ok = (hix >= lox) & (hiy >= loy) & (area2.abs() > _MIN_AREA2) & torch.isfinite(area2)  # NaN boxes fail
     ok &= torch.isfinite(zs[0] + zs[1] + zs[2])
-    return area2, (lox, loy, hix, hiy), ok.nonzero().squeeze(1)
+    return area2, (lox, loy, hix, hiy), _nonzero(ok)
 
 
 def _bucket(keep: torch.Tensor, box, size: tuple[int, int]):
     """Sort the kept triangles by box size class so every bucket is one contiguous range. Returns the
     reordered ``keep``, box origins ``lox, loy``, the buckets ``(start, stop, Sh, Sw)`` and each triangle's
-    window size ``(T, 2)``."""
+    window height and width ``(T,)`` each (float)."""
     h, w = size
     lox, loy, hix, hiy = box
     lox, loy = lox.index_select(0, keep), loy.index_select(0, keep)
     bw = hix.index_select(0, keep) - lox + 1
     bh = hiy.index_select(0, keep) - loy + 1
-    bkey = _size_class(bh) * _KEY_BASE + _size_class(bw)
+    bkey = _size_class(bh, h) * _KEY_BASE + _size_class(bw, w)
     hist = torch.bincount(bkey, minlength=_KEY_BASE * _KEY_BASE).tolist()
     plan = _plan_buckets(hist)
     lut = list(range(_KEY_BASE * _KEY_BASE))
     for src, dst in plan.items():
         lut[src] = dst
-    order = torch.tensor(lut, device=bkey.device).index_select(0, bkey).sort().indices
+    # bucket keys < _KEY_BASE^2 fit int16, whose (stable, radix) sort is ~4x faster than int64's
+    target = torch.tensor(lut, device=bkey.device, dtype=torch.int16).index_select(0, bkey)
+    target, order = target.sort(stable=True)
     keep, lox, loy = keep.index_select(0, order), lox.index_select(0, order), loy.index_select(0, order)
     buckets, start = [], 0
+    win_h, win_w = [0.0] * len(lut), [0.0] * len(lut)
     for key in sorted(set(plan.values())):
         count = sum(hist[src] for src, dst in plan.items() if dst == key)
-        sh, sw = _WINDOW_SIZES[key // _KEY_BASE], _WINDOW_SIZES[key % _KEY_BASE]
-        buckets.append((start, start + count, min(sh, h), min(sw, w)))
+        sh, sw = min(_WINDOW_SIZES[key // _KEY_BASE], h), min(_WINDOW_SIZES[key % _KEY_BASE], w)
+        buckets.append((start, start + count, sh, sw))
+        win_h[key], win_w[key] = float(sh), float(sw)
         start += count
-    counts = torch.tensor([b1 - b0 for b0, b1, _, _ in buckets], device=keep.device)
-    win = torch.tensor([[sh, sw] for _, _, sh, sw in buckets], device=keep.device, dtype=torch.float32)
-    win = win.repeat_interleave(counts, dim=0, output_size=keep.numel())  # (T, 2) window height, width
-    return keep, lox, loy, buckets, win
+    target = target.long()
+    win_h = torch.tensor(win_h, device=keep.device).index_select(0, target)  # (T,) window height
+    win_w = torch.tensor(win_w, device=keep.device).index_select(0, target)  # (T,) window width
+    return keep, lox, loy, buckets, (win_h, win_w)
 
 
 def _planes(xs, ys, zs, inv: torch.Tensor) -> torch.Tensor:
@@ -237,11 +252,11 @@ def _setup(verts: torch.Tensor, faces_t: torch.Tensor, size: tuple[int, int]) ->
     if keep.numel() == 0:
         empty = keep.new_zeros(0)
         return _Setup(gid=empty, origin=empty, plane=v.new_zeros(4, 3, 0), buckets=[])
-    keep, lox, loy, buckets, win = _bucket(keep, box, size)
+    keep, lox, loy, buckets, (win_h, win_w) = _bucket(keep, box, size)
     # Shift each box origin so that the whole (Sh, Sw) window lies inside the image: the extra pixels are
     # outside the bounding box, hence outside the triangle, and never index past a row or image.
-    ox = torch.minimum(lox, w - win[:, 1])
-    oy = torch.minimum(loy, h - win[:, 0])
+    ox = torch.minimum(lox, w - win_w)
+    oy = torch.minimum(loy, h - win_h)
     # Corners relative to the origin: exact in float32 (both are close multiples of the corner's ulp), so the
     # float32 planes are accurate to ~1e-7 of the barycentric range.
     xs = [t.index_select(0, keep) - ox for t in xs]
@@ -307,7 +322,7 @@ def _depth_test(s: _Setup, zbuf: torch.Tensor, w: int, max_candidates: int) -> N
             torch.minimum(low, b2, out=low)  # smallest barycentric
             inside = work_in[:n].view(b0.shape)
             torch.ge(low, 0, out=inside)
-            idx = inside.view(-1).nonzero().squeeze(1)
+            idx = _nonzero(inside.view(-1))
             if idx.numel() == 0:
                 continue
             if wide:  # idx = triangle * S + window pixel
@@ -354,34 +369,33 @@ def _resolve(
     b1x, b1y, b2x, b2y = e2y * inv, -e2x * inv, -e1y * inv, e1x * inv
     dz1, dz2 = z[1] - z[0], z[2] - z[0]
     zx, zy = b1x * dz1 + b2x * dz2, b1y * dz1 + b2y * dz2
-    x0, y0, z0 = x[0], y[0], z[0]
+    table = (x[0], y[0], z[0], b1x, b1y, b2x, b2y, zx, zy)  # per triangle (G*F,)
 
     face_id = out.face_id.view(-1)[first * h * w :]
     bary_out = out.bary.view(-1, 3)[first * h * w :]
     depth_out = out.depth.view(-1)[first * h * w :]
     for p0 in range(0, zbuf.numel(), chunk):
         zb = zbuf[p0 : p0 + chunk]
-        hit = (zb != _EMPTY_KEY).nonzero().squeeze(1)
+        hit = _nonzero(zb != _EMPTY_KEY)
         gid = zb.index_select(0, hit) & _ID_MASK
         if cull_backfaces:
-            front = (~back.index_select(0, gid)).nonzero().squeeze(1)
+            front = _nonzero(~back.index_select(0, gid))
             hit, gid = hit.index_select(0, front), gid.index_select(0, front)
         if hit.numel() == 0:
             continue
         pix = hit + p0
         row = torch.div(pix, w, rounding_mode="floor")  # mesh * H + image row
-        dx = (pix - row * w).to(torch.float64) - x0.index_select(0, gid)
+        x0, y0, z0, c1x, c1y, c2x, c2y, czx, czy = (t.index_select(0, gid) for t in table)
+        dx = (pix - row * w).to(torch.float64) - x0
         if g > 1:
             mesh = torch.div(gid, f, rounding_mode="floor")
             row, fid = row - mesh * h, gid - mesh * f
         else:
             fid = gid
-        dy = row.to(torch.float64) - y0.index_select(0, gid)
-        b1 = torch.addcmul(b1x.index_select(0, gid) * dx, b1y.index_select(0, gid), dy)
-        b2 = torch.addcmul(b2x.index_select(0, gid) * dx, b2y.index_select(0, gid), dy)
-        depth = torch.addcmul(
-            torch.addcmul(z0.index_select(0, gid), zx.index_select(0, gid), dx), zy.index_select(0, gid), dy
-        )
+        dy = row.to(torch.float64) - y0
+        b1 = torch.addcmul(c1x * dx, c1y, dy)
+        b2 = torch.addcmul(c2x * dx, c2y, dy)
+        depth = torch.addcmul(torch.addcmul(z0, czx, dx), czy, dy)
         face_id.index_copy_(0, pix, fid)
         bary_out.index_copy_(0, pix, torch.stack([1.0 - b1 - b2, b1, b2], dim=1).to(bary_out.dtype))
         depth_out.index_copy_(0, pix, depth.to(depth_out.dtype))

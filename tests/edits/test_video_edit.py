@@ -215,3 +215,29 @@ def test_video_face_by_index_edits_only_that_face(samples, ict_model):
     assert np.abs(out[:, 60:190, 320:450] - src[:, 60:190, 320:450]).mean() > 2.0  # the small one turned
     with pytest.raises(NoFaceError, match="face 2 asked for"):
         anim.edit_video(frames, {"yaw": 12}, fps=10.0, face=2, progress=False)
+
+
+def test_edit_frames_keeps_order_and_reads_ahead_a_bounded_window():
+    import time
+
+    from core.edits.video import edit_frames
+
+    read = []
+
+    def frames():
+        for t in range(12):
+            read.append(t)
+            yield np.full((2, 2, 3), t, np.uint8)
+
+    ahead = []
+
+    def editor(t, frame):  # uneven work: later frames finish first
+        time.sleep(0.02 if t % 3 == 0 else 0.001)
+        return frame + 1
+
+    out = []
+    for frame in edit_frames(editor, frames(), workers=2):
+        ahead.append(len(read) - len(out))  # frames read but not yet handed on
+        out.append(int(frame[0, 0, 0]))
+    assert out == [t + 1 for t in range(12)]
+    assert max(ahead) <= 4  # 2 * workers in flight, never the whole clip

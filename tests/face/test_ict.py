@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from core.face import FaceParams
+from core.face.params import FIELD_NAMES
 from core.face.rotation import euler_to_matrix
 
 
@@ -173,3 +174,62 @@ def test_controls_cover_the_editing_sliders(ict_model):
     v = ict_model(p)[0]
     chin = ict_model.vertex_indices["idx_to_landmark_verts"][8]
     assert v[chin, 0] > 0.1  # sideways > 0: chin to the subject's left
+
+
+def _uncached_shaped(model, params, vertex_ids=None):
+    """``shaped`` written out without caches: the reference the cached path must equal exactly."""
+    b, s = params.batch_size, params.shape.shape[1]
+    expr = model._effective_expression(params)
+    if vertex_ids is None:
+        offsets = params.shape @ model.identity_basis[:s] + expr @ model.expression_basis
+        return model.v_template + offsets.view(b, -1, 3)
+    cols = (vertex_ids[:, None] * 3 + torch.arange(3)).reshape(-1)
+    offsets = params.shape @ model.identity_basis[:s, cols] + expr @ model.expression_basis[:, cols]
+    return model.v_template[vertex_ids] + offsets.view(b, -1, 3)
+
+
+def test_shape_cache_is_keyed_on_values_and_exact(ict_model):
+    g = torch.Generator().manual_seed(3)
+    params = ict_model.neutral(2)
+    params.shape.copy_(torch.randn(params.shape.shape, generator=g))
+    params.expression.copy_(0.3 * torch.rand(params.expression.shape, generator=g))
+    ids = ict_model.eye_support("right")
+    for _ in range(2):  # the second call reads the caches
+        assert torch.equal(ict_model.shaped(params), _uncached_shaped(ict_model, params))
+        assert torch.equal(ict_model.shaped(params, ids), _uncached_shaped(ict_model, params, ids))
+    # the same tensor refilled in place is a new key: values, not identity
+    params.shape.mul_(-0.5)
+    assert torch.equal(ict_model.shaped(params), _uncached_shaped(ict_model, params))
+    # a returned mesh edited in place does not touch the cache
+    ict_model.shaped(params).zero_()
+    assert torch.equal(ict_model.shaped(params), _uncached_shaped(ict_model, params))
+
+
+def test_shape_cache_leaves_fitting_gradients_alone(ict_model):
+    params = ict_model.neutral()
+    params.shape[:, :3] = torch.tensor([0.5, -1.0, 0.2])
+    ict_model.shaped(params)  # cached without grad
+    shape = params.shape.clone().requires_grad_(True)
+    fitting = FaceParams(**{n: shape if n == "shape" else getattr(params, n) for n in FIELD_NAMES})
+    ict_model.shaped(fitting).square().sum().backward()
+    assert shape.grad is not None and shape.grad.abs().sum() > 0
+
+
+def test_tensor_cache_keeps_the_latest_entries():
+    from core.face.base import TensorCache
+
+    cache, calls = TensorCache(size=2), []
+
+    def compute(v):
+        calls.append(v)
+        return torch.tensor(v)
+
+    guard = object()
+    for v in (1.0, 2.0, 1.0, 3.0, 1.0, 2.0):
+        assert float(cache.get(guard, (torch.tensor([v]), None), lambda v=v: compute(v))) == v
+    assert calls == [1.0, 2.0, 3.0, 2.0]  # 1 stays (used again), 2 was dropped when 3 came
+    assert len(cache) == 2
+    cache.get(object(), (torch.tensor([1.0]), None), lambda: compute(9.0))  # another guard: a miss
+    assert calls[-1] == 9.0
+    cache.clear()
+    assert len(cache) == 0

@@ -277,3 +277,59 @@ def test_webcam_tab_streams_the_fake_camera(studio_server, browser):
         60,
         "a second streamed frame",
     )
+
+
+def _offset_in_image(driver, img, x: float, y: float) -> tuple[int, int]:
+    """Selenium offset (from the element's centre) of the image pixel (x, y), the image shown scaled to fit
+    its box (object-fit: contain, as Gradio maps a click back to pixels)."""
+    left, top, w, h, nw, nh = driver.execute_script(
+        "const r = arguments[0].getBoundingClientRect();"
+        "return [r.left, r.top, r.width, r.height, arguments[0].naturalWidth, arguments[0].naturalHeight];",
+        img,
+    )
+    scale = max(nw / w, nh / h)
+    ox, oy = (w - nw / scale) / 2, (h - nh / scale) / 2
+    return round(ox + x / scale - w / 2), round(oy + y / scale - h / 2)
+
+
+def test_video_tab_click_picks_the_second_face(studio_server, browser, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    from core.fit.api import face_boxes
+    from core.io.examples import default_portrait
+    from core.io.video import write_video
+
+    portrait = default_portrait()
+    x0, y0, x1, y1 = face_boxes(portrait)[0]  # a square around its face, so that the small copy is found too
+    cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, 0.9 * max(x1 - x0, y1 - y0)
+    face = Image.fromarray(portrait).convert("RGB").crop((cx - half, cy - half, cx + half, cy + half))
+    canvas = np.full((256, 560, 3), 100, np.uint8)  # a large face on the left, a small one on the right
+    canvas[:, :256] = np.asarray(face.resize((256, 256)))
+    canvas[28:228, 340:540] = np.asarray(face.resize((200, 200)))
+    clip = write_video(tmp_path / "two.mp4", [canvas] * 5, 10.0)
+    driver = browser
+    driver.get(studio_server.url)
+    _wait(lambda: _result_src(driver), 120, "the first rendered result")
+    _open_tab(driver, "Video")
+    upload = _wait(lambda: driver.find_elements(By.CSS_SELECTOR, "#gdpw-vclip input[type=file]"), 30, "the clip input")
+    upload[0].send_keys(str(clip))
+    summary = driver.find_element(By.ID, "gdpw-vsummary")
+    _wait(lambda: "Face 1 of 2" in summary.text or "⚠" in summary.text, 120, "the first frame's faces")
+    assert "Face 1 of 2" in summary.text, summary.text
+    img = _wait(
+        lambda: [
+            i
+            for i in driver.find_elements(By.CSS_SELECTOR, "#gdpw-vpreview-img img")
+            if driver.execute_script("return arguments[0].naturalWidth", i) == 560
+        ],
+        30,
+        "the first frame shown",
+    )[0]
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", img)
+    time.sleep(0.5)
+    ActionChains(driver).move_to_element_with_offset(img, *_offset_in_image(driver, img, 440, 128)).click().perform()
+    _wait(lambda: "Face 2 of 2" in summary.text or "⚠" in summary.text, 60, "the second face to be chosen")
+    assert "Face 2 of 2" in summary.text, summary.text
+    number = driver.find_element(By.CSS_SELECTOR, "#gdpw-vface input")
+    assert float(number.get_attribute("value")) == 2
