@@ -23,6 +23,7 @@ Per target (all on the S x S crop, flows in normalised crop units, see ``core.co
 What was made up rather than moved (the plate where the person was, completed and mouth pixels) is the
 result's ``synthesised`` layer, which full-resolution output pastes from the crop.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
