@@ -1,8 +1,10 @@
-"""Contact sheet of geometry-engine edits on sample portraits, for looking at with one's own eyes.
+"""Contact sheet of small and large edits on sample portraits, per engine, for looking at with one's own eyes.
 
-    python bench/contact_sheet.py [--out contact_sheet.png] [PORTRAIT ...]
+    python bench/contact_sheet.py [--engine geometry,pwm] [--large] [--out contact_sheet.png] [PORTRAIT ...]
 
-Rows: portraits; columns: source crop, yaw +20, yaw -20, jawOpen 0.5, gaze yaw +20 / pitch -10, blink.
+Rows: portraits (one per engine); columns: source crop, then yaw +-20, jawOpen 0.5, gaze, blink (or, with
+``--large``, the large edits of ``python -m core contact-sheet``). A thin wrapper over
+``core.eval.contact_sheet`` with the development samples as default portraits.
 """
 
 from __future__ import annotations
@@ -12,12 +14,12 @@ import sys
 from pathlib import Path
 
 import devsamples  # noqa: F401  (GDPW_SAMPLES: the development samples by default)
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.animator import Animator  # noqa: E402
 from core.assets import samples_dir  # noqa: E402
+from core.eval.contact_sheet import LARGE_EDITS, contact_sheet  # noqa: E402
+from core.eval.edits import EditCase  # noqa: E402
 from core.io.image import save_image  # noqa: E402
 
 PORTRAITS = [
@@ -27,28 +29,27 @@ PORTRAITS = [
     "samples__source_video__image__Obama_clip1.png",
     "examples__knn_examples__train__rose_leslie__img1.jpg",
 ]
-EDITS = [{}, {"yaw": 20}, {"yaw": -20}, {"jawOpen": 0.5}, {"gaze_yaw": 20, "gaze_pitch": -10}, {"blink": 1.0}]
+SMALL_EDITS = (
+    EditCase("yaw+20", {"yaw": 20.0}, offset=True),
+    EditCase("yaw-20", {"yaw": -20.0}, offset=True),
+    EditCase("jawOpen 0.5", {"jawOpen": 0.5}),
+    EditCase("gaze", {"gaze_yaw": 20.0, "gaze_pitch": -10.0}),
+    EditCase("blink 1", {"blink": 1.0}),
+)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("portraits", nargs="*")
+    ap.add_argument("--engine", default="geometry", help="engines separated by commas")
+    ap.add_argument("--large", action="store_true", help="the large edits instead of the small ones")
     ap.add_argument("--out", default="contact_sheet.png")
     args = ap.parse_args()
-    root = samples_dir()
-    paths = [Path(p) for p in args.portraits] or [root / "images" / p for p in PORTRAITS]
-    anim = Animator()
-    rows = []
-    for path in paths:
-        try:
-            anim.load_source(path)
-        except ValueError as exc:
-            print(f"skipped {path.name}: {exc}")
-            continue
-        rows.append(np.concatenate([anim.render(e) for e in EDITS], axis=1))
-        print(f"{path.name}: yaw {anim.source.fit.quality['yaw']:.1f}")
-    save_image(args.out, np.concatenate(rows, axis=0))
-    print(f"wrote {args.out}")
+    paths = [Path(p) for p in args.portraits] or [samples_dir() / "images" / p for p in PORTRAITS]
+    engines = [e.strip() for e in args.engine.split(",") if e.strip()]
+    sheet = contact_sheet(paths, engines, LARGE_EDITS if args.large else SMALL_EDITS)
+    save_image(args.out, sheet)
+    print(f"wrote {args.out}: {len(paths)} portraits, engines {', '.join(engines)}")
     return 0
 
 

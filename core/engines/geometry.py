@@ -145,11 +145,12 @@ class GeometryEngine:
             frags = rasterize(src_proj, self.faces, (s, s))
             cover = frags.mask
             segment = (torch.from_numpy(self.segmenter(crop_image))[None, None] > 0.3).float()
-            # the person layer is grown a little to take its soft edge along. The mesh reaches beyond the real
+            # the person layer is grown to take its soft edge along (faint hair and the photo's halo around
+            # it would otherwise stay behind as an outline when the head moves away). The mesh reaches beyond the real
             # head, so of the mesh only the inner face counts (segmentation can miss it). The background plate
             # is the crop with exactly that layer filled in from around it, so unmoved pixels stay exact
             inner = (interpolate(self.inner[None], frags) > 0.5).float()
-            person = dilate(torch.maximum(segment, inner), max(2, s // 64))
+            person = dilate(torch.maximum(segment, inner), max(3, s // 32))
             plate = harmonic_fill(crop, 1.0 - person, sweeps=self.fill_sweeps)
             src_mouth = self._mouth_mask(frags)
             depth = torch.where(cover > 0, frags.depth[:, None], torch.full_like(cover, float("inf")))
