@@ -113,6 +113,7 @@ def complete_hidden(
     mirror_seen: torch.Tensor,
     poor: torch.Tensor | None = None,
     stretched: torch.Tensor | None = None,
+    smeared: torch.Tensor | None = None,
     sweeps: int = 12,
 ) -> Completion:
     """Replace the ``hidden`` pixels of ``image`` (see the module docstring).
@@ -127,11 +128,13 @@ def complete_hidden(
         poor: ``(B, 1, S, S)`` 0/1 visible pixels to take from the mirror side too (``foreshortened``).
         stretched: ``(B, 1, S, S)`` 0/1 where ``image`` itself is too stretched to keep (default: everywhere):
             hidden pixels without a mirror get the membrane only there.
+        smeared: ``(B, 1, S, S)`` 0/1 visible pixels so stretched that they would streak, with no better
+            mirror: they get the membrane too.
     """
     b = image.shape[0]
     empty = torch.zeros_like(hidden)
     use = hidden * mirror_seen if poor is None else torch.maximum(hidden * mirror_seen, poor)
-    if not hidden.any() and not use.any():
+    if not hidden.any() and not use.any() and (smeared is None or not smeared.any()):
         return Completion(image, empty, empty)
     mirror = F.grid_sample(source.expand(b, -1, -1, -1), mirror_grid, align_corners=False, padding_mode="border")
     out = image
@@ -146,6 +149,8 @@ def complete_hidden(
         mirrored = _soft(use)
         out = out * (1.0 - mirrored) + (mirror + offset).clamp(0, 1) * mirrored
     rest = hidden * (1.0 - mirror_seen) * (1.0 if stretched is None else stretched)
+    if smeared is not None:
+        rest = torch.maximum(rest, smeared * (1.0 - use))
     membrane = empty
     if rest.any():
         fill = harmonic_fill(out, 1.0 - rest, sweeps=sweeps)

@@ -277,7 +277,12 @@ class GeometryEngine:
                 geo.mirror_seen,
             )
             stretched = (box_blur(area_ratio(grid), 1) < 1.0 / 3.0).float()
-            done = complete_hidden(out, state.crop, hidden, geo.seen, geo.mirror_grid, geo.mirror_seen, poor, stretched)
+            # visible inner-face skin stretched over 3 times (the side a turn brings round, seen edge-on from
+            # the front) would streak: open patches of it get the membrane
+            smeared = dilate(erode(geo.seen * geo.inner * geo.skin * stretched, 1), 1)
+            done = complete_hidden(
+                out, state.crop, hidden, geo.seen, geo.mirror_grid, geo.mirror_seen, poor, stretched, smeared
+            )
             out, mouth = self._fill_mouth(done.image, state, geo.frags, grid)
             # what full resolution cannot take from the photo: the plate where the person was, made-up pixels
             plate = (1.0 - layer) * state.person
