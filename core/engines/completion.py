@@ -153,7 +153,7 @@ def complete_hidden(
         rest = torch.maximum(rest, smeared * (1.0 - use))
     membrane = empty
     if rest.any():
-        fill = harmonic_fill(out, 1.0 - rest, sweeps=sweeps)
+        fill = harmonic_fill(out, 1.0 - rest, sweeps=sweeps, skip_finest=1)
         membrane = _soft(rest)
         out = out * (1.0 - membrane) + fill * membrane
     return Completion(out, mirrored, membrane)

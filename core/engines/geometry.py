@@ -224,9 +224,11 @@ class GeometryEngine:
         zone[..., :1, :] = zone[..., -1:, :] = zone[..., :, :1] = zone[..., :, -1:] = 0.0
         seen = F.pad(geo.seen, grow)
         free = zone * (1.0 - cover) + (cover - seen)
-        # the extension is smooth: the finest level needs no sweeps of its own above 128 px
+        # the extension is smooth: levels finer than ~90 px need no sweeps of their own (they keep the known
+        # pixels exactly and take the upsampled coarser solution elsewhere)
         mesh_flow = F.pad(geo.mesh_flow * geo.seen, grow)
-        return harmonic_fill(mesh_flow, 1.0 - free, sweeps=self.fill_sweeps, skip_finest=int(s > 128))
+        skip = max(0, int(np.log2(max(s + 2 * m, 1) / 90.0)) + 1) if s > 128 else 0
+        return harmonic_fill(mesh_flow, 1.0 - free, sweeps=self.fill_sweeps, skip_finest=skip)
 
     def margin_px(self, size: int) -> int:
         """Pixels by which ``extend``'s canvas reaches beyond an S-pixel crop on each side."""
@@ -312,7 +314,7 @@ class GeometryEngine:
         if not beyond.any():
             return out
         soft = torch.maximum(beyond, F.avg_pool2d(beyond, 3, stride=1, padding=1, count_include_pad=False))
-        return out * (1.0 - soft) + harmonic_fill(out, 1.0 - beyond, sweeps=self.fill_sweeps) * soft
+        return out * (1.0 - soft) + harmonic_fill(out, 1.0 - beyond, sweeps=self.fill_sweeps, skip_finest=1) * soft
 
     def inspect(self, state: GeometryState, target: FaceParams) -> Inspection:
         result = self.render(state, target[:1] if target.batch_size > 1 else target, debug=True)
