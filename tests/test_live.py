@@ -14,6 +14,8 @@ def test_live_driver_relative_motion_and_no_face(samples, ict_model):
     anim.load_source(samples / "images" / "samples__source_video__image__KristiNoem.png")
     still = anim.render(anim.params_for())
     driver = LiveDriver(anim)
+    # it renders with the geometry engine's live variant, on a fork: the caller's animator is untouched
+    assert driver.animator is not anim and not driver.animator.engine.completion and anim.engine.completion
     blank = np.full((120, 160, 3), 40, np.uint8)
     first = driver.step(blank)  # no face yet: the portrait as it is
     assert not first.face and np.array_equal(first.image, still)

@@ -26,7 +26,9 @@ result's ``synthesised`` layer, which full-resolution output pastes from the cro
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,7 +36,14 @@ import torch.nn.functional as F
 
 from core.coords import pixel_grid
 from core.engines.base import EngineResult, Inspection, check_source, image_to_tensor, tensor_to_images
-from core.engines.completion import area_ratio, complete_hidden, foreshortened, mirror_partners, skin_vertices
+from core.engines.completion import (
+    Completion,
+    area_ratio,
+    complete_hidden,
+    foreshortened,
+    mirror_partners,
+    skin_vertices,
+)
 from core.engines.fill import harmonic_fill
 from core.engines.masks import box_blur, dilate, erode
 from core.engines.person import PersonSegmenter
@@ -84,7 +93,7 @@ class GeometryEngine:
     """Training-free warping engine. ``head_margin``: how far (fraction of the crop) beyond the mesh the
     person's pixels follow the head; ``fill_sweeps``: Jacobi sweeps per level of the flow extension;
     ``margin``: how far (fraction of the crop, each side) the flow is computed beyond the crop, for the
-    full-resolution photo around it."""
+    full-resolution photo around it; ``completion``: complete hidden and streaking skin (step 4 above)."""
 
     name = "geometry"
 
@@ -95,11 +104,13 @@ class GeometryEngine:
         head_margin: float = 0.18,
         fill_sweeps: int = 12,
         margin: float = 0.2,
+        completion: bool = True,
     ) -> None:
         self.model = model
         self.segmenter = segmenter or PersonSegmenter()
         self.head_margin = head_margin
         self.margin = margin
+        self.completion = completion
         self.fill_sweeps = fill_sweeps
         self.faces, self.face_part = self._engine_faces(model)
         self.partner, partner_ok = mirror_partners(model)
@@ -269,22 +280,12 @@ class GeometryEngine:
             # the head layer: person pixels carried by the flow, the inner face, completed mirror pixels
             # (the person goes on beyond the crop's border)
             layer = F.grid_sample(state.person.expand(b, -1, -1, -1), grid, align_corners=False, padding_mode="border")
-            layer = torch.maximum(torch.maximum(layer, geo.inner), hidden * geo.mirror_seen)
+            layer = torch.maximum(layer, geo.inner)
+            if self.completion:
+                layer = torch.maximum(layer, hidden * geo.mirror_seen)
             out = warped * layer + state.plate * (1.0 - layer)
             out = self._beyond_crop(out, grid, layer)
-            poor = foreshortened(
-                pixel_grid((s, s))[None] + geo.mesh_flow.permute(0, 2, 3, 1),
-                geo.mirror_grid,
-                geo.seen * geo.skin,
-                geo.mirror_seen,
-            )
-            stretched = (box_blur(area_ratio(grid), 1) < 1.0 / 3.0).float()
-            # visible inner-face skin stretched over 3 times (the side a turn brings round, seen edge-on from
-            # the front) would streak: open patches of it get the membrane
-            smeared = dilate(erode(geo.seen * geo.inner * geo.skin * stretched, 1), 1)
-            done = complete_hidden(
-                out, state.crop, hidden, geo.seen, geo.mirror_grid, geo.mirror_seen, poor, stretched, smeared
-            )
+            done = self._complete(out, state, geo, grid, hidden)
             out, mouth = self._fill_mouth(done.image, state, geo.frags, grid)
             # what full resolution cannot take from the photo: the plate where the person was, made-up pixels
             plate = (1.0 - layer) * state.person
@@ -305,6 +306,41 @@ class GeometryEngine:
                 "synthesised": synth,
             }
         return result
+
+    def _complete(
+        self, out: torch.Tensor, state: GeometryState, geo: TargetGeometry, grid: torch.Tensor, hidden: torch.Tensor
+    ) -> Completion:
+        """Mirror and smooth completion of hidden, foreshortened and streaking skin (``core.engines.completion``);
+        nothing when the engine was built with ``completion=False``."""
+        if not self.completion:
+            empty = torch.zeros_like(hidden)
+            return Completion(out, empty, empty)
+        s = state.size
+        poor = foreshortened(
+            pixel_grid((s, s))[None] + geo.mesh_flow.permute(0, 2, 3, 1),
+            geo.mirror_grid,
+            geo.seen * geo.skin,
+            geo.mirror_seen,
+        )
+        stretched = (box_blur(area_ratio(grid), 1) < 1.0 / 3.0).float()
+        # visible inner-face skin stretched over 3 times (the side a turn brings round, seen edge-on from the
+        # front) would streak: open patches of it get the membrane
+        smeared = dilate(erode(geo.seen * geo.inner * geo.skin * stretched, 1), 1)
+        return complete_hidden(
+            out, state.crop, hidden, geo.seen, geo.mirror_grid, geo.mirror_seen, poor, stretched, smeared
+        )
+
+    def variant(self, **options: Any) -> GeometryEngine:
+        """This engine with other options (``completion``, ``margin``, ``head_margin``, ``fill_sweeps``), sharing
+        its model, segmenter and tables: e.g. ``variant(completion=False, margin=0.0)`` for live use, where
+        latency counts more than large turns and the output is the crop."""
+        unknown = set(options) - {"completion", "margin", "head_margin", "fill_sweeps"}
+        if unknown:
+            raise ValueError(f"unknown geometry engine option(s): {', '.join(sorted(unknown))}")
+        twin = copy.copy(self)
+        for name, value in options.items():
+            setattr(twin, name, value)
+        return twin
 
     def _beyond_crop(self, out: torch.Tensor, grid: torch.Tensor, layer: torch.Tensor) -> torch.Tensor:
         """Head-layer pixels whose source lies beyond the crop (a large turn or nod near its border) get a

@@ -121,3 +121,16 @@ def test_flow_goes_on_beyond_the_crop_for_full_resolution(setup, ict_model):
     above = out.outer_flow[0, 1, m - 3, m + S // 2]
     inside = out.flow[0, 1, 2, S // 2]
     assert inside > 0 and above > 0.3 * inside
+
+
+def test_variant_without_completion_shares_the_engine_and_skips_it(setup, ict_model):
+    engine, state, crop, params = setup
+    light = engine.variant(completion=False, margin=0.0)
+    assert light.model is engine.model and light.segmenter is engine.segmenter and engine.completion
+    target = ict_model.apply_edits(params, {"yaw": 35})
+    full, fast = engine.render(state, target, debug=True), light.render(state, target, debug=True)
+    made_up = [(r.debug["mirrored"] + r.debug["membrane"]).sum() for r in (full, fast)]
+    assert made_up[0] > 0 and made_up[1] == 0
+    assert fast.margin == 0 and fast.outer_flow.shape == fast.flow.shape
+    with pytest.raises(ValueError, match="unknown geometry engine option"):
+        engine.variant(colour=True)

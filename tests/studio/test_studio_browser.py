@@ -194,6 +194,17 @@ def _open_tab(driver, name: str) -> None:
     tab.click()
 
 
+def _open_video_tab_with(driver, url: str, clip) -> None:
+    """Load the studio, wait for its first result, open the Video tab and upload ``clip``."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(url)
+    _wait(lambda: _result_src(driver), 120, "the first rendered result")
+    _open_tab(driver, "Video")
+    upload = _wait(lambda: driver.find_elements(By.CSS_SELECTOR, "#gdpw-vclip input[type=file]"), 30, "the clip input")
+    upload[0].send_keys(str(clip))
+
+
 def test_video_tab_previews_and_renders_a_clip(studio_server, browser, tmp_path):
     from selenium.webdriver.common.by import By
 
@@ -220,11 +231,7 @@ def test_video_tab_previews_and_renders_a_clip(studio_server, browser, tmp_path)
         str(clip),
     )
     driver = browser
-    driver.get(studio_server.url)
-    _wait(lambda: _result_src(driver), 120, "the first rendered result")
-    _open_tab(driver, "Video")
-    upload = _wait(lambda: driver.find_elements(By.CSS_SELECTOR, "#gdpw-vclip input[type=file]"), 30, "the clip input")
-    upload[0].send_keys(str(clip))
+    _open_video_tab_with(driver, studio_server.url, clip)
     _wait(lambda: driver.find_elements(By.CSS_SELECTOR, "#gdpw-vclip video"), 60, "the uploaded clip")
     number = driver.find_element(By.CSS_SELECTOR, "#vctl-yaw input[type=number]")
     number.clear()
@@ -309,11 +316,7 @@ def test_video_tab_click_picks_the_second_face(studio_server, browser, tmp_path)
     canvas[28:228, 340:540] = np.asarray(face.resize((200, 200)))
     clip = write_video(tmp_path / "two.mp4", [canvas] * 5, 10.0)
     driver = browser
-    driver.get(studio_server.url)
-    _wait(lambda: _result_src(driver), 120, "the first rendered result")
-    _open_tab(driver, "Video")
-    upload = _wait(lambda: driver.find_elements(By.CSS_SELECTOR, "#gdpw-vclip input[type=file]"), 30, "the clip input")
-    upload[0].send_keys(str(clip))
+    _open_video_tab_with(driver, studio_server.url, clip)
     summary = driver.find_element(By.ID, "gdpw-vsummary")
     _wait(lambda: "Face 1 of 2" in summary.text or "⚠" in summary.text, 120, "the first frame's faces")
     assert "Face 1 of 2" in summary.text, summary.text
