@@ -324,8 +324,9 @@ class GeometryEngine:
         )
         stretched = (box_blur(area_ratio(grid), 1) < 1.0 / 3.0).float()
         # visible inner-face skin stretched over 3 times (the side a turn brings round, seen edge-on from the
-        # front) would streak: open patches of it get the membrane
-        smeared = dilate(erode(geo.seen * geo.inner * geo.skin * stretched, 1), 1)
+        # front) would streak: patches of it at least 7 px across get the membrane (thinner ones, at the lips
+        # and lids as an expression changes, keep the warp)
+        smeared = dilate(erode(geo.seen * geo.inner * geo.skin * stretched, 3), 3)
         return complete_hidden(
             out, state.crop, hidden, geo.seen, geo.mirror_grid, geo.mirror_seen, poor, stretched, smeared
         )
