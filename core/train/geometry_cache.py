@@ -71,11 +71,12 @@ class GeometryCacheConfig:
 
 
 def engine_fingerprint() -> str:
-    """Short hash of the geometry engine's source files (``core/engines/{geometry,fill,person}.py``)."""
+    """Short hash of the geometry engine's source files (geometry, completion, fill, masks and person in
+    ``core/engines``)."""
     import core.engines
 
     h = hashlib.sha1()
-    for name in ("geometry.py", "fill.py", "person.py"):
+    for name in ("geometry.py", "completion.py", "fill.py", "masks.py", "person.py"):
         path = Path(core.engines.__file__).with_name(name)
         h.update(path.read_bytes() if path.is_file() else name.encode())
     return h.hexdigest()[:12]
