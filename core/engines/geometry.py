@@ -189,6 +189,8 @@ class GeometryEngine:
         frags = rasterize(tgt_proj, self.faces, (s, s))
         src = state.src_proj.expand(tgt_proj.shape[0], -1, -1)
         mirrored = src[:, self.partner]
+        # channels: 0-1 mesh flow, 2 source depth, 3-4 mirror point in the source, 5 its depth, 6 mirror usable,
+        # 7 inner face, 8 skin
         attrs = torch.cat(
             [
                 src[..., :2] - tgt_proj[..., :2],
