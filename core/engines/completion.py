@@ -12,7 +12,8 @@ nearest visible pixels over them makes streaks. Instead, per hidden target pixel
    side's shading and skin tone are kept and only the detail comes from the mirror.
 2. **Membrane**: where the mirror cannot help and the flow's continuation would stretch a sliver of source
    pixels into streaks (the neck under a raised chin), a smooth harmonic fill from the pixels around the
-   region: plain skin, never streaks. Elsewhere (ears, skull, neck sides, mostly under hair) the flow's
+   region: plain skin, never streaks; likewise for visible inner-face skin the warp would stretch that much
+   with no sharper mirror (``smeared``). Elsewhere (ears, skull, neck sides, mostly under hair) the flow's
    continuation of what surrounds the region is kept.
 
 All maps are ``(B, C, S, S)`` on the face crop; grids are ``grid_sample`` grids in normalised units.
@@ -116,7 +117,7 @@ def complete_hidden(
     smeared: torch.Tensor | None = None,
     sweeps: int = 12,
 ) -> Completion:
-    """Replace the ``hidden`` pixels of ``image`` (see the module docstring).
+    """Complete ``image``: its ``hidden`` pixels, and the ``poor`` and ``smeared`` ones (module docstring).
 
     Args:
         image: ``(B, 3, S, S)`` the warped target in [0, 1].
