@@ -407,18 +407,11 @@ def _add_geometry_cache(sub: argparse._SubParsersAction) -> None:
 # ------------------------------------------------------------------------------------------ evaluate
 def _cmd_evaluate_edits(args: argparse.Namespace) -> int:
     from core.eval import summary_path, write_csv, write_summary
-    from core.eval.edits import EDIT_GRID, edits_table, evaluate_edits
+    from core.eval.edits import EDIT_GRID, edits_table, evaluate_edits, select_edits
 
     if args.images is None:
         raise ValueError("--protocol edit needs --images DIR (a folder of portraits)")
-    grid = EDIT_GRID
-    if args.edits:
-        known = {c.name: c for c in EDIT_GRID}
-        names = [n.strip() for n in args.edits.split(",") if n.strip()]
-        unknown = [n for n in names if n not in known]
-        if unknown:
-            raise ValueError(f"unknown edit(s) {', '.join(unknown)}; the grid has: {', '.join(known)}")
-        grid = tuple(known[n] for n in names)
+    grid = select_edits(args.edits, EDIT_GRID, EDIT_GRID)
     rows, summary = evaluate_edits(
         args.images,
         engine=args.engine,
@@ -550,15 +543,11 @@ def _add_edit_video(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_contact_sheet(args: argparse.Namespace) -> int:
     from core.eval.contact_sheet import LARGE_EDITS, contact_sheet
-    from core.eval.edits import EDIT_GRID
+    from core.eval.edits import EDIT_GRID, select_edits
     from core.io.image import list_images, save_image
 
     check_output_path(args.out, STILL_SUFFIXES)
-    known = {c.name: c for c in (*LARGE_EDITS, *EDIT_GRID)}
-    names = [n.strip() for n in args.edits.split(",") if n.strip()] if args.edits else [c.name for c in LARGE_EDITS]
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise ValueError(f"unknown edit(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    edits = select_edits(args.edits, (*LARGE_EDITS, *EDIT_GRID), LARGE_EDITS)
     engines = [e.strip() for e in args.engine.split(",") if e.strip()]
     from core.engines.registry import engine_names
 
@@ -569,14 +558,18 @@ def _cmd_contact_sheet(args: argparse.Namespace) -> int:
     sheet = contact_sheet(
         paths,
         engines,
-        [known[n] for n in names],
+        edits,
         full_resolution=args.full_resolution,
         tile=args.tile,
         model=args.model,
         weights=args.weights,
     )
     save_image(args.out, sheet)
-    print(json.dumps({"out": str(args.out), "portraits": len(paths), "edits": names, "engines": engines}))
+    print(
+        json.dumps(
+            {"out": str(args.out), "portraits": len(paths), "edits": [c.name for c in edits], "engines": engines}
+        )
+    )
     return 0
 
 

@@ -71,6 +71,19 @@ EDIT_GRID: tuple[EditCase, ...] = (
 )
 
 
+def select_edits(spec: str | None, cases: Sequence[EditCase], default: Sequence[EditCase]) -> tuple[EditCase, ...]:
+    """The cases named in ``spec`` (comma-separated names, in that order) from ``cases``; ``default`` when
+    ``spec`` is empty. ``ValueError`` names unknown ones and the known names."""
+    if not spec:
+        return tuple(default)
+    known = {c.name: c for c in cases}
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"unknown edit(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    return tuple(known[n] for n in names)
+
+
 def requested_values(model, params, case: EditCase) -> dict[str, float]:
     """Absolute control values the case asks for, given the source's fitted ``params``."""
     controls = model.controls()
