@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from core.engines.fill import harmonic_fill
-from core.engines.masks import box_blur
+from core.engines.masks import box_blur, soft_edge
 from core.face.base import FaceModel
 from core.face.mirror import mirror_map, symmetric_vertices
 
@@ -100,11 +100,6 @@ def foreshortened(
     return seen * mirror_seen * ((direct < limit) & (mirror > 2.0 * direct)).float()
 
 
-def _soft(mask: torch.Tensor) -> torch.Tensor:
-    """A 0/1 mask with a one-pixel soft edge, so replaced regions meet their surroundings without a seam."""
-    return torch.maximum(mask, F.avg_pool2d(mask, 3, stride=1, padding=1, count_include_pad=False))
-
-
 def complete_hidden(
     image: torch.Tensor,
     source: torch.Tensor,
@@ -147,7 +142,7 @@ def complete_hidden(
         weight = box_blur(both, r)
         diff = box_blur((image - mirror) * both, r) / weight.clamp(min=1e-3)
         offset = harmonic_fill(diff, (weight > 0.2).float(), sweeps=sweeps, skip_finest=1, within=use, pad=2 * r)
-        mirrored = _soft(use)
+        mirrored = soft_edge(use)
         out = out * (1.0 - mirrored) + (mirror + offset).clamp(0, 1) * mirrored
     rest = hidden * (1.0 - mirror_seen) * (1.0 if stretched is None else stretched)
     if smeared is not None:
@@ -155,6 +150,6 @@ def complete_hidden(
     membrane = empty
     if rest.any():
         fill = harmonic_fill(out, 1.0 - rest, sweeps=sweeps, skip_finest=1)
-        membrane = _soft(rest)
+        membrane = soft_edge(rest)
         out = out * (1.0 - membrane) + fill * membrane
     return Completion(out, mirrored, membrane)

@@ -45,7 +45,7 @@ from core.engines.completion import (
     skin_vertices,
 )
 from core.engines.fill import harmonic_fill
-from core.engines.masks import box_blur, dilate, erode
+from core.engines.masks import box_blur, dilate, erode, soft_edge
 from core.engines.person import PersonSegmenter
 from core.face.base import FaceModel
 from core.face.params import FaceParams
@@ -157,9 +157,10 @@ class GeometryEngine:
             cover = frags.mask
             segment = (torch.from_numpy(self.segmenter(crop_image))[None, None] > 0.3).float()
             # the person layer is grown to take its soft edge along (faint hair and the photo's halo around
-            # it would otherwise stay behind as an outline when the head moves away). The mesh reaches beyond the real
-            # head, so of the mesh only the inner face counts (segmentation can miss it). The background plate
-            # is the crop with exactly that layer filled in from around it, so unmoved pixels stay exact
+            # it would otherwise stay behind as an outline when the head moves away). The mesh reaches beyond
+            # the real head, so of the mesh only the inner face counts (segmentation can miss it). The
+            # background plate is the crop with exactly that layer filled in from around it, so unmoved
+            # pixels stay exact
             inner = (interpolate(self.inner[None], frags) > 0.5).float()
             person = dilate(torch.maximum(segment, inner), max(3, s // 32))
             plate = harmonic_fill(crop, 1.0 - person, sweeps=self.fill_sweeps)
@@ -277,13 +278,12 @@ class GeometryEngine:
             cover = geo.frags.mask
             grid = pixel_grid((s, s))[None] + flow.permute(0, 2, 3, 1)
             warped = F.grid_sample(state.crop.expand(b, -1, -1, -1), grid, align_corners=False, padding_mode="border")
-            # hidden surface thinner than 3 px is left to the flow; larger patches are completed
-            hidden = dilate(erode(geo.skin - geo.seen * geo.skin, 1), 1) * geo.skin
             # the head layer: person pixels carried by the flow, the inner face, completed mirror pixels
             # (the person goes on beyond the crop's border)
             layer = F.grid_sample(state.person.expand(b, -1, -1, -1), grid, align_corners=False, padding_mode="border")
             layer = torch.maximum(layer, geo.inner)
-            if self.completion:
+            hidden = self._hidden(geo) if self.completion else None
+            if hidden is not None:
                 layer = torch.maximum(layer, hidden * geo.mirror_seen)
             out = warped * layer + state.plate * (1.0 - layer)
             out = self._beyond_crop(out, grid, layer)
@@ -309,13 +309,24 @@ class GeometryEngine:
             }
         return result
 
+    @staticmethod
+    def _hidden(geo: TargetGeometry) -> torch.Tensor:
+        """``(B, 1, S, S)`` skin the source never showed; patches thinner than 3 px are left to the flow."""
+        return dilate(erode(geo.skin - geo.seen * geo.skin, 1), 1) * geo.skin
+
     def _complete(
-        self, out: torch.Tensor, state: GeometryState, geo: TargetGeometry, grid: torch.Tensor, hidden: torch.Tensor
+        self,
+        out: torch.Tensor,
+        state: GeometryState,
+        geo: TargetGeometry,
+        grid: torch.Tensor,
+        hidden: torch.Tensor | None,
     ) -> Completion:
-        """Mirror and smooth completion of hidden, foreshortened and streaking skin (``core.engines.completion``);
-        nothing when the engine was built with ``completion=False``."""
-        if not self.completion:
-            empty = torch.zeros_like(hidden)
+        """Mirror and smooth completion of ``hidden`` (``_hidden``), foreshortened and streaking skin
+        (``core.engines.completion``); nothing when the engine was built with ``completion=False`` (``hidden``
+        is then None)."""
+        if hidden is None:
+            empty = torch.zeros_like(geo.inner)
             return Completion(out, empty, empty)
         s = state.size
         poor = foreshortened(
@@ -352,7 +363,7 @@ class GeometryEngine:
         beyond = (grid.abs() > 1.0).any(-1)[:, None].float() * (layer > 0).float()
         if not beyond.any():
             return out
-        soft = torch.maximum(beyond, F.avg_pool2d(beyond, 3, stride=1, padding=1, count_include_pad=False))
+        soft = soft_edge(beyond)
         return out * (1.0 - soft) + harmonic_fill(out, 1.0 - beyond, sweeps=self.fill_sweeps, skip_finest=1) * soft
 
     def inspect(self, state: GeometryState, target: FaceParams) -> Inspection:

@@ -38,3 +38,9 @@ def box_blur(x: torch.Tensor, radius: int) -> torch.Tensor:
         return x
     ones = torch.ones_like(x[:, :1])
     return box_sum(x, radius) / box_sum(ones, radius)
+
+
+def soft_edge(mask: torch.Tensor) -> torch.Tensor:
+    """A 0/1 mask ``(B, 1, H, W)`` with a one-pixel soft rim outside it, so that a replaced region meets its
+    surroundings without a seam."""
+    return torch.maximum(mask, F.avg_pool2d(mask, 3, stride=1, padding=1, count_include_pad=False))
