@@ -458,6 +458,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             inception_weights=args.inception_weights,
             manifest=args.manifest,
             weights=args.weights,
+            identities=[i.strip() for i in (args.identities or "").split(",") if i.strip()] or None,
         )
     except MetricUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -517,6 +518,12 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         "--manifest",
         type=Path,
         help="CSV with 'file' and 'identity' columns (default: MANIFEST.csv in the folder or its parent)",
+    )
+    p.add_argument(
+        "--identities",
+        help="same-id, cross-id: only the clips of these comma-separated identities (as the manifest names "
+        "them), e.g. a training run's held-out ones: --manifest configs/samples_identities.csv --identities "
+        "kristi_noem,andrew",
     )
     p.add_argument(
         "--inception-weights",

@@ -80,6 +80,7 @@ def read_manifest(path: str | Path) -> dict[str, str]:
             f = row["file"].strip()
             out[str((path.parent / f).resolve())] = ident
             out.setdefault(Path(f).name, ident)
+            out.setdefault(Path(f).stem, ident)  # manifests may name clips without their extension
     return out
 
 
@@ -104,9 +105,20 @@ def find_clips(folder: str | Path, manifest: str | Path | None = None) -> list[C
         log.info("identities from %s", manifest)
     clips = []
     for p in paths:
-        ident = ids.get(str(p.resolve())) or ids.get(p.name) or p.stem
+        ident = ids.get(str(p.resolve())) or ids.get(p.name) or ids.get(p.stem) or p.stem
         clips.append(Clip(p, ident))
     return clips
+
+
+def keep_identities(clips: list[Clip], identities: Sequence[str]) -> list[Clip]:
+    """The clips of ``identities`` (for example a training run's held-out ones); ``ValueError`` naming the
+    known identities when one of them has no clip."""
+    known = sorted({c.identity for c in clips})
+    missing = [i for i in identities if i not in known]
+    if missing:
+        raise ValueError(f"no clips of identity {', '.join(missing)}; known: {', '.join(known)}")
+    wanted = set(identities)
+    return [c for c in clips if c.identity in wanted]
 
 
 # ------------------------------------------------------------------------------------------ pairs
@@ -348,9 +360,11 @@ def evaluate(
     analyser: FrameAnalyser | None = None,
     weights: str | Path | None = None,
     threads: int | None = 1,
+    identities: Sequence[str] | None = None,
 ) -> Evaluation:
     """Run a protocol on a folder of clips (or ``Clip`` objects) with an engine and the copy baseline:
-    ``sample_pairs`` then ``evaluate_pairs`` (see there for ``threads`` and the errors)."""
+    ``sample_pairs`` then ``evaluate_pairs`` (see there for ``threads`` and the errors). ``identities``
+    keeps only the clips of those identities (``keep_identities``)."""
     from core.fit.api import default_model
 
     if protocol not in PROTOCOLS:
@@ -358,6 +372,8 @@ def evaluate(
     model = model if model is not None else default_model()
     engines = _engines(engine, model, weights)  # fails early for pwm without weights
     clip_list = find_clips(clips, manifest) if isinstance(clips, (str, Path)) else list(clips)
+    if identities:
+        clip_list = keep_identities(clip_list, identities)
     t0 = time.perf_counter()
     pair_list = sample_pairs(clip_list, protocol, pairs, frames_per_clip, seed, max_clips)
     sampling = time.perf_counter() - t0  # mostly probing the clips' frame counts

@@ -49,10 +49,13 @@ class DataConfig:
 class OptimConfig:
     """Adam (beta 0.9, 0.999, no weight decay) for G and D; step decay by ``gamma`` at ``milestones``
     (the paper: 2e-4 -> 2e-5 -> 2e-6, we read the garbled iteration counts as 80k and 160k); ``steps``: total
-    iterations of the run."""
+    iterations of the run. ``codes_lr_scale``: the neural-code table learns this many times faster than the
+    rest of G (1 in the paper; a short CPU run raises it so the codes move away from their random
+    initialisation within a few hundred steps)."""
 
     lr_g: float = 2e-4
     lr_d: float = 2e-4
+    codes_lr_scale: float = 1.0
     betas: tuple[float, float] = (0.9, 0.999)
     milestones: tuple[int, ...] = (80_000, 160_000)
     gamma: float = 0.1

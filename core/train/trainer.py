@@ -129,7 +129,7 @@ class Trainer:
         self.amp = cfg.amp == "bf16" and self.device.type == "cuda"
         self._build_models(faces)
         o = cfg.optim
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=o.lr_g, betas=tuple(o.betas))
+        self.opt_g = torch.optim.Adam(self._g_groups(), lr=o.lr_g, betas=tuple(o.betas))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=o.lr_d, betas=tuple(o.betas))
         self.step = 0
         self._writer = None
@@ -210,10 +210,19 @@ class Trainer:
     def autocast(self):
         return torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else nullcontext()
 
+    def _g_groups(self) -> list[dict]:
+        """G's parameter groups: the neural-code table (when there is one) apart, with its own lr scale."""
+        codes = self.G.embeds.codes if self.G.embeds is not None else None
+        rest = [p for p in self.G.parameters() if p is not codes]
+        groups = [{"params": rest, "lr_scale": 1.0}]
+        if codes is not None:
+            groups.append({"params": [codes], "lr_scale": self.cfg.optim.codes_lr_scale})
+        return groups
+
     def set_lr(self) -> float:
         f = self.cfg.optim.lr_factor(self.step)
         for group in self.opt_g.param_groups:
-            group["lr"] = self.cfg.optim.lr_g * f
+            group["lr"] = self.cfg.optim.lr_g * f * group.get("lr_scale", 1.0)
         for group in self.opt_d.param_groups:
             group["lr"] = self.cfg.optim.lr_d * f
         return self.cfg.optim.lr_g * f

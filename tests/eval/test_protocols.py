@@ -8,7 +8,15 @@ import torch
 
 from core.engines.copy import CopyEngine
 from core.engines.registry import make_engine
-from core.eval.protocols import Clip, candidate_frames, find_clips, read_manifest, sample_pairs, target_params
+from core.eval.protocols import (
+    Clip,
+    candidate_frames,
+    find_clips,
+    keep_identities,
+    read_manifest,
+    sample_pairs,
+    target_params,
+)
 from core.face.params import FaceParams
 
 CLIPS = [
@@ -75,6 +83,22 @@ def test_identities_from_a_manifest(tmp_path):
     assert read_manifest(tmp_path / "MANIFEST.csv")["x.mp4"] == "ann"
     with pytest.raises(FileNotFoundError):
         find_clips(tmp_path / "missing")
+
+
+def test_held_out_identities_by_clip_stem(tmp_path):
+    """A training run's identity table names clips without their extension; evaluation can keep just the
+    held-out identities and names the known ones for a typo."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name in ("x.mp4", "y.mp4", "z.mp4"):
+        (videos / name).write_bytes(b"")
+    table = tmp_path / "ids.csv"
+    table.write_text("file,identity\nx,ann\ny,bob\nz,ann\n")
+    clips = find_clips(videos, table)
+    assert [c.identity for c in clips] == ["ann", "bob", "ann"]
+    assert [c.name for c in keep_identities(clips, ["ann"])] == ["x", "z"]
+    with pytest.raises(ValueError, match="known: ann, bob"):
+        keep_identities(clips, ["ann", "carl"])
 
 
 def _params(value: float) -> FaceParams:

@@ -85,6 +85,22 @@ def test_lr_schedule():
     assert [o.lr_g * o.lr_factor(s) for s in (0, 79_999, 80_000, 160_000)] == pytest.approx([2e-4, 2e-4, 2e-5, 2e-6])
 
 
+def test_code_table_learns_at_its_own_rate(synthetic_root, tmp_path, ict_model):
+    cfg = tiny_config(synthetic_root, tmp_path / "run", steps=1, optim={"lr_g": 1e-4, "codes_lr_scale": 10.0})
+    trainer = Trainer(cfg, faces=ict_model.render_faces)
+    try:
+        trainer.set_lr()
+        groups = trainer.opt_g.param_groups
+        codes = [g for g in groups if any(p is trainer.G.embeds.codes for p in g["params"])]
+        assert len(codes) == 1 and len(groups) == 2
+        assert codes[0]["lr"] == pytest.approx(1e-3)
+        assert [g["lr"] for g in groups if g is not codes[0]] == pytest.approx([1e-4])
+        # every G parameter is optimised exactly once
+        assert sum(len(g["params"]) for g in groups) == len(list(trainer.G.parameters()))
+    finally:
+        trainer.close()
+
+
 @pytest.mark.slow
 def test_ddp_two_processes_agree(synthetic_root, tmp_path):
     """torchrun, 2 processes, gloo on CPU, 5 steps: both ranks end with identical parameters. (BatchNorm running
