@@ -9,7 +9,7 @@ tensor name and shape, and says what is wrong (``PWMWeightsError``, a ``ValueErr
 
 Inference: spectral norm is folded into plain weights and BatchNorm uses its running statistics (``eval``).
 ``prepare`` caches the encoder features of the source (they do not depend on the target), ``render`` runs
-the decoder for chunks of ``batch_size`` targets. The generator synthesises every pixel, so ``flow`` and
+the decoder for chunks of ``batch_size`` targets. A plain model synthesises every pixel, so ``flow`` and
 ``synthesised`` are None (the Animator pastes the whole crop back); the per-level flows, the geometric flow,
 the warped source and the mesh coverage are in ``debug``.
 
@@ -17,7 +17,11 @@ A geometry-initialised model (``GeneratorConfig.geometry_init``) also needs the 
 engine's result for each target: the engine holds a ``GeometryEngine`` (given, or built on the same face
 model), ``prepare`` prepares it on the crop at the model's size and ``render`` renders it for the targets and
 feeds its complete flow and image to the generator (``debug`` then also holds ``geometry_image`` and
-``geometry_flow``). Only the geometry engine's public ``prepare`` / ``render`` are used.
+``geometry_flow``). Only the geometry engine's public ``prepare`` / ``render`` are used. Such a model's output
+is ``alpha * rgb + (1 - alpha) * geometry image``, so its result carries the geometry engine's flow and a
+``synthesised`` layer of ``max(alpha, the geometry engine's own)``: full-resolution output then moves the
+photo's own pixels like the geometry engine and blends the generator's pixels in where it drew them, instead
+of pasting a 256 px crop over a sharper photo.
 """
 
 from __future__ import annotations
@@ -182,6 +186,29 @@ def load_generator(
     return gen.to(device).eval(), meta
 
 
+def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
+    """``(B, C, s, s)`` -> ``(B, C, size, size)`` bilinear (flows are in normalised units: values unchanged)."""
+    if x.shape[-1] == size:
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+
+
+def _over_geometry(images: np.ndarray, alpha: torch.Tensor, geo: list[EngineResult], size: int) -> EngineResult:
+    """The result of a geometry-initialised model at the caller's crop ``size``: its images, the geometry
+    engine's flows (grown canvas included) and ``synthesised = max(alpha, the geometry engine's)``."""
+    flow = torch.cat([r.flow for r in geo]).float()
+    synth = torch.cat([torch.from_numpy(np.asarray(r.synthesised, np.float32))[:, None] for r in geo])
+    synth = torch.maximum(synth, alpha.to(synth.dtype))
+    outer, margin = None, 0
+    if all(r.outer_flow is not None and r.margin > 0 for r in geo):
+        s = flow.shape[-1]
+        margin = int(round(geo[0].margin * size / s))
+        outer = _resize(torch.cat([r.outer_flow for r in geo]).float(), size + 2 * margin)
+    flow = _resize(flow, size)
+    synth = _resize(synth, size).clamp(0, 1)[:, 0].numpy()
+    return EngineResult(images, flow, synth, outer_flow=outer, margin=margin)
+
+
 @dataclass
 class PWMState:
     crop: torch.Tensor  # (1, 3, S, S) [0, 1] at the engine's size
@@ -257,27 +284,35 @@ class PWMEngine:
         return PWMState(crop, params.detach().clone(), v_src, enc, s, geo)
 
     def _geometry_input(self, state: PWMState, target: FaceParams):
-        """``GeometryInput`` of the geometry engine for ``target`` (B targets) on the engine's device."""
+        """The geometry engine's ``EngineResult`` for ``target`` (B targets) and its ``GeometryInput`` on the
+        engine's device."""
         from core.model import GeometryInput
 
         res = self.geometry.render(state.geometry, target.to("cpu"))
         image = torch.from_numpy(res.images).permute(0, 3, 1, 2).float().div(255.0)
-        return GeometryInput(res.flow.float().to(self.device), image.to(self.device))
+        return res, GeometryInput(res.flow.float().to(self.device), image.to(self.device))
 
     @torch.no_grad()
     def render(self, state: PWMState, target: FaceParams, debug: bool = False) -> EngineResult:
         g = self.generator
         v_tgt = self.project(target)
-        outs = []
+        outs, geo_results = [], []
         for i in range(0, v_tgt.shape[0], self.batch_size):
             v = v_tgt[i : i + self.batch_size]
             guid = g.guidance(state.v_src, v, (self.size, self.size))
-            geo = self._geometry_input(state, target[i : i + self.batch_size]) if self.geometry is not None else None
+            geo = None
+            if self.geometry is not None:
+                res, geo = self._geometry_input(state, target[i : i + self.batch_size])
+                geo_results.append(res)
             outs.append(g.decode(state.enc, guid, state.crop, geo))
         y = torch.cat([o["y_hat"] for o in outs])
         if state.out_size != self.size:
             y = F.interpolate(y, size=(state.out_size, state.out_size), mode="bilinear", align_corners=False)
-        result = EngineResult(tensor_to_images(y), None, None)
+        if geo_results:
+            alpha = torch.cat([o["alpha"] for o in outs]).float().cpu()
+            result = _over_geometry(tensor_to_images(y), alpha, geo_results, state.out_size)
+        else:
+            result = EngineResult(tensor_to_images(y), None, None)
         if debug:
             cat = lambda key: torch.cat([o[key] for o in outs]).cpu()  # noqa: E731
             result.debug = {
