@@ -404,6 +404,24 @@ def _add_geometry_cache(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_geometry_cache)
 
 
+def _cmd_export_weights(args: argparse.Namespace) -> int:
+    from core.train.export import export_for_shipping
+
+    meta = export_for_shipping(args.src, args.out, dtype=args.dtype)
+    print(json.dumps({"out": str(args.out), "dtype": meta["dtype"], "step": meta.get("step")}))
+    return 0
+
+
+def _add_export_weights(sub: argparse._SubParsersAction) -> None:
+    from core.train.export import DTYPES
+
+    p = sub.add_parser("export-weights", help="write a run's pwm.json + pwm.safetensors in the form one ships")
+    p.add_argument("src", type=Path, help="a pwm.json (or the run folder that holds it)")
+    p.add_argument("out", type=Path, help="output folder (e.g. weights/)")
+    p.add_argument("--dtype", default="float16", choices=list(DTYPES), help="storage type of the float tensors")
+    p.set_defaults(func=_cmd_export_weights)
+
+
 # ------------------------------------------------------------------------------------------ evaluate
 def _cmd_evaluate_edits(args: argparse.Namespace) -> int:
     from core.eval import summary_path, write_csv, write_summary
@@ -411,11 +429,15 @@ def _cmd_evaluate_edits(args: argparse.Namespace) -> int:
 
     if args.images is None:
         raise ValueError("--protocol edit needs --images DIR (a folder of portraits)")
-    grid = select_edits(args.edits, EDIT_GRID, EDIT_GRID)
+    from core.face import load_face_model
+
+    model = load_face_model("ict")
+    grid = select_edits(args.edits, EDIT_GRID, EDIT_GRID, model)
     rows, summary = evaluate_edits(
         args.images,
         engine=args.engine,
         grid=grid,
+        model=model,
         max_images=args.max_images,
         progress=not args.quiet,
         weights=args.weights,
@@ -554,7 +576,10 @@ def _cmd_contact_sheet(args: argparse.Namespace) -> int:
     from core.io.image import list_images, save_image
 
     check_output_path(args.out, STILL_SUFFIXES)
-    edits = select_edits(args.edits, (*LARGE_EDITS, *EDIT_GRID), LARGE_EDITS)
+    from core.face import load_face_model
+
+    model = load_face_model(args.model, args.model_path)
+    edits = select_edits(args.edits, (*LARGE_EDITS, *EDIT_GRID), LARGE_EDITS, model)
     engines = [e.strip() for e in args.engine.split(",") if e.strip()]
     from core.engines.registry import engine_names
 
@@ -568,7 +593,7 @@ def _cmd_contact_sheet(args: argparse.Namespace) -> int:
         edits,
         full_resolution=args.full_resolution,
         tile=args.tile,
-        model=args.model,
+        model=model,
         weights=args.weights,
     )
     save_image(args.out, sheet)
@@ -602,6 +627,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_preprocess,
     _add_train,
     _add_geometry_cache,
+    _add_export_weights,
     _add_evaluate,
     _add_contact_sheet,
 ]
