@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -71,17 +72,45 @@ EDIT_GRID: tuple[EditCase, ...] = (
 )
 
 
-def select_edits(spec: str | None, cases: Sequence[EditCase], default: Sequence[EditCase]) -> tuple[EditCase, ...]:
-    """The cases named in ``spec`` (comma-separated names, in that order) from ``cases``; ``default`` when
-    ``spec`` is empty. ``ValueError`` names unknown ones and the known names."""
+POSE_STEP = re.compile(r"^(yaw|pitch|roll)([+-]\d+(?:\.\d+)?)$")  # "yaw+25": a change of the fitted pose
+SET_VALUE = re.compile(r"^(\w+) (-?\d+(?:\.\d+)?)$")  # "jawOpen 0.7": a control set to a value
+
+
+def parse_edit(name: str) -> EditCase | None:
+    """An edit written as ``yaw+25`` / ``pitch-15`` / ``roll+10`` (degrees from the fitted pose) or as
+    ``CONTROL VALUE`` (e.g. ``jawOpen 0.7``: the control set to that value), or None. Control names are
+    checked where the edit is applied (``FaceModel.apply_edits``)."""
+    m = POSE_STEP.match(name)
+    if m:
+        return EditCase(name, {m.group(1): float(m.group(2))}, offset=True)
+    m = SET_VALUE.match(name)
+    if m:
+        return EditCase(name, {m.group(1): float(m.group(2))})
+    return None
+
+
+def select_edits(
+    spec: str | None, cases: Sequence[EditCase], default: Sequence[EditCase], model=None
+) -> tuple[EditCase, ...]:
+    """The cases named in ``spec`` (comma-separated, in that order): names of ``cases``, else edits written as
+    ``parse_edit`` reads them; ``default`` when ``spec`` is empty. ``ValueError`` names what it cannot read,
+    the known names and the two written forms; with a face ``model``, an edit of an unknown control or out of
+    its range is refused too (``FaceModel.check_edits``), before any photo is touched."""
     if not spec:
         return tuple(default)
     known = {c.name: c for c in cases}
     names = [n.strip() for n in spec.split(",") if n.strip()]
-    unknown = [n for n in names if n not in known]
+    chosen = {n: known.get(n) or parse_edit(n) for n in names}
+    unknown = [n for n, case in chosen.items() if case is None]
     if unknown:
-        raise ValueError(f"unknown edit(s) {', '.join(unknown)}; known: {', '.join(known)}")
-    return tuple(known[n] for n in names)
+        raise ValueError(
+            f"unknown edit(s) {', '.join(unknown)}; known: {', '.join(known)}; or write a pose change as "
+            "'yaw+25' / 'pitch-15' / 'roll+10', or a control's value as 'jawOpen 0.7'"
+        )
+    if model is not None:
+        for case in chosen.values():
+            model.check_edits(case.values, offset=case.offset)
+    return tuple(chosen[n] for n in names)
 
 
 def requested_values(model, params, case: EditCase) -> dict[str, float]:

@@ -105,4 +105,4 @@ def test_cli_edit_protocol(samples, tmp_path, capsys):
     assert (
         main(["evaluate", "--protocol", "edit", "--images", str(folder), "--edits", "yaw+99", "--out", str(out)]) == 2
     )
-    assert "unknown edit(s) yaw+99" in capsys.readouterr().err
+    assert "control 'yaw' takes an offset in" in capsys.readouterr().err
