@@ -74,8 +74,10 @@ engine uses: the displacement field as a colour wheel, the mesh coverage and per
 neural codes.
 
 **Engines.** `geometry` warps the photo's pixels along the 3D displacement field: training-free, fast on
-a CPU, no new detail (the inside of an opened mouth is drawn simply). The learned `pwm` engine of the
-paper needs trained weights (`weights/*.safetensors`).
+a CPU, no new detail (the inside of an opened mouth is drawn simply). `pwm` is the paper's learned
+generator with the shipped weights (`weights/pwm.json`, see `weights/README.md`): it starts from the
+geometry engine's warp and corrects it level by level (slower, about 0.2 s an edit); *Inspect* then shows
+its flow at every pyramid level, its blend mask and its trained neural codes.
 
 **Reenact.** Drives the loaded portrait with a talking-head video: *relative* adds the video's changes
 from its first frame to the portrait's own pose and expression; *absolute* copies the video's pose and
@@ -252,8 +254,8 @@ class Studio:
                 "the learned `pwm` engine needs trained weights (`pwm.json` + `pwm.safetensors` in "
                 "`weights/`): none found"
                 if not self.weights
-                else "geometry: training-free warp; pwm: the learned generator "
-                f"({self.weights[0].parent.name}/{self.weights[0].name})"
+                else "geometry: training-free warp (fast); pwm: the learned generator, a trained correction of "
+                f"that warp ({self.weights[0].parent.name}/{self.weights[0].name})"
             )
             self.engine_radio = gr.Radio(
                 engines,

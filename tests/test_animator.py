@@ -93,8 +93,8 @@ def test_bad_sources_give_clear_errors(ict_model, tmp_path):
         anim.load_source(np.full((300, 300, 3), 128, np.uint8))
     with pytest.raises(RuntimeError, match="load_source"):
         anim.render({"yaw": 5})
-    with pytest.raises(ValueError, match="pwm"):
-        Animator(engine="pwm", model=ict_model)
+    with pytest.raises(ValueError, match="pwm"):  # a weights folder without pwm.json
+        Animator(engine="pwm", model=ict_model, weights=tmp_path)
 
 
 def _portrait(samples) -> np.ndarray:

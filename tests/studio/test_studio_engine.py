@@ -12,10 +12,8 @@ pytest.importorskip("gradio")
 
 @pytest.fixture
 def no_weights(tmp_path, monkeypatch):
-    from core.assets import REPO_ROOT
-
-    if (REPO_ROOT / "weights" / "pwm.json").exists():
-        pytest.skip("trained weights are installed in weights/")
+    # a checkout without the shipped weights (the repository's weights/ moved out of the search)
+    monkeypatch.setattr("core.assets.REPO_ROOT", tmp_path / "repo")
     monkeypatch.setenv("GDPW_PWM_WEIGHTS", str(tmp_path / "none"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
@@ -88,3 +86,18 @@ def test_learned_engine_runs_and_shows_its_pyramid(ict_model, tiny_weights):
     assert out[studio.flow_img].shape == (256, 256, 3)
     full, path = session.render_full()
     assert path.is_file()
+
+
+def test_truncated_weights_fall_back_with_a_message(ict_model, tiny_weights):
+    """A damaged weights file (cut short in a download): pwm is offered (its JSON is there), choosing it
+    says what is wrong with the file, and the session goes on with geometry."""
+    path = tiny_weights / "pwm.safetensors"
+    path.write_bytes(path.read_bytes()[:1000])
+    studio = _studio(ict_model)
+    assert [c[1] for c in studio.engine_radio.choices] == ["geometry", "pwm"]
+    before = studio.on_reset(None)[studio.result_img]
+    out = studio.on_engine("pwm", None)
+    assert out[studio.engine_radio] == "geometry"
+    assert "could not start" in out[studio.status] and "truncated" in out[studio.status]
+    assert studio.store.get(None).engine_name == "geometry"
+    assert np.array_equal(out[studio.result_img], before)  # the photo and its edits are still there

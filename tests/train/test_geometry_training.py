@@ -143,6 +143,35 @@ def test_init_weights_start_a_new_run(geo_root, tmp_path, ict_model):
     assert fresh.step == 2
 
 
+def test_training_continues_from_the_shipped_weights_alone(tmp_path, ict_model):
+    """``--init-weights weights/`` with no optimiser state: the run starts from the shipped generator (cast
+    back to float32) and trains on."""
+    from safetensors.torch import load_file
+
+    from core.assets import REPO_ROOT
+    from core.train.synthetic import make_synthetic_clip
+
+    shipped_json = REPO_ROOT / "weights" / "pwm.json"
+    root = tmp_path / "data"
+    make_synthetic_clip(root / "id00" / "clip0", frames=4, size=64, seed=0, model=ict_model)
+    meta = json.loads(shipped_json.read_text())
+    cfg = tiny_config(
+        root,
+        tmp_path / "run",
+        2,
+        generator=meta["generator"],
+        data={"geometry_pairs": 2, "geometry_sources": 1, "flip": 0.0},
+        init_weights=str(shipped_json.parent),
+    )
+    trainer = Trainer(cfg, faces=ict_model.render_faces)
+    shipped = load_file(str(shipped_json.with_name(meta["weights"])))
+    g, _ = trainer.state_dicts()
+    assert trainer.step == 0 and all(torch.equal(g[k], shipped[k].to(g[k].dtype)) for k in shipped)
+    trainer.run()
+    g, _ = trainer.state_dicts()
+    assert trainer.step == 2 and not torch.equal(g["embeds.codes"], shipped["embeds.codes"].float())
+
+
 def test_bad_init_weights_are_refused_clearly(geo_root, tmp_path, ict_model):
     from core.engines.pwm import PWMWeightsError
 
