@@ -314,7 +314,10 @@ class Studio:
                         )
                         self.codes_img = gr.Image(label="Codes (PCA)", interactive=False, height=220, min_width=140)
                     self.levels_img = gr.Image(
-                        label="Flow per pyramid level (learned engine)", interactive=False, height=150
+                        label="Flow per pyramid level (learned engine)",
+                        interactive=False,
+                        height=150,
+                        elem_id="gdpw-levels",
                     )
                     self.inspect_md = gr.Markdown(elem_classes="gdpw-small")
             self.status = gr.Markdown(elem_id="gdpw-status")

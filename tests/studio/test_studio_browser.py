@@ -194,6 +194,38 @@ def _open_tab(driver, name: str) -> None:
     tab.click()
 
 
+def test_learned_engine_switch_and_its_pyramid(studio_server, browser, tmp_path):
+    """With the shipped weights the Engine choice offers pwm; choosing it re-renders, and Inspect shows the
+    flow of every pyramid level."""
+    from selenium.webdriver.common.by import By
+
+    driver = browser
+    driver.get(studio_server.url)
+    first = _wait(lambda: _result_src(driver), 120, "the first rendered result")
+    status = driver.find_element(By.ID, "gdpw-status")
+    _wait(lambda: "Ready" in status.text or "Rendered" in status.text, 60, "the start to finish")
+    choice = _wait(
+        lambda: [x for x in driver.find_elements(By.CSS_SELECTOR, "#gdpw-engine label") if x.text.strip() == "pwm"],
+        30,
+        "the pwm choice",
+    )[0]
+    choice.click()
+    _wait(lambda: "Engine: pwm" in status.text or "could not start" in status.text, 120, "the engine switch")
+    assert "Engine: pwm" in status.text, status.text
+    _wait(lambda: _result_src(driver) not in (None, first), 60, "the learned engine's result")
+    _open_tab(driver, "Inspect")
+    levels = _wait(lambda: driver.find_elements(By.CSS_SELECTOR, "#gdpw-levels img"), 60, "the pyramid montage")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", levels[0])
+    time.sleep(0.5)
+    assert driver.execute_script("return arguments[0].naturalWidth", levels[0]) > 3 * 128
+    shot = tmp_path / "studio_pwm.png"
+    driver.save_screenshot(str(shot))
+    keep = os.environ.get("GDPW_SCREENSHOT_DIR")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, Path(keep) / shot.name)
+
+
 def _open_video_tab_with(driver, url: str, clip) -> None:
     """Load the studio, wait for its first result, open the Video tab and upload ``clip``."""
     from selenium.webdriver.common.by import By
