@@ -13,7 +13,8 @@ nearest visible pixels over them makes streaks. Instead, per hidden target pixel
 2. **Membrane**: where the mirror cannot help and the flow's continuation would stretch a sliver of source
    pixels into streaks (the neck under a raised chin), a smooth harmonic fill from the pixels around the
    region: plain skin, never streaks; likewise for visible inner-face skin the warp would stretch that much
-   with no sharper mirror (``smeared``). Elsewhere (ears, skull, neck sides, mostly under hair) the flow's
+   with no sharper mirror, and for the underside of the jaw stretched that much, however thin, when a raised
+   chin shows it (``smeared``). Elsewhere (ears, skull, neck sides, mostly under hair) the flow's
    continuation of what surrounds the region is kept.
 
 All maps are ``(B, C, S, S)`` on the face crop; grids are ``grid_sample`` grids in normalised units.
@@ -61,6 +62,20 @@ def skin_vertices(model: FaceModel) -> torch.Tensor:
         if name in model.regions:
             skin = skin * (1.0 - model.regions[name].float().cpu())
     return skin
+
+
+def underside_vertices(model: FaceModel, max_normal_y: float = -0.3) -> torch.Tensor:
+    """``(N,)`` 1.0 on the skin under the jaw: below the mouth socket, its rest normal pointing down
+    (``n_y < max_normal_y``). A raised chin shows it edge-on from the front and stretches it into thin streaks
+    along the jaw line. 0.0 everywhere for a model without a ``mouth_socket`` region (FLAME)."""
+    from core.face.base import vertex_normals
+
+    if "mouth_socket" not in model.regions:
+        return torch.zeros(model.n_vertices)
+    rest = model.v_template.detach().cpu().double()
+    normals = torch.from_numpy(vertex_normals(rest.numpy(), model.faces.cpu().numpy()))
+    below = rest[:, 1] < rest[model.regions["mouth_socket"].cpu(), 1].min()
+    return ((normals[:, 1] < max_normal_y) & below).float() * skin_vertices(model)
 
 
 def mirror_partners(model: FaceModel) -> tuple[torch.Tensor, torch.Tensor]:

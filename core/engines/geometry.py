@@ -43,6 +43,7 @@ from core.engines.completion import (
     foreshortened,
     mirror_partners,
     skin_vertices,
+    underside_vertices,
 )
 from core.engines.fill import harmonic_fill
 from core.engines.masks import box_blur, dilate, erode, soft_edge
@@ -87,6 +88,7 @@ class TargetGeometry:
     mirror_seen: torch.Tensor  # (B, 1, S, S) 1 where that mirror point is visible in the source and usable
     inner: torch.Tensor  # (B, 1, S, S) 1 on the inner face, eyes and mouth: always the person
     skin: torch.Tensor  # (B, 1, S, S) 1 on skin (not eyes or mouth interior): where completion applies
+    underside: torch.Tensor  # (B, 1, S, S) 1 on the skin under the jaw (``completion.underside_vertices``)
 
 
 class GeometryEngine:
@@ -117,6 +119,7 @@ class GeometryEngine:
         self.partner_ok = partner_ok[None, :, None]  # (1, N, 1), an interpolated attribute
         self.inner = self._inner_face(model)[:, None]  # (N, 1)
         self.skin = skin_vertices(model)[:, None]  # (N, 1)
+        self.underside = underside_vertices(model)[:, None]  # (N, 1)
 
     @staticmethod
     def _engine_faces(model: FaceModel) -> tuple[torch.Tensor, torch.Tensor]:
@@ -191,7 +194,7 @@ class GeometryEngine:
         src = state.src_proj.expand(tgt_proj.shape[0], -1, -1)
         mirrored = src[:, self.partner]
         # channels: 0-1 mesh flow, 2 source depth, 3-4 mirror point in the source, 5 its depth, 6 mirror usable,
-        # 7 inner face, 8 skin
+        # 7 inner face, 8 skin, 9 under the jaw
         attrs = torch.cat(
             [
                 src[..., :2] - tgt_proj[..., :2],
@@ -200,6 +203,7 @@ class GeometryEngine:
                 self.partner_ok.expand(*src.shape[:2], 1),
                 self.inner[None].expand(*src.shape[:2], 1),
                 self.skin[None].expand(*src.shape[:2], 1),
+                self.underside[None].expand(*src.shape[:2], 1),
             ],
             -1,
         )
@@ -216,7 +220,8 @@ class GeometryEngine:
         mirror_seen = mirror_seen * (person > 0.99).float()
         inner = cover * (mesh[:, 7:8] > 0.5).float()
         skin = cover * (mesh[:, 8:9] > 0.5).float()
-        return TargetGeometry(frags, mesh_flow, seen, mirror_grid, mirror_seen, inner, skin)
+        underside = cover * (mesh[:, 9:10] > 0.5).float()
+        return TargetGeometry(frags, mesh_flow, seen, mirror_grid, mirror_seen, inner, skin, underside)
 
     def extend(self, state: GeometryState, geo: TargetGeometry) -> torch.Tensor:
         """The backward flow ``(B, 2, S + 2m, S + 2m)`` over the crop grown by ``m = margin_px(S)`` pixels on
@@ -338,8 +343,10 @@ class GeometryEngine:
         stretched = (box_blur(area_ratio(grid), 1) < 1.0 / 3.0).float()
         # visible inner-face skin stretched over 3 times (the side a turn brings round, seen edge-on from the
         # front) would streak: patches of it at least 7 px across get the membrane (thinner ones, at the lips
-        # and lids as an expression changes, keep the warp)
+        # and lids as an expression changes, keep the warp); under the jaw, which a raised chin shows edge-on
+        # as thin streaks along the jaw line, patches from 3 px across
         smeared = dilate(erode(geo.seen * geo.inner * geo.skin * stretched, 3), 3)
+        smeared = torch.maximum(smeared, dilate(erode(geo.seen * geo.underside * stretched, 1), 1))
         return complete_hidden(
             out, state.crop, hidden, geo.seen, geo.mirror_grid, geo.mirror_seen, poor, stretched, smeared
         )

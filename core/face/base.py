@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -241,6 +242,17 @@ class FaceModel(nn.Module):
         """Triangles of ``render_faces`` whose three vertices all lie in ``region``: ``(F_r, 3)``."""
         mask = self.regions[region]
         return self.render_faces[mask[self.render_faces].all(dim=1)]
+
+
+def vertex_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Area-weighted unit vertex normals ``(N, 3)`` of ``verts (N, 3)`` (counter-clockwise ``faces (F, 3)``
+    point outwards)."""
+    tri = verts[faces]
+    fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    normals = np.zeros_like(verts)
+    for k in range(3):
+        np.add.at(normals, faces[:, k], fn)
+    return normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
 
 
 def vertex_landmarks(vertex_ids: torch.Tensor, faces: torch.Tensor) -> LandmarkEmbedding:

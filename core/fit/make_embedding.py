@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.face.base import vertex_normals
 from core.face.ict import REGION_RANGES
 from core.fit.embedding import GROUPS, ICT_EMBEDDING
 
@@ -128,16 +129,6 @@ def vertex_albedo(model) -> tuple[np.ndarray, np.ndarray]:
     eyes = np.zeros(n, dtype=bool)
     eyes[REGION_RANGES["eyeball_left"][0] : REGION_RANGES["eyeball_right"][1] + 1] = True
     return albedo, eyes
-
-
-def vertex_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Area-weighted vertex normals ``(N, 3)`` (counter-clockwise faces point outwards)."""
-    tri = verts[faces]
-    fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    normals = np.zeros_like(verts)
-    for k in range(3):
-        np.add.at(normals, faces[:, k], fn)
-    return normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
 
 
 def render_view(model, view: View, albedo: np.ndarray, eyes: np.ndarray, centres: np.ndarray) -> Render:

@@ -118,3 +118,45 @@ def test_area_ratio_of_known_maps():
     assert torch.allclose(area_ratio(ident)[..., 2:-2, 2:-2], torch.ones(1, 1, s - 4, s - 4), atol=1e-5)
     half = ident * 0.5  # every target pixel reads half as far: a quarter of the source area per pixel
     assert torch.allclose(area_ratio(half)[..., 2:-2, 2:-2], torch.full((1, 1, s - 4, s - 4), 0.25), atol=1e-5)
+
+
+def test_underside_of_the_jaw():
+    """The skin under the jaw: below the mouth, facing down; nothing for a model without a mouth socket."""
+    from types import SimpleNamespace
+
+    from core.engines.completion import underside_vertices
+    from core.face import load_face_model
+    from core.face.base import vertex_normals
+
+    model = load_face_model("ict")
+    under = underside_vertices(model).bool()
+    rest = model.v_template.double()
+    normals = torch.from_numpy(vertex_normals(rest.numpy(), model.faces.numpy()))
+    assert 200 < int(under.sum()) < model.n_vertices // 10
+    assert float(rest[under, 1].max()) < float(rest[model.regions["mouth_socket"], 1].min())
+    assert float(normals[under, 1].max()) < -0.3
+    bare = SimpleNamespace(regions={}, n_vertices=5)
+    assert torch.equal(underside_vertices(bare), torch.zeros(5))
+
+
+def test_raised_chin_fills_the_streaks_under_the_jaw(scene, ict_model):
+    """Raising the chin shows the underside of the jaw edge-on: its thin bands of pixels stretched more than
+    3 times get the smooth fill instead of the warp's streaks (counted as made up, not as stretched)."""
+    from core.eval.edits import stretch_fraction
+
+    engine, state, _, params, _ = scene
+    frontal = params.clone()
+    frontal.head[:] = 0.0
+    target = ict_model.apply_edits(frontal, {"pitch": 25.0})
+    state = engine.prepare(engine.render(state, frontal).images[0], frontal)
+    without = engine.variant()
+    without.underside = torch.zeros_like(engine.underside)
+    filled, plain = engine.inspect(state, target), without.inspect(state, target)
+    geo = engine.target_geometry(state, target)
+    under = (geo.underside * geo.seen)[0, 0] > 0.5
+    assert int(under.sum()) > 30  # the chin went up: the underside shows
+    grid = pixel_grid((S, S))[None] + plain.flow.permute(0, 2, 3, 1)
+    streaks = under & (area_ratio(grid)[0, 0] < 1.0 / 3.0) & (plain.synthesised[0, 0] < 0.5)
+    assert int(streaks.sum()) > 20  # ... and the plain warp stretches much of it
+    assert float((filled.synthesised[0, 0][streaks] > 0.5).float().mean()) > 0.6
+    assert stretch_fraction(filled.flow, filled.synthesised)[0] < stretch_fraction(plain.flow, plain.synthesised)[0]
