@@ -7,7 +7,11 @@ For each clip (its first ``--frames`` frames), an offset edit (smile +0.4, yaw +
   of 8 fps;
 - at 720p full resolution (the clip upscaled onto a 1280 x 720 canvas): frames per second (reported);
 - jitter: mean frame-to-frame landmark acceleration (``core.edits.jitter``) of the input and of the
-  full-resolution output, and their ratio (aim: <= 1, the edit adds no jitter).
+  full-resolution output, and their ratio (aim: <= 1, the edit adds no jitter);
+- with ``--still-control``, how much of that is MediaPipe's own: the clip's first frame moved smoothly
+  (sub-pixel sinusoidal shifts) as a clip of its own, edited by the pipeline, against the same frame edited
+  once and then moved the same way (no per-frame fit or render: what the detector alone makes of the edited
+  face).
 The fit (pass 1) is timed separately; a 3-frame edit first warms the detectors up, untimed. Torch threads
 and the machine's load are printed with the figures: on a shared 2-core machine the numbers move with the
 neighbours' load.
@@ -84,6 +88,7 @@ def main() -> int:
     ap.add_argument("--no-720p", action="store_true")
     ap.add_argument("--no-jitter", action="store_true")
     ap.add_argument("--workers", type=int, help="frames edited at once (default: one per core, at most 4)")
+    ap.add_argument("--still-control", action="store_true", help="also the moved-still jitter control")
     args = ap.parse_args()
     model = load_face_model("ict")
     engine = Animator(engine="geometry", model=model).engine
@@ -124,7 +129,42 @@ def main() -> int:
                     "| (report) | | | | |",
                     flush=True,
                 )
+        if args.still_control:
+            still_control(model, engine, plan, tmp, args.clips, args.frames)
     return 0
+
+
+def moved(image: np.ndarray, frames: int) -> list[np.ndarray]:
+    """``image`` shifted smoothly by sub-pixel amounts (6 and 3 px sinusoids), one frame per step."""
+    import cv2
+
+    h, w = image.shape[:2]
+    out = []
+    for t in range(frames):
+        dx, dy = 6.0 * np.sin(2 * np.pi * t / 75), 3.0 * np.sin(2 * np.pi * t / 50)
+        shift = np.float32([[1, 0, dx], [0, 1, dy]])
+        out.append(cv2.warpAffine(image, shift, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+    return out
+
+
+def still_control(model, engine, plan: EditPlan, tmp: Path, clips: int, frames: int) -> None:
+    """Jitter of a moved still: input, the pipeline's edit of it, and the still edited once then moved."""
+    print("\n| clip (first frame, moved) | jitter in px | pipeline px | ratio | edited once, then moved px | ratio |")
+    print("|---|---|---|---|---|---|")
+    for name in CLIPS[:clips]:
+        first = next(iter(iter_frames(samples_dir() / "videos" / name, 1)))
+        clip = write_video(tmp / f"{name}-still.mp4", moved(first, frames), 30.0)
+        _, out = run(model, engine, clip, plan, False, tmp)
+        anim = Animator(engine=engine, model=model)
+        anim.load_source(first)
+        edited = anim.render(plan.apply(model, anim.source.params, np.zeros(1)), full_resolution=True)
+        j_in = landmark_jitter(landmark_tracks(iter_frames(clip)))
+        j_out = landmark_jitter(landmark_tracks(iter_frames(out)))
+        j_once = landmark_jitter(landmark_tracks(moved(edited, frames)))
+        print(
+            f"| {name[28:-4]} | {j_in:.3f} | {j_out:.3f} | {j_out / j_in:.2f} | {j_once:.3f} | {j_once / j_in:.2f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
