@@ -55,9 +55,10 @@ __all__ = [
 
 WEIGHTS_ENV = "GDPW_PWM_WEIGHTS"
 TRAIN_HINT = (
-    "train a model with 'python -m core train --config configs/paper.json' (after "
-    "'python -m core preprocess VIDEOS_DIR data/voxceleb') and copy <out_dir>/pwm.safetensors and "
-    "<out_dir>/pwm.json into weights/ (or point $GDPW_PWM_WEIGHTS at them)"
+    "restore the shipped ones ('git checkout -- weights/pwm.json weights/pwm.safetensors'), or train a model "
+    "('python -m core train --config configs/cpu.json', after 'python -m core preprocess VIDEOS_DIR "
+    "data/samples') and run 'python -m core export-weights <out_dir> weights/' (or point $GDPW_PWM_WEIGHTS "
+    "at <out_dir>)"
 )
 
 

@@ -34,13 +34,20 @@ CURVE_GROUPS: dict[str, tuple[str, ...]] = {
 
 
 def read_metrics(path: str | Path) -> list[dict[str, float]]:
-    """The rows of a ``metrics.jsonl`` (a torn last line of a killed run is skipped)."""
-    rows = []
+    """The rows of a ``metrics.jsonl`` as the run's history: a torn last line of a killed run is skipped, and
+    where a resumed run logs a step again (it restarts from its last checkpoint, so the steps a killed run
+    logged after that are redone), the later rows replace the earlier ones from that step on."""
+    rows: list[dict[str, float]] = []
     for line in Path(path).read_text().splitlines():
         try:
-            rows.append(json.loads(line))
+            row = json.loads(line)
         except json.JSONDecodeError:
             continue
+        step = row.get("step")
+        if isinstance(step, int | float):
+            while rows and rows[-1].get("step", -1) >= step:
+                rows.pop()
+        rows.append(row)
     return rows
 
 

@@ -121,6 +121,19 @@ def test_training_steps_run_resume_and_log(geo_root, tmp_path, ict_model):
     assert meta["generator"]["geometry_init"] is True
 
 
+def test_curves_read_a_resumed_log_as_one_history(tmp_path):
+    """A run killed at step 30 after its step-20 checkpoint logs 30 again when resumed: the curves keep the
+    redone steps, not both (which drew a loop back at the resume)."""
+    from core.train.visualise import plot_curves, read_metrics
+
+    log = tmp_path / "metrics.jsonl"
+    rows = [{"step": s, "pix": 1.0} for s in (10, 20, 30)] + [{"step": s, "pix": 2.0} for s in (30, 40)]
+    log.write_text("\n".join(json.dumps(r) for r in rows) + '\n{"step": 50, "pi')  # torn last line
+    history = read_metrics(log)
+    assert [(r["step"], r["pix"]) for r in history] == [(10, 1.0), (20, 1.0), (30, 2.0), (40, 2.0)]
+    assert plot_curves(log, tmp_path / "curves.png").stat().st_size > 5000
+
+
 def test_samples_png(geo_root, tmp_path, ict_model):
     import cv2
 
