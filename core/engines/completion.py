@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from core.engines.fill import harmonic_fill
 from core.engines.masks import box_blur, soft_edge
-from core.face.base import FaceModel
+from core.face.base import FaceModel, vertex_normals
 from core.face.mirror import mirror_map, symmetric_vertices
 
 # regions left to the flow (they move on their own, or are drawn apart)
@@ -68,8 +68,6 @@ def underside_vertices(model: FaceModel, max_normal_y: float = -0.3) -> torch.Te
     """``(N,)`` 1.0 on the skin under the jaw: below the mouth socket, its rest normal pointing down
     (``n_y < max_normal_y``). A raised chin shows it edge-on from the front and stretches it into thin streaks
     along the jaw line. 0.0 everywhere for a model without a ``mouth_socket`` region (FLAME)."""
-    from core.face.base import vertex_normals
-
     if "mouth_socket" not in model.regions:
         return torch.zeros(model.n_vertices)
     rest = model.v_template.detach().cpu().double()

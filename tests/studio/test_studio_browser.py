@@ -113,6 +113,16 @@ def _element_pixels(element) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(element.screenshot_as_png)).convert("RGB")).astype(int)
 
 
+def _screenshot(driver, shot: Path) -> Path:
+    """Save the page to ``shot``, and a copy into ``$GDPW_SCREENSHOT_DIR`` when it is set (to look at)."""
+    driver.save_screenshot(str(shot))
+    keep = os.environ.get("GDPW_SCREENSHOT_DIR")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, Path(keep) / shot.name)
+    return shot
+
+
 def test_slider_drag_changes_the_result(studio_server, browser, tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
@@ -141,13 +151,7 @@ def test_slider_drag_changes_the_result(studio_server, browser, tmp_path):
     result = driver.find_element(By.CSS_SELECTOR, "#gdpw-result img")
     after = _element_pixels(result)
 
-    shot = tmp_path / "studio.png"
-    driver.save_screenshot(str(shot))
-    keep = os.environ.get("GDPW_SCREENSHOT_DIR")
-    if keep:
-        Path(keep).mkdir(parents=True, exist_ok=True)
-        shutil.copy(shot, Path(keep) / "studio.png")
-    print(f"screenshot: {shot}")
+    print(f"screenshot: {_screenshot(driver, tmp_path / 'studio.png')}")
 
     assert before.shape == after.shape
     changed = np.abs(before - after).max(-1) > 24
@@ -218,12 +222,7 @@ def test_learned_engine_switch_and_its_pyramid(studio_server, browser, tmp_path)
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", levels[0])
     time.sleep(0.5)
     assert driver.execute_script("return arguments[0].naturalWidth", levels[0]) > 3 * 128
-    shot = tmp_path / "studio_pwm.png"
-    driver.save_screenshot(str(shot))
-    keep = os.environ.get("GDPW_SCREENSHOT_DIR")
-    if keep:
-        Path(keep).mkdir(parents=True, exist_ok=True)
-        shutil.copy(shot, Path(keep) / shot.name)
+    _screenshot(driver, tmp_path / "studio_pwm.png")
 
 
 def _open_video_tab_with(driver, url: str, clip) -> None:
