@@ -407,8 +407,9 @@ def _add_geometry_cache(sub: argparse._SubParsersAction) -> None:
 def _cmd_export_weights(args: argparse.Namespace) -> int:
     from core.train.export import export_for_shipping
 
-    meta = export_for_shipping(args.src, args.out, dtype=args.dtype)
-    print(json.dumps({"out": str(args.out), "dtype": meta["dtype"], "step": meta.get("step")}))
+    meta = export_for_shipping(args.src, args.out, dtype=args.dtype, alpha_scale=args.alpha_scale)
+    shown = {"out": str(args.out), "dtype": meta["dtype"], "step": meta.get("step")}
+    print(json.dumps({**shown, "alpha_scale": meta.get("alpha_scale", 1.0)}))
     return 0
 
 
@@ -419,6 +420,13 @@ def _add_export_weights(sub: argparse._SubParsersAction) -> None:
     p.add_argument("src", type=Path, help="a pwm.json (or the run folder that holds it)")
     p.add_argument("out", type=Path, help="output folder (e.g. weights/)")
     p.add_argument("--dtype", default="float16", choices=list(DTYPES), help="storage type of the float tensors")
+    p.add_argument(
+        "--alpha-scale",
+        type=float,
+        default=None,
+        help="blend calibration in [0, 1]: the engine multiplies the predicted alpha by it (default: the source's "
+        "value, else 1)",
+    )
     p.set_defaults(func=_cmd_export_weights)
 
 

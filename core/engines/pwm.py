@@ -22,6 +22,11 @@ is ``alpha * rgb + (1 - alpha) * geometry image``, so its result carries the geo
 ``synthesised`` layer of ``max(alpha, the geometry engine's own)``: full-resolution output then moves the
 photo's own pixels like the geometry engine and blends the generator's pixels in where it drew them, instead
 of pasting a 256 px crop over a sharper photo.
+
+``pwm.json`` may hold ``alpha_scale`` (in [0, 1], default 1): the factor by which the engine multiplies the
+predicted alpha, a post-hoc calibration of how strongly a trained model paints over the geometry image
+(``python -m core export-weights --alpha-scale``; the shipped model card says how its value was chosen).
+``PWMEngine(alpha_scale=...)`` overrides it.
 """
 
 from __future__ import annotations
@@ -116,6 +121,9 @@ def read_weights(meta_path: str | Path) -> tuple[Any, dict[str, torch.Tensor], d
         cfg = GeneratorConfig.from_dict(meta["generator"])
     except (TypeError, ValueError) as exc:
         raise PWMWeightsError(f"{meta_path}: invalid generator config: {exc}") from None
+    scale = meta.get("alpha_scale", 1.0)
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0.0 <= scale <= 1.0:
+        raise PWMWeightsError(f"{meta_path}: alpha_scale must be a number in [0, 1], got {scale!r}")
     wpath = meta_path.with_name(meta.get("weights", meta_path.stem + ".safetensors"))
     if not wpath.is_file():
         raise PWMWeightsError(f"{meta_path} names weights {wpath}, which does not exist")
@@ -224,7 +232,8 @@ class PWMEngine:
     """Learned engine. ``weights``: a folder or JSON path (default: the search order above); ``variant`` /
     ``preset``: required values (a mismatch is an error); ``batch_size``: targets per decoder call;
     ``device``: default CUDA when available; ``geometry``: the ``GeometryEngine`` a geometry-initialised model
-    uses (default: one built on ``model``, CPU)."""
+    uses (default: one built on ``model``, CPU); ``alpha_scale``: the blend calibration (default: the weights
+    file's ``alpha_scale``, else 1)."""
 
     name = "pwm"
 
@@ -237,12 +246,16 @@ class PWMEngine:
         device: str | torch.device | None = None,
         batch_size: int = 16,
         geometry=None,
+        alpha_scale: float | None = None,
     ) -> None:
         self.model = model
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.meta_path = find_weights(weights)
         self.generator, self.meta = load_generator(self.meta_path, model, variant, preset, self.device)
         self.size = int(self.meta.get("size", 256))
+        self.alpha_scale = float(self.meta.get("alpha_scale", 1.0) if alpha_scale is None else alpha_scale)
+        if not 0.0 <= self.alpha_scale <= 1.0:
+            raise ValueError(f"alpha_scale must be in [0, 1], got {alpha_scale}")
         self.batch_size = batch_size
         self.geometry = None
         if self.generator.config.geometry_init:
@@ -305,7 +318,7 @@ class PWMEngine:
             if self.geometry is not None:
                 res, geo = self._geometry_input(state, target[i : i + self.batch_size])
                 geo_results.append(res)
-            outs.append(g.decode(state.enc, guid, state.crop, geo))
+            outs.append(g.decode(state.enc, guid, state.crop, geo, alpha_scale=self.alpha_scale))
         y = torch.cat([o["y_hat"] for o in outs])
         if state.out_size != self.size:
             y = F.interpolate(y, size=(state.out_size, state.out_size), mode="bilinear", align_corners=False)

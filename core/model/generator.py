@@ -303,10 +303,14 @@ class Generator(nn.Module):
         guid: dict[str, Any],
         x_s: torch.Tensor | None = None,
         geometry: GeometryInput | None = None,
+        alpha_scale: float = 1.0,
     ) -> dict[str, Any]:
         """Decoder from cached encoder features (batch 1 or B), ``guidance`` (batch B) and, for a
         ``geometry_init`` model, the geometry engine's ``GeometryInput`` (batch B). Returns the output dict
-        described in ``forward``."""
+        described in ``forward``. ``alpha_scale`` in [0, 1] multiplies the predicted alpha before blending
+        (an inference-time calibration of a trained blending model; training uses 1)."""
+        if not 0.0 <= alpha_scale <= 1.0:
+            raise ValueError(f"alpha_scale must be in [0, 1], got {alpha_scale}")
         cfg = self.config
         top = cfg.top
         b = guid["geom_flow"].shape[0]
@@ -337,6 +341,8 @@ class Generator(nn.Module):
         with torch.autocast(device_type=h.device.type, enabled=False):
             o = torch.sigmoid(self.up_layers["x1_out"](h.float()))
         rgb, alpha = o[:, :3], o[:, 3:]
+        if alpha_scale != 1.0:
+            alpha = alpha * alpha_scale
         out: dict[str, Any] = dict(
             rgb=rgb,
             alpha=alpha,
@@ -368,7 +374,7 @@ class Generator(nn.Module):
 
         - ``y_hat (B, 3, S, S)``: the output in [0, 1] (= ``rgb`` unless ``alpha_blend``; with
           ``geometry_init``, ``rgb`` alpha-blended over the geometry image);
-        - ``rgb``, ``alpha (B, 1, S, S)``: sigmoid outputs;
+        - ``rgb``, ``alpha (B, 1, S, S)``: sigmoid outputs (``alpha`` times ``decode``'s ``alpha_scale``);
         - ``warped_src (B, 3, S, S)``: ``x_s`` warped by the finest flow (auxiliary losses);
         - ``flows {s: (B, 2, S/s, S/s)}``: predicted flows keyed by the stride where they are applied
           (``s = top/2 ... 1``; ``flows[1]`` is the final flow), normalised units;

@@ -28,12 +28,18 @@ def _meta_path(src: str | Path, name: str) -> Path:
 
 
 def export_for_shipping(
-    src: str | Path, out_dir: str | Path, dtype: str = "float16", name: str = "pwm", note: dict | None = None
+    src: str | Path,
+    out_dir: str | Path,
+    dtype: str = "float16",
+    name: str = "pwm",
+    note: dict | None = None,
+    alpha_scale: float | None = None,
 ) -> dict[str, Any]:
     """Read ``src`` (a ``pwm.json`` or its folder), write ``<name>.safetensors`` with floating tensors in
-    ``dtype`` and ``<name>.json`` (the source's config plus ``dtype``, ``exported_from`` and ``note``) into
-    ``out_dir``, atomically. Returns the written JSON. ``PWMWeightsError`` for an unreadable or foreign source,
-    ``ValueError`` for an unknown dtype."""
+    ``dtype`` and ``<name>.json`` (the source's config plus ``dtype``, ``exported_from``, ``note`` and, when
+    given, the engine's blend calibration ``alpha_scale``) into ``out_dir``, atomically. Returns the written
+    JSON. ``PWMWeightsError`` for an unreadable or foreign source, ``ValueError`` for an unknown dtype or an
+    ``alpha_scale`` outside [0, 1]."""
     from safetensors.torch import save_file
 
     from core.engines.pwm import read_weights
@@ -41,6 +47,8 @@ def export_for_shipping(
 
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    if alpha_scale is not None and not 0.0 <= alpha_scale <= 1.0:
+        raise ValueError(f"alpha_scale must be in [0, 1], got {alpha_scale}")
     meta_path = _meta_path(src, name)
     _, state, meta = read_weights(meta_path)
     target = DTYPES[dtype]
@@ -52,6 +60,8 @@ def export_for_shipping(
     save_file(state, str(tmp), metadata={"format": EXPORT_FORMAT, "dtype": dtype})
     os.replace(tmp, weights)
     out = {**meta, "weights": weights.name, "dtype": dtype, "exported_from": str(meta_path)}
+    if alpha_scale is not None:
+        out["alpha_scale"] = float(alpha_scale)
     if note:
         out["note"] = note
     tmp_json = out_dir / f".{name}.json.tmp{os.getpid()}"

@@ -57,3 +57,28 @@ def test_shipped_weights_load_and_render(plain_search, portrait, ict_model):
     assert float(out.debug["alpha"].max()) > 0.05
     assert 0.001 < float(diff.mean()) < 0.05, float(diff.mean())
     assert sorted(out.debug["flows"]) == [1, 2, 4, 8]
+
+
+def test_shipped_blend_calibration(plain_search, portrait, ict_model):
+    """The shipped ``alpha_scale`` (model card: chosen by cross-validation over the held-out identities)
+    scales the network's alpha, and at 0 the engine renders exactly the geometry engine's image."""
+    import torch
+
+    from core.engines.geometry import GeometryEngine
+    from core.engines.pwm import PWMEngine
+
+    scale = json.loads(SHIPPED.read_text()).get("alpha_scale", 1.0)
+    assert 0.0 < scale <= 1.0 and "alpha_scale" in (REPO_ROOT / "weights" / "README.md").read_text()
+    geometry = GeometryEngine(ict_model)
+    pwm = PWMEngine(ict_model, device="cpu", geometry=geometry)
+    assert pwm.alpha_scale == scale
+    crop, params = portrait
+    target = ict_model.apply_edits(params, {"yaw": -10.0, "jawOpen": 0.3})
+    state = pwm.prepare(crop, params)
+    shipped = pwm.render(state, target, debug=True).debug["alpha"]
+    pwm.alpha_scale = 1.0
+    raw = pwm.render(state, target, debug=True).debug["alpha"]
+    assert float(raw.max()) > 0.05 and torch.allclose(shipped, scale * raw, atol=1e-6)
+    pwm.alpha_scale = 0.0
+    ref = geometry.render(geometry.prepare(crop, params), target)
+    assert np.array_equal(pwm.render(state, target).images, ref.images)

@@ -119,3 +119,25 @@ def test_truncated_or_foreign_weights_are_refused(weights_dir, tmp_path, ict_mod
     (bad / "pwm.json").write_text("[1, 2]")
     with pytest.raises(PWMWeightsError, match="not a PWM weights config"):
         PWMEngine(ict_model, weights=bad)
+
+
+def test_alpha_scale_from_the_weights_file(weights_dir, tmp_path, ict_model):
+    """``export-weights --alpha-scale`` records the blend calibration, the engine applies it (an argument
+    overrides it), a re-export keeps it, and a value outside [0, 1] is refused with the file named."""
+    from core.train.export import export_for_shipping
+
+    assert PWMEngine(ict_model, weights=weights_dir, device="cpu").alpha_scale == 1.0
+    meta = export_for_shipping(weights_dir, tmp_path / "cal", alpha_scale=0.4)
+    assert meta["alpha_scale"] == 0.4
+    assert PWMEngine(ict_model, weights=tmp_path / "cal", device="cpu").alpha_scale == 0.4
+    assert PWMEngine(ict_model, weights=tmp_path / "cal", device="cpu", alpha_scale=0.9).alpha_scale == 0.9
+    assert export_for_shipping(tmp_path / "cal", tmp_path / "again")["alpha_scale"] == 0.4
+    with pytest.raises(ValueError, match="alpha_scale"):
+        export_for_shipping(weights_dir, tmp_path / "no", alpha_scale=1.5)
+    with pytest.raises(ValueError, match="alpha_scale"):
+        PWMEngine(ict_model, weights=weights_dir, device="cpu", alpha_scale=-0.1)
+    bad = tmp_path / "cal" / "pwm.json"
+    for value in (1.5, -0.1, "half", True):
+        bad.write_text(json.dumps({**meta, "alpha_scale": value}))
+        with pytest.raises(PWMWeightsError, match=r"pwm.json: alpha_scale must be a number in \[0, 1\]"):
+            PWMEngine(ict_model, weights=bad)
