@@ -430,6 +430,82 @@ def _add_export_weights(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_export_weights)
 
 
+def _cmd_calibrate_blend(args: argparse.Namespace) -> int:
+    from core.eval import write_csv
+    from core.eval.calibrate import calibrate_alpha
+    from core.train.export import export_for_shipping
+
+    if args.out is not None:
+        check_output_path(args.out / "pwm.json")  # before the slow part
+    if args.rows is not None:
+        check_output_path(args.rows, (".csv",))
+    try:
+        scales = [float(v) for v in args.scales.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"--scales takes numbers in [0, 1] separated by commas, got {args.scales!r}") from None
+    identities = [i.strip() for i in (args.identities or "").split(",") if i.strip()] or None
+    fit_log = logging.getLogger("core.fit")
+    level = fit_log.level
+    fit_log.setLevel(logging.WARNING)  # one line per fitted frame would bury the table
+    try:
+        choice, rows = calibrate_alpha(
+            args.clips,
+            args.weights,
+            scales,
+            identities=identities,
+            manifest=args.manifest,
+            pairs=args.pairs,
+            seed=args.seed,
+            metric=args.metric,
+            frames_per_clip=args.frames_per_clip,
+            progress=not args.quiet,
+        )
+    finally:
+        fit_log.setLevel(level)
+    if args.rows is not None:
+        write_csv(args.rows, rows)
+    print(choice.table())
+    folds = ", ".join(f"{k} {v:g}" for k, v in choice.folds.items())
+    print(f"\nlowest mean {choice.metric}: alpha_scale {choice.best:g}; without each identity: {folds}")
+    pooled = ", ".join(f"{m} {v:.5f}" for m, v in choice.pooled.items())
+    print(f"left-out identities at their fold's choice: {pooled}")
+    if not choice.stable:
+        print("note: the folds disagree, so the choice depends on which identities are held out")
+    if args.out is not None:
+        export_for_shipping(args.weights, args.out, dtype=args.dtype, alpha_scale=choice.best)
+        print(f"wrote {args.out / 'pwm.json'} with alpha_scale {choice.best:g}")
+    return 0
+
+
+def _add_calibrate_blend(sub: argparse._SubParsersAction) -> None:
+    from core.eval.calibrate import DEFAULT_SCALES
+    from core.train.export import DTYPES
+
+    p = sub.add_parser(
+        "calibrate-blend",
+        help="choose the alpha_scale of a geometry-initialised pwm model on held-out identities (same-id pairs)",
+    )
+    p.add_argument("weights", type=Path, help="a pwm.json (or its folder): a run's export or shipped weights")
+    p.add_argument("--clips", type=Path, required=True, help="folder of talking-head videos")
+    p.add_argument("--manifest", type=Path, help="CSV with 'file' and 'identity' columns (see evaluate)")
+    p.add_argument("--identities", help="comma-separated identities the model never trained on (recommended)")
+    p.add_argument("--scales", default=",".join(f"{s:g}" for s in DEFAULT_SCALES), help="scales to try, in [0, 1]")
+    p.add_argument(
+        "--metric",
+        default="l1",
+        choices=["l1", "akd", "aed", "apd", "id_dist"],
+        help="the (lower is better) metric whose mean chooses",
+    )
+    p.add_argument("--pairs", type=int, default=60, help="(source, driving) pairs, as in evaluate")
+    p.add_argument("--seed", type=int, default=0, help="seed of the clip order and the frame sampling")
+    p.add_argument("--frames-per-clip", type=int, default=50, help="frame candidates per clip, as in evaluate")
+    p.add_argument("--rows", type=Path, help="write the per-pair rows of every scale to this CSV")
+    p.add_argument("--out", type=Path, help="export the weights with the chosen alpha_scale into this folder")
+    p.add_argument("--dtype", default="float16", choices=list(DTYPES), help="storage type of the exported tensors")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_calibrate_blend)
+
+
 # ------------------------------------------------------------------------------------------ evaluate
 def _cmd_evaluate_edits(args: argparse.Namespace) -> int:
     from core.eval import summary_path, write_csv, write_summary
@@ -636,6 +712,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_train,
     _add_geometry_cache,
     _add_export_weights,
+    _add_calibrate_blend,
     _add_evaluate,
     _add_contact_sheet,
 ]

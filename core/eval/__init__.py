@@ -4,6 +4,7 @@
 - ``core.eval.faces``: dlib's detector, 68-point predictor and 128-d face embedding (ArcFace hook).
 - ``core.eval.analysis``: ``FrameAnalyser`` measures one image (dlib landmarks and embedding, ICT fit).
 - ``core.eval.protocols``: same-id and cross-id pair sampling, clip preparation, ``evaluate``.
+- ``core.eval.calibrate``: the ``alpha_scale`` of a geometry-initialised ``pwm`` model, cross-validated by identity.
 - ``core.eval.report``: CSV rows, summary JSON, markdown table.
 - ``core.eval.inception``: FID status (Inception-v3 is not available in this version).
 
