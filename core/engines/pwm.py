@@ -50,6 +50,7 @@ __all__ = [
     "PWMEngine",
     "PWMWeightsError",
     "PWMState",
+    "check_alpha_scale",
     "find_weights",
     "read_weights",
     "check_state_dict",
@@ -99,6 +100,13 @@ def find_weights(weights: str | Path | None = None, name: str = "pwm") -> Path:
     )
 
 
+def check_alpha_scale(value: Any) -> float:
+    """``value`` as a float if it is a valid blend calibration (a number in [0, 1]); ``ValueError`` if not."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"alpha_scale must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
 def read_weights(meta_path: str | Path) -> tuple[Any, dict[str, torch.Tensor], dict[str, Any]]:
     """Read a ``pwm.json`` and the safetensors file it names: ``(GeneratorConfig, state dict, meta)``.
     ``PWMWeightsError`` for an unreadable or foreign JSON, an invalid generator config, a missing weights file
@@ -121,9 +129,10 @@ def read_weights(meta_path: str | Path) -> tuple[Any, dict[str, torch.Tensor], d
         cfg = GeneratorConfig.from_dict(meta["generator"])
     except (TypeError, ValueError) as exc:
         raise PWMWeightsError(f"{meta_path}: invalid generator config: {exc}") from None
-    scale = meta.get("alpha_scale", 1.0)
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0.0 <= scale <= 1.0:
-        raise PWMWeightsError(f"{meta_path}: alpha_scale must be a number in [0, 1], got {scale!r}")
+    try:
+        check_alpha_scale(meta.get("alpha_scale", 1.0))
+    except ValueError as exc:
+        raise PWMWeightsError(f"{meta_path}: {exc}") from None
     wpath = meta_path.with_name(meta.get("weights", meta_path.stem + ".safetensors"))
     if not wpath.is_file():
         raise PWMWeightsError(f"{meta_path} names weights {wpath}, which does not exist")
@@ -253,9 +262,7 @@ class PWMEngine:
         self.meta_path = find_weights(weights)
         self.generator, self.meta = load_generator(self.meta_path, model, variant, preset, self.device)
         self.size = int(self.meta.get("size", 256))
-        self.alpha_scale = float(self.meta.get("alpha_scale", 1.0) if alpha_scale is None else alpha_scale)
-        if not 0.0 <= self.alpha_scale <= 1.0:
-            raise ValueError(f"alpha_scale must be in [0, 1], got {alpha_scale}")
+        self.alpha_scale = check_alpha_scale(self.meta.get("alpha_scale", 1.0) if alpha_scale is None else alpha_scale)
         self.batch_size = batch_size
         self.geometry = None
         if self.generator.config.geometry_init:

@@ -113,14 +113,14 @@ def calibrate_alpha(
     the choice and the evaluation rows (``engine`` = ``engine_name(scale)``, plus the ``copy`` rows).
     ``pairs``, ``seed`` and ``frames_per_clip`` sample the pairs as ``core.eval.evaluate`` does."""
     from core.engines.geometry import GeometryEngine
-    from core.engines.pwm import PWMEngine
+    from core.engines.pwm import PWMEngine, check_alpha_scale
     from core.engines.registry import make_engine
     from core.eval.protocols import evaluate_pairs, find_clips, keep_identities, sample_pairs
     from core.fit.api import default_model
 
-    scales = sorted({float(s) for s in scales})
-    if not scales or any(not 0.0 <= s <= 1.0 for s in scales):
-        raise ValueError(f"alpha scales must be in [0, 1], got {list(scales)}")
+    scales = sorted({check_alpha_scale(s) for s in scales})
+    if not scales:
+        raise ValueError("no alpha scales to try")
     model = model if model is not None else default_model()
     geometry = GeometryEngine(model)
     engines: dict[str, Any] = {"copy": make_engine("copy", model)}

@@ -42,13 +42,13 @@ def export_for_shipping(
     ``alpha_scale`` outside [0, 1]."""
     from safetensors.torch import save_file
 
-    from core.engines.pwm import read_weights
+    from core.engines.pwm import check_alpha_scale, read_weights
     from core.train.trainer import EXPORT_FORMAT
 
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-    if alpha_scale is not None and not 0.0 <= alpha_scale <= 1.0:
-        raise ValueError(f"alpha_scale must be in [0, 1], got {alpha_scale}")
+    if alpha_scale is not None:
+        alpha_scale = check_alpha_scale(alpha_scale)
     meta_path = _meta_path(src, name)
     _, state, meta = read_weights(meta_path)
     target = DTYPES[dtype]
@@ -61,7 +61,7 @@ def export_for_shipping(
     os.replace(tmp, weights)
     out = {**meta, "weights": weights.name, "dtype": dtype, "exported_from": str(meta_path)}
     if alpha_scale is not None:
-        out["alpha_scale"] = float(alpha_scale)
+        out["alpha_scale"] = alpha_scale
     if note:
         out["note"] = note
     tmp_json = out_dir / f".{name}.json.tmp{os.getpid()}"
