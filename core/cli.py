@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import logging
@@ -430,6 +431,24 @@ def _add_export_weights(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_export_weights)
 
 
+@contextlib.contextmanager
+def _quiet_fits(verbose: bool):
+    """Fitting logs one line per image: over hundreds of frames it would bury a table (unless ``-v``)."""
+    fit_log = logging.getLogger("core.fit")
+    level = fit_log.level
+    if not verbose:
+        fit_log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        fit_log.setLevel(level)
+
+
+def _identities(arg: str | None) -> list[str] | None:
+    """``--identities a,b`` -> ``['a', 'b']``; None when empty."""
+    return [i.strip() for i in (arg or "").split(",") if i.strip()] or None
+
+
 def _cmd_calibrate_blend(args: argparse.Namespace) -> int:
     from core.eval import write_csv
     from core.eval.calibrate import calibrate_alpha
@@ -443,16 +462,12 @@ def _cmd_calibrate_blend(args: argparse.Namespace) -> int:
         scales = [float(v) for v in args.scales.split(",") if v.strip()]
     except ValueError:
         raise ValueError(f"--scales takes numbers in [0, 1] separated by commas, got {args.scales!r}") from None
-    identities = [i.strip() for i in (args.identities or "").split(",") if i.strip()] or None
-    fit_log = logging.getLogger("core.fit")
-    level = fit_log.level
-    fit_log.setLevel(logging.WARNING)  # one line per fitted frame would bury the table
-    try:
+    with _quiet_fits(args.verbose):
         choice, rows = calibrate_alpha(
             args.clips,
             args.weights,
             scales,
-            identities=identities,
+            identities=_identities(args.identities),
             manifest=args.manifest,
             pairs=args.pairs,
             seed=args.seed,
@@ -460,8 +475,6 @@ def _cmd_calibrate_blend(args: argparse.Namespace) -> int:
             frames_per_clip=args.frames_per_clip,
             progress=not args.quiet,
         )
-    finally:
-        fit_log.setLevel(level)
     if args.rows is not None:
         write_csv(args.rows, rows)
     print(choice.table())
@@ -545,32 +558,27 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         return _cmd_evaluate_edits(args)
     if args.clips is None:
         raise ValueError(f"--protocol {args.protocol} needs --clips DIR (a folder of talking-head videos)")
-    fit_log = logging.getLogger("core.fit")
-    level = fit_log.level
-    if not args.verbose:  # one line per fitted image would bury the table
-        fit_log.setLevel(logging.WARNING)
     try:
-        if args.arcface_weights:
-            load_arcface(args.arcface_weights)
-        result = evaluate(
-            args.clips,
-            protocol=args.protocol,
-            engine=args.engine,
-            pairs=args.pairs,
-            seed=args.seed,
-            frames_per_clip=args.frames_per_clip,
-            max_clips=args.max_clips,
-            progress=not args.quiet,
-            inception_weights=args.inception_weights,
-            manifest=args.manifest,
-            weights=args.weights,
-            identities=[i.strip() for i in (args.identities or "").split(",") if i.strip()] or None,
-        )
+        with _quiet_fits(args.verbose):
+            if args.arcface_weights:
+                load_arcface(args.arcface_weights)
+            result = evaluate(
+                args.clips,
+                protocol=args.protocol,
+                engine=args.engine,
+                pairs=args.pairs,
+                seed=args.seed,
+                frames_per_clip=args.frames_per_clip,
+                max_clips=args.max_clips,
+                progress=not args.quiet,
+                inception_weights=args.inception_weights,
+                manifest=args.manifest,
+                weights=args.weights,
+                identities=_identities(args.identities),
+            )
     except MetricUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    finally:
-        fit_log.setLevel(level)
     s = result.summary
     csv_path = write_csv(args.out, result.rows)
     json_path = write_summary(summary_path(args.out), s)
