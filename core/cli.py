@@ -409,8 +409,13 @@ def _cmd_export_weights(args: argparse.Namespace) -> int:
     from core.train.export import export_for_shipping
 
     meta = export_for_shipping(args.src, args.out, dtype=args.dtype, alpha_scale=args.alpha_scale)
-    shown = {"out": str(args.out), "dtype": meta["dtype"], "step": meta.get("step")}
-    print(json.dumps({**shown, "alpha_scale": meta.get("alpha_scale", 1.0)}))
+    shown = {
+        "out": str(args.out),
+        "dtype": meta["dtype"],
+        "step": meta.get("step"),
+        "alpha_scale": meta.get("alpha_scale", 1.0),
+    }
+    print(json.dumps(shown))
     return 0
 
 

@@ -50,7 +50,6 @@ __all__ = [
     "PWMEngine",
     "PWMWeightsError",
     "PWMState",
-    "check_alpha_scale",
     "find_weights",
     "read_weights",
     "check_state_dict",
@@ -100,20 +99,13 @@ def find_weights(weights: str | Path | None = None, name: str = "pwm") -> Path:
     )
 
 
-def check_alpha_scale(value: Any) -> float:
-    """``value`` as a float if it is a valid blend calibration (a number in [0, 1]); ``ValueError`` if not."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"alpha_scale must be a number in [0, 1], got {value!r}")
-    return float(value)
-
-
 def read_weights(meta_path: str | Path) -> tuple[Any, dict[str, torch.Tensor], dict[str, Any]]:
     """Read a ``pwm.json`` and the safetensors file it names: ``(GeneratorConfig, state dict, meta)``.
     ``PWMWeightsError`` for an unreadable or foreign JSON, an invalid generator config, a missing weights file
     or one that is not a complete safetensors file (truncated, another format: never unpickled)."""
     from safetensors.torch import load_file
 
-    from core.model import GeneratorConfig
+    from core.model import GeneratorConfig, check_alpha_scale
 
     meta_path = Path(meta_path)
     try:
@@ -262,6 +254,8 @@ class PWMEngine:
         self.meta_path = find_weights(weights)
         self.generator, self.meta = load_generator(self.meta_path, model, variant, preset, self.device)
         self.size = int(self.meta.get("size", 256))
+        from core.model import check_alpha_scale
+
         self.alpha_scale = check_alpha_scale(self.meta.get("alpha_scale", 1.0) if alpha_scale is None else alpha_scale)
         self.batch_size = batch_size
         self.geometry = None
@@ -278,6 +272,15 @@ class PWMEngine:
     @property
     def variant(self) -> str:
         return self.generator.config.variant
+
+    def with_alpha_scale(self, alpha_scale: float) -> PWMEngine:
+        """This engine with another blend calibration, sharing its generator, face model and geometry engine
+        (several scales compared without loading the weights again)."""
+        from core.model import check_alpha_scale
+
+        twin = copy.copy(self)
+        twin.alpha_scale = check_alpha_scale(alpha_scale)
+        return twin
 
     def project(self, params: FaceParams) -> torch.Tensor:
         """``(B, N, 3)`` normalised crop coordinates and depth (resolution independent)."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,10 @@ class ScaleChoice:
     means: dict[float, dict[str, float]]
     folds: dict[str, float]
     pooled: dict[str, float]
-    baseline: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def baseline(self) -> dict[str, float]:
+        return self.means.get(0.0, {})
 
     @property
     def stable(self) -> bool:
@@ -91,8 +94,7 @@ def choose_scale(rows_by_scale: dict[float, Sequence[dict[str, Any]]], metric: s
         folds[ident] = chosen
         left_out += [r for r in rows_by_scale[chosen] if str(r["source_identity"]) == ident]
     pooled = {m: _mean(left_out, m) for m in REPORTED}
-    baseline = means.get(0.0, {})
-    return ScaleChoice(metric, best, means, folds, pooled, dict(baseline))
+    return ScaleChoice(metric, best, means, folds, pooled)
 
 
 def calibrate_alpha(
@@ -113,22 +115,21 @@ def calibrate_alpha(
     the choice and the evaluation rows (``engine`` = ``engine_name(scale)``, plus the ``copy`` rows).
     ``pairs``, ``seed`` and ``frames_per_clip`` sample the pairs as ``core.eval.evaluate`` does."""
     from core.engines.geometry import GeometryEngine
-    from core.engines.pwm import PWMEngine, check_alpha_scale
+    from core.engines.pwm import PWMEngine
     from core.engines.registry import make_engine
     from core.eval.protocols import evaluate_pairs, find_clips, keep_identities, sample_pairs
     from core.fit.api import default_model
+    from core.model import check_alpha_scale
 
     scales = sorted({check_alpha_scale(s) for s in scales})
     if not scales:
         raise ValueError("no alpha scales to try")
     model = model if model is not None else default_model()
-    geometry = GeometryEngine(model)
+    pwm = PWMEngine(model, weights=weights, device="cpu", geometry=GeometryEngine(model))
+    if not pwm.generator.config.geometry_init:
+        raise ValueError(f"{pwm.meta_path} is not a geometry-initialised model: it has no blend to calibrate")
     engines: dict[str, Any] = {"copy": make_engine("copy", model)}
-    for s in scales:
-        engines[engine_name(s)] = PWMEngine(model, weights=weights, device="cpu", geometry=geometry, alpha_scale=s)
-    first = engines[engine_name(scales[0])]
-    if not first.generator.config.geometry_init:
-        raise ValueError(f"{first.meta_path} is not a geometry-initialised model: it has no blend to calibrate")
+    engines.update({engine_name(s): pwm.with_alpha_scale(s) for s in scales})
     clip_list = find_clips(clips, manifest)
     if identities:
         clip_list = keep_identities(clip_list, identities)

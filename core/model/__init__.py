@@ -2,13 +2,23 @@
 
 from core.model.blocks import fold_spectral_norm, has_spectral_norm
 from core.model.discriminator import Discriminator, DiscriminatorConfig
-from core.model.generator import PRESETS, VARIANTS, Generator, GeneratorConfig, GeometryInput, count_parameters, warp
+from core.model.generator import (
+    PRESETS,
+    VARIANTS,
+    Generator,
+    GeneratorConfig,
+    GeometryInput,
+    check_alpha_scale,
+    count_parameters,
+    warp,
+)
 from core.model.losses import VGG19, GeneratorLoss, LossConfig, PerceptualLoss, gan_d_loss, gan_g_loss
 
 __all__ = [
     "Generator",
     "GeneratorConfig",
     "GeometryInput",
+    "check_alpha_scale",
     "PRESETS",
     "VARIANTS",
     "Discriminator",

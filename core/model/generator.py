@@ -52,13 +52,31 @@ from core.coords import flow_from_pixels, pixel_grid
 from core.model.blocks import ConvBlock, DownBlock, SPADEResBlock, UpBlock, conv
 from core.render import NeuralCodes, gaussian_downsample, interpolate, rasterize
 
-__all__ = ["VARIANTS", "PRESETS", "GeneratorConfig", "GeometryInput", "Generator", "warp", "count_parameters"]
+__all__ = [
+    "VARIANTS",
+    "PRESETS",
+    "GeneratorConfig",
+    "GeometryInput",
+    "Generator",
+    "check_alpha_scale",
+    "warp",
+    "count_parameters",
+]
 
 VARIANTS = ("neural_codes", "geom_disp", "both")
 ICT_VERTICES = 26719
 # initial alpha logit of a geometry-initialised model: sigmoid(-6) = 0.0025, i.e. at most 0.64/255 away
 # from the geometry engine's image; Adam's steps do not shrink with the sigmoid's small slope
 ALPHA_INIT_BIAS = -6.0
+
+
+def check_alpha_scale(value: Any) -> float:
+    """``value`` as a float if it is a valid blend calibration (a number in [0, 1]); ``ValueError`` if not.
+    ``Generator.decode`` takes it; a ``pwm.json`` may record it (``core.engines.pwm``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"alpha_scale must be a number in [0, 1], got {value!r}")
+    return float(value)
+
 
 # Width presets. NF(s) = min(ch_max, max(ch_min, ch_base * s)) for stride s = 1, 2, 4, ...
 PRESETS: dict[str, dict[str, Any]] = {
@@ -309,8 +327,7 @@ class Generator(nn.Module):
         ``geometry_init`` model, the geometry engine's ``GeometryInput`` (batch B). Returns the output dict
         described in ``forward``. ``alpha_scale`` in [0, 1] multiplies the predicted alpha before blending
         (an inference-time calibration of a trained blending model; training uses 1)."""
-        if not 0.0 <= alpha_scale <= 1.0:
-            raise ValueError(f"alpha_scale must be in [0, 1], got {alpha_scale}")
+        check_alpha_scale(alpha_scale)
         cfg = self.config
         top = cfg.top
         b = guid["geom_flow"].shape[0]

@@ -42,7 +42,8 @@ def export_for_shipping(
     ``alpha_scale`` outside [0, 1]."""
     from safetensors.torch import save_file
 
-    from core.engines.pwm import check_alpha_scale, read_weights
+    from core.engines.pwm import read_weights
+    from core.model import check_alpha_scale
     from core.train.trainer import EXPORT_FORMAT
 
     if dtype not in DTYPES:
