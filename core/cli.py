@@ -527,7 +527,7 @@ def _add_calibrate_blend(sub: argparse._SubParsersAction) -> None:
 # ------------------------------------------------------------------------------------------ evaluate
 def _cmd_evaluate_edits(args: argparse.Namespace) -> int:
     from core.eval import summary_path, write_csv, write_summary
-    from core.eval.edits import EDIT_GRID, edits_table, evaluate_edits, select_edits
+    from core.eval.edits import EDIT_GRID, ROW_COLUMNS, edits_table, evaluate_edits, select_edits
 
     if args.images is None:
         raise ValueError("--protocol edit needs --images DIR (a folder of portraits)")
@@ -544,7 +544,7 @@ def _cmd_evaluate_edits(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         weights=args.weights,
     )
-    csv_path = write_csv(args.out, rows)
+    csv_path = write_csv(args.out, rows, ROW_COLUMNS)
     json_path = write_summary(summary_path(args.out), summary)
     print(
         f"edit protocol: {summary['portraits']} portraits ({len(summary['skipped'])} without a face skipped), "

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 STRETCH_LIMIT = 3.0  # area stretched more than this many times counts as stretched
 MOVED_PX = 0.5  # pixels that move less than this are not "changed"
 COLUMNS = ("accuracy", "detected", "id_dist", "stretch", "synth", "cycle_l1")
+ROW_COLUMNS = ("portrait", "edit", "engine", *COLUMNS)  # a row of the CSV
 
 
 @dataclass(frozen=True)

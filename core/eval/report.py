@@ -134,15 +134,15 @@ def _fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def write_csv(path: str | Path, rows: list[dict[str, Any]]) -> Path:
-    """Write the per-pair rows (``COLUMNS``; NaN written as empty)."""
+def write_csv(path: str | Path, rows: list[dict[str, Any]], columns: Sequence[str] = COLUMNS) -> Path:
+    """Write the rows' ``columns`` (default the reenactment protocols' ``COLUMNS``; NaN written as empty)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
+        w = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
         w.writeheader()
         for r in rows:
-            w.writerow({k: _fmt(r.get(k), -1) if isinstance(r.get(k), float) else r.get(k, "") for k in COLUMNS})
+            w.writerow({k: _fmt(r.get(k), -1) if isinstance(r.get(k), float) else r.get(k, "") for k in columns})
     return path
 
 

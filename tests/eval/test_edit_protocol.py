@@ -1,5 +1,6 @@
 """The edit protocol's metrics on cases with known answers."""
 
+import csv
 import json
 import math
 
@@ -102,6 +103,12 @@ def test_cli_edit_protocol(samples, tmp_path, capsys):
     summary = json.loads(out.with_name("edits.summary.json").read_text())
     assert summary["edits"]["jawOpen 0.7"]["detected"] == 1.0
     assert not math.isnan(summary["edits"]["jawOpen 0.7"]["accuracy"])
+    with open(out, newline="") as fh:  # the CSV has the edit protocol's own columns, filled
+        (row,) = list(csv.DictReader(fh))
+    assert row["portrait"] == "s1.jpg" and row["edit"] == "jawOpen 0.7" and row["engine"] == "geometry"
+    assert float(row["detected"]) == 1.0 and float(row["accuracy"]) == pytest.approx(
+        summary["edits"]["jawOpen 0.7"]["accuracy"], rel=1e-5
+    )
     assert (
         main(["evaluate", "--protocol", "edit", "--images", str(folder), "--edits", "yaw+99", "--out", str(out)]) == 2
     )
