@@ -241,13 +241,26 @@ class GeometryEngine:
         src_cover = F.pad(state.src_cover, grow).expand_as(cover)
         zone = dilate(torch.maximum(cover, src_cover), int(self.head_margin * s))
         zone[..., :1, :] = zone[..., -1:, :] = zone[..., :, :1] = zone[..., :, -1:] = 0.0
-        seen = F.pad(geo.seen, grow)
-        free = zone * (1.0 - cover) + (cover - seen)
+        known = geo.seen * (1.0 - self._grazing(geo))
+        free = zone * (1.0 - cover) + (cover - F.pad(known, grow))
         # the extension is smooth: levels finer than ~90 px need no sweeps of their own (they keep the known
         # pixels exactly and take the upsampled coarser solution elsewhere)
-        mesh_flow = F.pad(geo.mesh_flow * geo.seen, grow)
+        mesh_flow = F.pad(geo.mesh_flow * known, grow)
         skip = max(0, int(np.log2(max(s + 2 * m, 1) / 90.0)) + 1) if s > 128 else 0
         return harmonic_fill(mesh_flow, 1.0 - free, sweeps=self.fill_sweeps, skip_finest=skip)
+
+    @staticmethod
+    def _grazing(geo: TargetGeometry) -> torch.Tensor:
+        """``(B, 1, S, S)``: mesh pixels beyond the inner face (scalp, ears, neck) that the source saw so
+        obliquely that its few pixels would be stretched over more than 3 times as many (the crown a nod
+        brings into view, the back of the head a turn brings round). Their flow is left to the smooth
+        extension, which spreads that stretch over the hair and the head's surroundings instead of drawing
+        it as thin streaks; the mesh there is the least like the real head anyway (hair is not the scalp)."""
+        s = geo.mesh_flow.shape[-1]
+        grid = pixel_grid((s, s))[None] + geo.mesh_flow.permute(0, 2, 3, 1)
+        stretched = (box_blur(area_ratio(grid), 1) < 1.0 / 3.0).float()
+        outer = geo.seen * (1.0 - geo.inner)
+        return dilate(outer * stretched, 1) * outer
 
     def margin_px(self, size: int) -> int:
         """Pixels by which ``extend``'s canvas reaches beyond an S-pixel crop on each side."""

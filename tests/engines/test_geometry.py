@@ -134,3 +134,27 @@ def test_variant_without_completion_shares_the_engine_and_skips_it(setup, ict_mo
     assert fast.margin == 0 and fast.outer_flow.shape == fast.flow.shape
     with pytest.raises(ValueError, match="unknown geometry engine option"):
         engine.variant(colour=True)
+
+
+@pytest.mark.parametrize(("edit", "still_stretched"), [({"yaw": 30}, 0.3), ({"yaw": -30}, 0.3), ({"pitch": -20}, 0.6)])
+def test_obliquely_seen_scalp_is_not_drawn_as_streaks(setup, ict_model, edit, still_stretched):
+    """Scalp and ears the source saw edge-on (the back of the head a turn brings round, the crown a nod
+    shows) would stretch their few source pixels over many: there the flow is the smooth extension's, which
+    stretches them far less than the mesh would (after a turn most of them no longer over 3 times), and the
+    inner face keeps the mesh's flow."""
+    from core.coords import pixel_grid
+    from core.engines.completion import area_ratio
+
+    engine, state, crop, params = setup
+    target = ict_model.apply_edits(params, edit)
+    geo = engine.target_geometry(state, target)
+    grazing = engine._grazing(geo)[0, 0] > 0.5
+    assert grazing.sum() > 20 and not (grazing & (geo.inner[0, 0] > 0.5)).any()
+    flow = engine.flow(state, target)[0]
+    ratio = area_ratio(pixel_grid((S, S))[None] + flow.permute(0, 2, 3, 1))[0, 0]
+    mesh = area_ratio(pixel_grid((S, S))[None] + geo.mesh_flow.permute(0, 2, 3, 1))[0, 0]
+    core = grazing & (mesh < 1.0 / 3.0)
+    assert ratio[core].median() > 1.3 * mesh[core].median()
+    assert (ratio[core] < 1.0 / 3.0).float().mean() < still_stretched
+    inner_seen = (geo.inner[0, 0] > 0.5) & (geo.seen[0, 0] > 0.5)
+    assert torch.allclose(flow[0][:, inner_seen], geo.mesh_flow[0][:, inner_seen], atol=1e-6)
