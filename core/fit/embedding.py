@@ -20,11 +20,9 @@ import numpy as np
 import torch
 
 from core.face.base import LandmarkEmbedding
-from core.fit.view_bias import ViewBias, load_view_bias
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 ICT_EMBEDDING = DATA_DIR / "ict_mediapipe_embedding.npz"
-ICT_VIEW_BIAS = DATA_DIR / "ict_view_bias.npz"  # made by python -m core.fit.make_view_bias
 
 # Landmark groups stored in the ICT embedding file (index = code).
 GROUPS = ("other", "oval", "lips_outer", "lips_inner", "eyes", "brows", "iris", "nose")
@@ -52,7 +50,6 @@ class LandmarkMap:
         weights: ``(L,)`` float, relative weight of each landmark in the fit (mean about 1).
         groups: ``(L,)`` long, codes into ``GROUPS`` (all "other" when unknown).
         name: where it came from.
-        view_bias: how the landmarks slide with the head's turn (``core.fit.view_bias``), or None.
     """
 
     landmark_ids: torch.Tensor
@@ -60,7 +57,6 @@ class LandmarkMap:
     weights: torch.Tensor
     groups: torch.Tensor
     name: str
-    view_bias: ViewBias | None = None
 
     def __len__(self) -> int:
         return int(self.landmark_ids.numel())
@@ -89,11 +85,8 @@ def _weights_from(groups: np.ndarray, spread_cm: np.ndarray | None, n_views: np.
     return (w / w.mean()).astype(np.float32)
 
 
-def load_ict_embedding(path: str | Path | None = None, view_bias: str | Path | None = None) -> LandmarkMap:
-    """The committed ICT embedding of all 478 MediaPipe landmarks (or the file at ``path``), with the
-    landmarks' view bias (``view_bias``, default the committed ``ICT_VIEW_BIAS`` for the committed embedding;
-    none when that file is missing)."""
-    bias_path = Path(view_bias) if view_bias else (ICT_VIEW_BIAS if not path else None)
+def load_ict_embedding(path: str | Path | None = None) -> LandmarkMap:
+    """The committed ICT embedding of all 478 MediaPipe landmarks (or the file at ``path``)."""
     path = Path(path) if path else ICT_EMBEDDING
     if not path.is_file():
         raise FileNotFoundError(
@@ -106,16 +99,12 @@ def load_ict_embedding(path: str | Path | None = None, view_bias: str | Path | N
         spread = data["spread_cm"] if "spread_cm" in data else None
         n_views = data["n_views"] if "n_views" in data else None
         ids = data["landmark_indices"].astype(np.int64) if "landmark_indices" in data else np.arange(len(face_ids))
-    bias = None
-    if bias_path is not None and (view_bias or bias_path.is_file()):
-        bias = load_view_bias(bias_path).for_landmarks(torch.from_numpy(ids))
     return LandmarkMap(
         torch.from_numpy(ids),
         LandmarkEmbedding(torch.from_numpy(face_ids), torch.from_numpy(bary)),
         torch.from_numpy(_weights_from(groups, spread, n_views)),
         torch.from_numpy(groups),
         str(path),
-        bias,
     )
 
 

@@ -5,11 +5,9 @@ Observations are landmarks in the crop's **normalised** coordinates (``core.coor
 
 Model of a landmark (exactly the ICT model's own geometry restricted to the embedded surface points):
 ``P = L0 + shape @ Ls + expression @ Le`` (the landmark's barycentric mix of the vertex blendshapes, cm),
-plus the drift of MediaPipe's point over the face at the current head pose (``core.fit.view_bias``; skin
-points only; its depth drift is added to the projected depth), iris points turned by the eye's gaze about
-the eyeball centre, then the rigid head rotation about ``model.head_pivot`` (every embedded vertex has head
-weight 1), then the weak-perspective camera ``x = s X + tx, y = -s Y + ty``, depth ``-s Z + d`` with a free
-depth offset ``d``.
+iris points turned by the eye's gaze about the eyeball centre, then the rigid head rotation about
+``model.head_pivot`` (every embedded vertex has head weight 1), then the weak-perspective camera
+``x = s X + tx, y = -s Y + ty``, depth ``-s Z + d`` with a free depth offset ``d``.
 
 Unknowns per frame: camera (s, tx, ty), depth offset d, head rotation (kept as a matrix, updated by small
 rotations, reported as yaw/pitch/roll), the 53 expressions (box-constrained to [0, 1] by a projected
@@ -29,14 +27,12 @@ import logging
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
 from core.face.params import FaceParams
 from core.face.rotation import matrix_to_euler
 from core.fit.embedding import LandmarkMap
-from core.fit.view_bias import ViewBias, load_view_bias
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +68,6 @@ class FitOptions:
         damping: initial Levenberg-Marquardt damping, relative to the diagonal (larger values reject fewer
             steps on noisy landmarks but slow down the expressions' convergence).
         fit_gaze: fit the eyeballs to the iris points (else gaze stays 0).
-        view_bias: let the landmarks slide with the head's turn as MediaPipe's do (``core.fit.view_bias``):
-            True uses the landmark map's view bias (when it has one), a path that ``.npz`` instead; False: every
-            landmark is one fixed surface point.
     """
 
     n_shape: int = 50
@@ -85,12 +78,11 @@ class FitOptions:
     expression_l2: float = 0.1
     expression_l1: float = 0.1
     gaze_prior_deg: float = 25.0
-    iterations: int = 30
+    iterations: int = 15
     rigid_iterations: int = 2
     track_iterations: int = 2
     damping: float = 1e-3
     fit_gaze: bool = True
-    view_bias: bool | str = True
 
 
 @dataclass
@@ -284,26 +276,14 @@ class LandmarkFitter:
         self.lm = LandmarkModel(model, self.lmap, self.options.n_shape)
         self.weights = self.lmap.weights.to(torch.float64)
         self.iris = self.lm.eye_of >= 0
-        self.bias = self._view_bias()
         self.n_expression = self.lm.n_expression
         self._proj = torch.tensor([1.0, -1.0, -1.0], dtype=torch.float64)  # x = sX, y = -sY, depth = -sZ
         self._unit = torch.eye(3, dtype=torch.float64)[None, None]
-
-    def _view_bias(self) -> ViewBias | None:
-        """The map's view bias on the skin landmarks (the iris points follow the gaze fit instead)."""
-        choice = self.options.view_bias
-        if isinstance(choice, (str, Path)):
-            bias = load_view_bias(choice).for_landmarks(self.lmap.landmark_ids)
-        else:
-            bias = self.lmap.view_bias if choice else None
-        return None if bias is None else bias.without(self.iris)
 
     # ------------------------------------------------------------------ evaluation
     def _evaluate(self, st: FitState) -> _Eval:
         lm = self.lm
         p = lm.rest(st.shape, st.expression)
-        if self.bias is not None:  # at the current pose; its change with the pose is left out of the Jacobians
-            p = p + self.bias.offsets(st.rot)
         b, n = p.shape[:2]
         eye_rot = torch.eye(3, dtype=p.dtype).expand(b, n, 3, 3).clone()
         eye_rel = torch.zeros_like(p)
@@ -318,11 +298,13 @@ class LandmarkFitter:
             p[:, self.iris] = (rg[:, idx] @ rel[..., None])[..., 0] + centres[:, idx]
         posed = (p - lm.pivot) @ st.rot.transpose(1, 2) + lm.pivot
         s = st.scale[:, None]
-        depth = -s * posed[..., 2] + st.depth[:, None]
-        if self.bias is not None:
-            depth = depth + s * self.bias.depth_offsets(st.rot)
         pred = torch.stack(
-            [s * posed[..., 0] + st.trans[:, None, 0], -s * posed[..., 1] + st.trans[:, None, 1], depth], -1
+            [
+                s * posed[..., 0] + st.trans[:, None, 0],
+                -s * posed[..., 1] + st.trans[:, None, 1],
+                -s * posed[..., 2] + st.depth[:, None],
+            ],
+            -1,
         )
         return _Eval(pred, posed, eye_rot, eye_rel)
 
@@ -381,8 +363,6 @@ class LandmarkFitter:
         cols += [unit[..., 0], unit[..., 1], unit[..., 2]]  # tx, ty, d
         # rotation: posed' = exp(w) (posed - pivot) + pivot -> d posed / dw = -skew(posed - pivot)
         drot = -_skew(ev.posed - self.lm.pivot) * (s[..., None] * proj[:, None])  # (B, L, 3, 3)
-        if self.bias is not None:
-            drot = drot + self._bias_rotation_jacobian(st)
         blocks = [torch.stack(cols, -1), drot]
         # chain through the eye rotation (iris points only), the head rotation and the camera
         head = st.rot * (s * proj[:, None])  # (B, 3, 3)
@@ -417,24 +397,6 @@ class LandmarkFitter:
             js = js / (s_ref[:, None, None, None] * self.options.sigma_cm)
             js = js.reshape(b, n * 3, -1)
         return jf.reshape(b, n * 3, -1), js
-
-    def _bias_rotation_jacobian(self, st: FitState, eps: float = 1e-4) -> torch.Tensor:
-        """``(B, L, 3, 3)``: how the view bias's drift moves the predictions as the head turns (by finite
-        differences over the three small rotations of ``_apply``); without it LM steps undershoot the drift's
-        change and a tracked frame, with its two iterations, lags behind."""
-        b = st.batch_size
-        s = st.scale[:, None, None]
-        off0, dep0 = self.bias.offsets(st.rot), self.bias.depth_offsets(st.rot)
-        cols = []
-        for k in range(3):
-            w = torch.zeros(b, 3, dtype=st.rot.dtype)
-            w[:, k] = eps
-            rot = _rodrigues(w) @ st.rot
-            moved = (st.rot[:, None] @ ((self.bias.offsets(rot) - off0) / eps)[..., None])[..., 0]  # (B, L, 3)
-            col = moved * (s * self._proj)
-            col[..., 2] = col[..., 2] + s[..., 0] * (self.bias.depth_offsets(rot) - dep0) / eps
-            cols.append(col)
-        return torch.stack(cols, -1)
 
     def _basis_jacobian(
         self, head: torch.Tensor, full_iris: torch.Tensor, flat: torch.Tensor, basis: torch.Tensor
@@ -605,11 +567,8 @@ class LandmarkFitter:
         shape: torch.Tensor | None = None,
         expression: torch.Tensor | None = None,
         gaze: torch.Tensor | None = None,
-        rot: torch.Tensor | None = None,
     ) -> FitState:
-        """Closed-form start: Umeyama similarity of the current 3D landmarks onto ``obs (B, L, 3)``; ``rot``:
-        the head rotation expected (a tracked frame's previous one), at which the landmarks drift
-        (``core.fit.view_bias``; none when unknown)."""
+        """Closed-form start: Umeyama similarity of the current 3D landmarks onto ``obs (B, L, 3)``."""
         obs = obs.to(torch.float64)
         b = obs.shape[0]
         dt = torch.float64
@@ -621,8 +580,6 @@ class LandmarkFitter:
         )
         gaze = torch.zeros(b, 2, 2, dtype=dt) if gaze is None else gaze.to(dt).expand(b, 2, 2).clone()
         rest = self.lm.rest(shape, expression)
-        if rot is not None and self.bias is not None:
-            rest = rest + self.bias.offsets(rot.to(dt).expand(b, 3, 3))
         target = obs * torch.tensor([1.0, -1.0, -1.0], dtype=dt)  # to y up, z towards camera
         w = self.weights.expand(b, -1)
         s, rot, t = umeyama(rest, target, w)
@@ -682,7 +639,7 @@ class LandmarkFitter:
         """Fit frames with the identity of ``previous`` fixed, warm-started from it (expression, gaze), with
         the pose re-initialised in closed form from the previous frame's 3D landmarks."""
         with single_thread(), torch.no_grad():
-            st = self.initial_state(obs, previous.shape, previous.expression, previous.gaze, previous.rot)
+            st = self.initial_state(obs, previous.shape, previous.expression, previous.gaze)
             return self.refine(obs, st, iterations or self.options.track_iterations, fit_shape=False, shared=False)
 
 

@@ -5,9 +5,8 @@ import pytest
 import torch
 
 from core.face.ict import REGION_RANGES
-from core.face.rotation import euler_to_matrix
 from core.fit.api import fit_landmarks, obs_to_pixels, pixels_to_obs
-from core.fit.fitter import FitOptions, LandmarkFitter, LandmarkModel, _rodrigues, umeyama
+from core.fit.fitter import FitOptions, LandmarkModel, _rodrigues, umeyama
 
 SIZE = 256
 FACE = slice(REGION_RANGES["face_narrow"][0], REGION_RANGES["face_narrow"][1] + 1)
@@ -30,32 +29,11 @@ def random_params(model, seed: int, batch: int = 1):
     return p
 
 
-def drifted_positions(model, lmap, params) -> torch.Tensor:
-    """Posed landmark positions ``(B, L, 3)`` that slide over the face with the head's turn as the map's view
-    bias says MediaPipe's do (the iris points excepted)."""
-    pts = lmap.embedding.positions(model(params), model.faces)
-    if lmap.view_bias is None:
-        return pts
-    rot = euler_to_matrix(params.head.double())
-    off = lmap.view_bias.offsets(rot)
-    off[:, lmap.group_mask("iris")] = 0.0
-    return pts + (off @ rot.transpose(1, 2)).to(pts.dtype)
-
-
-def drifted_projection(model, lmap, params) -> torch.Tensor:
-    """``drifted_positions`` projected ``(B, L, 3)`` (normalised x, y, depth), the depth drifting too."""
-    proj = model.project(drifted_positions(model, lmap, params), params.camera).double()
-    if lmap.view_bias is not None:
-        depth = lmap.view_bias.depth_offsets(euler_to_matrix(params.head.double()))
-        depth[:, lmap.group_mask("iris")] = 0.0
-        proj[..., 2] += params.camera[:, :1].double() * depth
-    return proj
-
-
 def synthetic_landmarks(model, lmap, params) -> np.ndarray:
     """MediaPipe-like landmarks in crop pixels: (u, v) and a depth in pixels relative to the face centre."""
     with torch.no_grad():
-        proj = drifted_projection(model, lmap, params)
+        pts = lmap.embedding.positions(model(params), model.faces)
+        proj = model.project(pts, params.camera).double()
     proj[..., 2] -= proj[..., 2].mean(-1, keepdim=True)
     return obs_to_pixels(proj, SIZE)
 
@@ -82,13 +60,12 @@ def test_synthetic_round_trip(ict_model, fitter, seed):
 
 
 def test_camera_is_for_the_crop(ict_model, fitter):
-    """Projecting the fitted model with params.camera lands on the landmarks (crop normalised coords; the
-    landmarks drift with the pose as MediaPipe's do)."""
+    """Projecting the fitted model with params.camera lands on the landmarks (crop normalised coords)."""
     truth = random_params(ict_model, 11)
     pts = synthetic_landmarks(ict_model, fitter.lmap, truth)
     params, _ = fit_landmarks(pts[0], SIZE, ict_model)
     with torch.no_grad():
-        proj = drifted_projection(ict_model, fitter.lmap, params)
+        proj = ict_model.project(fitter.lmap.embedding.positions(ict_model(params), ict_model.faces), params.camera)
     obs = pixels_to_obs(pts[0], SIZE)
     assert float((proj[0, :, :2].double() - obs[:, :2]).norm(dim=-1).median()) < 0.002
 
@@ -139,19 +116,13 @@ def test_tracking_follows_a_sequence(ict_model, fitter):
 
 
 def test_landmark_model_matches_the_face_model(ict_model, fitter):
-    """The fitter's own landmark evaluation equals the model's vertices through the embedding (without the
-    view bias), and those vertices moved by the view bias's drift (with it)."""
+    """The fitter's own landmark evaluation equals the model's vertices through the embedding."""
     truth = random_params(ict_model, 5)
-    plain = LandmarkFitter(ict_model, fitter.lmap, FitOptions(view_bias=False))
-    st = plain.state_from_params(truth)
+    st = fitter.state_from_params(truth)
     with torch.no_grad():
         ref = ict_model.project(fitter.lmap.embedding.positions(ict_model(truth), ict_model.faces), truth.camera)
-        ours = plain.project(st)
-        drifted = drifted_projection(ict_model, fitter.lmap, truth)
-        biased = fitter.project(st)
+        ours = fitter.project(st)
     assert float((ours - ref.double()).abs().max()) < 1e-4
-    assert float((biased - drifted.double()).abs().max()) < 1e-4
-    assert float((biased - ours).abs().max()) > 1e-3  # the drift is there (a turned head)
     back = fitter.to_params(st)
     assert torch.allclose(back.head, truth.head, atol=1e-3)
 
