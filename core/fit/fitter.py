@@ -78,7 +78,7 @@ class FitOptions:
     expression_l2: float = 0.1
     expression_l1: float = 0.1
     gaze_prior_deg: float = 25.0
-    iterations: int = 15
+    iterations: int = 30
     rigid_iterations: int = 2
     track_iterations: int = 2
     damping: float = 1e-3
