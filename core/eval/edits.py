@@ -3,9 +3,10 @@
 For each portrait of a folder and each edit of ``EDIT_GRID`` (pose changes relative to the fitted pose,
 expressions, gaze, blink and face shape as absolute values), the edit is rendered at full resolution and:
 
-- ``accuracy``: the edited photo is fitted again and the fitted value of each edited control is compared
-  with the requested one (the largest error of the case, in the control's units: degrees for pose and gaze,
-  coefficients for expressions and shape);
+- ``accuracy``: the edited photo is fitted again (the face over the source's face when there are several:
+  a pattern in the background taken for a face is not measured) and the fitted value of each edited
+  control is compared with the requested one (the largest error of the case, in the control's units:
+  degrees for pose and gaze, coefficients for expressions and shape);
 - ``detected``: MediaPipe finds the face in the edited photo (1 or 0);
 - ``id_dist``: distance of the dlib face embeddings of the source crop and the edited crop;
 - ``stretch``: the fraction of the moved pixels of the crop (flow over 0.5 px) whose backward warp
@@ -158,6 +159,15 @@ def face_box(fit, margin: float = 0.1) -> tuple[int, int, int, int]:
     return int(x0), int(y0), int(x1), int(y1)
 
 
+def box_overlap(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two boxes ``(left, top, right, bottom)``."""
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
 @dataclass
 class EditRunner:
     """Measures the edits of one loaded portrait (an ``Animator`` with its source) with shared tools."""
@@ -173,7 +183,7 @@ class EditRunner:
 
     def measure(self, case: EditCase, source_embedding: np.ndarray | None) -> dict[str, float]:
         """The metrics of one edit (NaN where not measurable)."""
-        from core.fit import NoFaceError, fit_image
+        from core.fit import NoFaceError
 
         anim, model = self.anim, self.anim.model
         src = anim.source
@@ -184,7 +194,7 @@ class EditRunner:
         row["stretch"], row["synth"] = stretch_fraction(look.flow, look.synthesised)
         edited = anim.render(params, full_resolution=True)
         try:
-            refit = fit_image(edited, model=model, size=anim.size, detector=self.detector, name=case.name)
+            refit = self._refit(edited, case.name)
         except NoFaceError:
             row["detected"] = 0.0
             return row
@@ -198,6 +208,26 @@ class EditRunner:
             row["id_dist"] = float(np.linalg.norm(emb - source_embedding))
         row["cycle_l1"] = self._cycle(edited, refit, case)
         return row
+
+    def _refit(self, edited: np.ndarray, name: str):
+        """The fit of the edited face: with several faces in the photo (a pattern in the background
+        detected as one), the one whose box overlaps the source face's box most, not the largest."""
+        from core.fit import fit_image
+        from core.fit.api import face_boxes
+
+        model, size = self.anim.model, self.anim.size
+        refit = fit_image(edited, model=model, size=size, detector=self.detector, name=name)
+        if refit.quality.get("faces_found", 1) <= 1:
+            return refit
+        source_box = face_box(self.anim.source.fit, margin=0.0)
+        overlaps = [box_overlap(b, source_box) for b in face_boxes(edited, self.detector)]
+        best = int(np.argmax(overlaps)) if overlaps else 0
+        if best == refit.quality.get("face_rank", 1) - 1:
+            return refit
+        log.info(
+            "%s: %d faces in the edited photo; measuring face %d, over the source's face", name, len(overlaps), best
+        )
+        return fit_image(edited, model=model, size=size, detector=self.detector, name=name, face=best)
 
     def _cycle(self, edited: np.ndarray, refit, case: EditCase) -> float:
         """Edit the edited photo back to the source's values; L1 with the original in the face box."""
