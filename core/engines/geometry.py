@@ -241,7 +241,7 @@ class GeometryEngine:
         src_cover = F.pad(state.src_cover, grow).expand_as(cover)
         zone = dilate(torch.maximum(cover, src_cover), int(self.head_margin * s))
         zone[..., :1, :] = zone[..., -1:, :] = zone[..., :, :1] = zone[..., :, -1:] = 0.0
-        known = geo.seen * (1.0 - self._grazing(geo))
+        known = geo.seen * (1.0 - self.grazing(geo))
         free = zone * (1.0 - cover) + (cover - F.pad(known, grow))
         # the extension is smooth: levels finer than ~90 px need no sweeps of their own (they keep the known
         # pixels exactly and take the upsampled coarser solution elsewhere)
@@ -250,7 +250,7 @@ class GeometryEngine:
         return harmonic_fill(mesh_flow, 1.0 - free, sweeps=self.fill_sweeps, skip_finest=skip)
 
     @staticmethod
-    def _grazing(geo: TargetGeometry) -> torch.Tensor:
+    def grazing(geo: TargetGeometry) -> torch.Tensor:
         """``(B, 1, S, S)``: mesh pixels beyond the inner face (scalp, ears, neck) that the source saw so
         obliquely that its few pixels would be stretched over more than 3 times as many (the crown a nod
         brings into view, the back of the head a turn brings round). Their flow is left to the smooth

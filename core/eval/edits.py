@@ -194,7 +194,7 @@ class EditRunner:
         row["stretch"], row["synth"] = stretch_fraction(look.flow, look.synthesised)
         edited = anim.render(params, full_resolution=True)
         try:
-            refit = self._refit(edited, case.name)
+            refit = self.refit(edited, case.name)
         except NoFaceError:
             row["detected"] = 0.0
             return row
@@ -209,7 +209,7 @@ class EditRunner:
         row["cycle_l1"] = self._cycle(edited, refit, case)
         return row
 
-    def _refit(self, edited: np.ndarray, name: str):
+    def refit(self, edited: np.ndarray, name: str):
         """The fit of the edited face: with several faces in the photo (a pattern in the background
         detected as one), the one whose box overlaps the source face's box most, not the largest."""
         from core.fit import fit_image

@@ -148,7 +148,7 @@ def test_obliquely_seen_scalp_is_not_drawn_as_streaks(setup, ict_model, edit, st
     engine, state, crop, params = setup
     target = ict_model.apply_edits(params, edit)
     geo = engine.target_geometry(state, target)
-    grazing = engine._grazing(geo)[0, 0] > 0.5
+    grazing = engine.grazing(geo)[0, 0] > 0.5
     assert grazing.sum() > 20 and not (grazing & (geo.inner[0, 0] > 0.5)).any()
     flow = engine.flow(state, target)[0]
     ratio = area_ratio(pixel_grid((S, S))[None] + flow.permute(0, 2, 3, 1))[0, 0]

@@ -126,6 +126,8 @@ def test_box_overlap():
 def test_refit_measures_the_edited_face_not_a_larger_one(samples, ict_model):
     """With a second, larger face in the edited photo, the refit is of the face over the source's."""
     pytest.importorskip("mediapipe")
+    from PIL import Image
+
     from core.animator import Animator
     from core.eval.edits import EditRunner, face_box
     from core.fit.landmarks import LandmarkDetector
@@ -137,14 +139,12 @@ def test_refit_measures_the_edited_face_not_a_larger_one(samples, ict_model):
     other = load_image(samples / "images" / "examples__obama2.jpg")
     h = photo.shape[0]
     scale = 1.6 * h / other.shape[0]  # larger than the source's face
-    from PIL import Image
-
     big = np.asarray(Image.fromarray(other).resize((round(other.shape[1] * scale), round(other.shape[0] * scale))))
     canvas = np.full((big.shape[0], photo.shape[1] + big.shape[1], 3), 255, np.uint8)
     canvas[:h, : photo.shape[1]] = photo
     canvas[:, photo.shape[1] :] = big
     with LandmarkDetector(video=False) as det:
-        refit = EditRunner(anim, None, det)._refit(canvas, "two faces")
+        refit = EditRunner(anim, None, det).refit(canvas, "two faces")
     assert refit.quality["faces_found"] >= 2
     x0, _, x1, _ = face_box(refit)
     assert x1 <= photo.shape[1]  # the left face: the source's, not the larger one on the right
