@@ -525,8 +525,16 @@ def _add_calibrate_blend(sub: argparse._SubParsersAction) -> None:
 
 
 # ------------------------------------------------------------------------------------------ evaluate
-def _cmd_evaluate_edits(args: argparse.Namespace) -> int:
+def _write_report(out: Path, rows: list[dict], summary: dict, columns=None) -> str:
+    """Write a protocol's rows (CSV, ``columns`` or the reenactment protocols') and summary (JSON beside it);
+    the lines that say where they went."""
     from core.eval import summary_path, write_csv, write_summary
+
+    csv_path = write_csv(out, rows) if columns is None else write_csv(out, rows, columns)
+    return f"\nrows: {csv_path}\nsummary: {write_summary(summary_path(out), summary)}"
+
+
+def _cmd_evaluate_edits(args: argparse.Namespace) -> int:
     from core.eval.edits import EDIT_GRID, ROW_COLUMNS, edits_table, evaluate_edits, select_edits
 
     if args.images is None:
@@ -544,25 +552,49 @@ def _cmd_evaluate_edits(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         weights=args.weights,
     )
-    csv_path = write_csv(args.out, rows, ROW_COLUMNS)
-    json_path = write_summary(summary_path(args.out), summary)
+    written = _write_report(args.out, rows, summary, ROW_COLUMNS)
     print(
         f"edit protocol: {summary['portraits']} portraits ({len(summary['skipped'])} without a face skipped), "
         f"engine {summary['engine']}, {summary['seconds']:.0f} s\n"
     )
     print(edits_table(summary))
-    print(f"\nrows: {csv_path}\nsummary: {json_path}")
+    print(written)
+    return 0
+
+
+def _cmd_evaluate_turns(args: argparse.Namespace) -> int:
+    from core.eval.turns import ROW_COLUMNS, evaluate_turns, turns_table
+
+    with _quiet_fits(args.verbose):
+        rows, summary = evaluate_turns(
+            args.clips,
+            engine=args.engine,
+            frames_per_clip=args.frames_per_clip,
+            min_change=args.min_change,
+            max_clips=args.max_clips,
+            weights=args.weights,
+            progress=not args.quiet,
+        )
+    written = _write_report(args.out, rows, summary, ROW_COLUMNS)
+    print(
+        f"turns protocol: {summary['controls']['all']['n']} real turns of {summary['min_change']:g} degrees or more "
+        f"from {summary['clips']} clips, engine {summary['engine']}, {summary['seconds']:.0f} s\n"
+    )
+    print(turns_table(summary))
+    print(written)
     return 0
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from core.eval import evaluate, markdown_table, summary_path, write_csv, write_summary
+    from core.eval import evaluate, markdown_table
     from core.eval.faces import MetricUnavailable, load_arcface
 
     if args.protocol == "edit":
         return _cmd_evaluate_edits(args)
     if args.clips is None:
         raise ValueError(f"--protocol {args.protocol} needs --clips DIR (a folder of talking-head videos)")
+    if args.protocol == "turns":
+        return _cmd_evaluate_turns(args)
     try:
         with _quiet_fits(args.verbose):
             if args.arcface_weights:
@@ -585,8 +617,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     s = result.summary
-    csv_path = write_csv(args.out, result.rows)
-    json_path = write_summary(summary_path(args.out), s)
+    written = _write_report(args.out, result.rows, s)
     print(s["fid_status"])
     print(
         f"\n{s['protocol']}: {s['pairs_evaluated']} pairs from {s['clips']} clips ({s['identities']} identities), "
@@ -596,7 +627,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     fallbacks = {k: v for k, v in s["mediapipe_box_fallbacks"].items() if v}
     if fallbacks:
         print(f"\ndlib's detector missed the output face; MediaPipe box used: {fallbacks}")
-    print(f"\nrows: {csv_path}\nsummary: {json_path}")
+    print(written)
     return 0
 
 
@@ -607,8 +638,9 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--protocol",
         default="same-id",
-        choices=["same-id", "cross-id", "edit"],
-        help="edit: slider edits of portraits (--images), no ground truth (core/eval/edits.py)",
+        choices=["same-id", "cross-id", "edit", "turns"],
+        help="edit: slider edits of portraits (--images), no ground truth (core/eval/edits.py); turns: do the "
+        "engine's turned renders read like the real turns of the clips (core/eval/turns.py)",
     )
     p.add_argument("--images", type=Path, help="edit: folder of portraits")
     p.add_argument("--max-images", type=int, help="edit: use at most this many portraits (sorted by name)")
@@ -633,6 +665,12 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         help="frames are drawn from this many candidates spread evenly over each clip",
     )
     p.add_argument("--max-clips", type=int, help="use at most this many clips (the first of the seeded order)")
+    p.add_argument(
+        "--min-change",
+        type=float,
+        default=12.0,
+        help="turns: the smallest real turn (degrees of yaw or pitch from the clip's most frontal frame) measured",
+    )
     p.add_argument(
         "--manifest",
         type=Path,

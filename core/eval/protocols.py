@@ -143,7 +143,8 @@ def candidate_frames(n_frames: int, k: int) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, n_frames - 1, min(k, n_frames))).astype(int))
 
 
-def _count_frames(clip: Clip) -> int:
+def count_frames(clip: Clip) -> int:
+    """Frames of a clip (from the container's header, else by decoding it)."""
     from core.io.video import probe_video
 
     n = probe_video(clip.path).n_frames
@@ -161,7 +162,7 @@ def sample_pairs(
     frames_per_clip: int = 50,
     seed: int = 0,
     max_clips: int | None = None,
-    count_frames: Callable[[Clip], int] = _count_frames,
+    count_frames: Callable[[Clip], int] = count_frames,
 ) -> list[Pair]:
     """The evaluated (source, driving) pairs, ``n_pairs`` of them, reproducible from ``seed``.
 

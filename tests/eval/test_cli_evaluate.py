@@ -117,3 +117,24 @@ def test_arcface_and_inception_hooks_say_what_they_need(clip_dir, tmp_path, caps
     available, line = inception_status(weights)
     assert not available and "not available" in line and str(weights) in line
     assert "no such file" in inception_status(tmp_path / "missing.pth")[1]
+
+
+def test_turns(clip_dir, tmp_path, capsys):
+    out = tmp_path / "turns.csv"
+    argv = ["evaluate", "--protocol", "turns", "--clips", str(clip_dir), "--frames-per-clip", "6"]
+    assert main([*argv, "--min-change", "1", "--out", str(out), "--quiet"]) == 0
+    with open(out, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    summary = json.loads(out.with_name("turns.summary.json").read_text())
+    printed = capsys.readouterr().out
+    # these near-frontal clips turn a little: with a 1 degree threshold they give some turns (the frames are
+    # chosen on the clip's fits, the changes measured on photo fits of the two frames, hence no bound on real)
+    assert rows and {r["clip"] for r in rows} <= {c.rsplit(".", 1)[0] for c in CLIPS}
+    for r in rows:
+        real, render, ratio = float(r["real"]), float(r["render"]), float(r["ratio"])
+        assert real != 0.0 and ratio == pytest.approx(render / real, rel=1e-4)
+        assert r["engine"] == "geometry" and r["source_frame"] != r["turned_frame"]
+    assert summary["controls"]["all"]["n"] == len(rows) and summary["clips"] == 2
+    assert "| control | cases |" in printed and "turns protocol:" in printed
+    assert main(["evaluate", "--protocol", "turns", "--out", str(out)]) != 0
+    assert "--protocol turns needs --clips" in capsys.readouterr().err
