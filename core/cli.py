@@ -664,7 +664,9 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         default=50,
         help="frames are drawn from this many candidates spread evenly over each clip",
     )
-    p.add_argument("--max-clips", type=int, help="use at most this many clips (the first of the seeded order)")
+    p.add_argument(
+        "--max-clips", type=int, help="use at most this many clips (the first of the seeded order; turns: by name)"
+    )
     p.add_argument(
         "--min-change",
         type=float,
