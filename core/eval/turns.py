@@ -168,7 +168,7 @@ def measure_turn(
             "turned_frame": frames[1],
             "real": real,
             "render": render,
-            "ratio": render / real,
+            "ratio": render / real if real else float("nan"),  # a photo fit may read no change
             "engine": engine,
         }
     ]
@@ -183,7 +183,7 @@ def summarise_turns(rows: list[dict[str, Any]], engine: str) -> dict[str, Any]:
             "n": len(sel),
             "real": float(np.mean([abs(r["real"]) for r in sel])) if sel else None,
             "render": float(np.mean([abs(r["render"]) for r in sel])) if sel else None,
-            "ratio": float(np.mean([r["ratio"] for r in sel])) if sel else None,
+            "ratio": float(np.nanmean([r["ratio"] for r in sel])) if sel else None,
         }
     return {"protocol": "turns", "engine": engine, "controls": per}
 
