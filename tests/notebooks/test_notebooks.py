@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
+CELL_TIMEOUT = 180  # seconds; with GDPW_FAST every cell takes seconds (all three notebooks ~30 s)
+
+
+def _execute(path: Path):
+    """The executed notebook. At times a cell's execute_reply never arrives while the kernel sits idle (seen
+    with ipykernel 6.31 / jupyter_client 8.10, not reproducible on demand): the notebook is then run once more
+    on a fresh kernel, so that the flake costs one cell timeout instead of failing the run. A cell that raises
+    is not retried."""
+    for attempt in (1, 2):
+        nb = nbformat.read(path, as_version=4)
+        client = NotebookClient(
+            nb, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        )
+        try:
+            client.execute()
+            return nb
+        except (CellTimeoutError, DeadKernelError) as exc:
+            if attempt == 2:
+                raise
+            warnings.warn(f"{path.name}: {type(exc).__name__}; running it again on a fresh kernel", stacklevel=1)
+    raise AssertionError("unreachable")
 
 
 def test_there_are_notebooks():
@@ -21,8 +44,7 @@ def test_there_are_notebooks():
 def test_notebook_runs_and_shows_pictures(path, monkeypatch):
     monkeypatch.setenv("GDPW_FAST", "1")
     monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend must draw the figures
-    nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    nb = _execute(path)
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     pictures = [o for o in outputs if o.get("output_type") in ("display_data", "execute_result")
                 and ({"image/png", "application/vnd.plotly.v1+json"} & set(o.get("data", {})))]
