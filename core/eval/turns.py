@@ -70,11 +70,15 @@ class TurnRunner:
 
         return fit_image(image, model=self.model, size=self.size, detector=self.detector, name=name)
 
-    def render_turn(self, source, real_change: dict[str, float]) -> np.ndarray:
-        """The source fit (``FaceFit``) rendered with its pose changed by ``real_change`` (degrees)."""
+    def prepare(self, source) -> Any:
+        """The engine's state for the source fit (``FaceFit``): made once, used for each of its turns."""
+        return self.engine.prepare(source.crop_image, source.params)
+
+    def render_turn(self, source, state, real_change: dict[str, float]) -> np.ndarray:
+        """The source fit (``FaceFit``, prepared as ``state``) rendered with its pose changed by
+        ``real_change`` (degrees)."""
         start = pose_of(self.model, source.params)
         target = self.model.apply_edits(source.params, {n: start[n] + real_change[n] for n in POSE})
-        state = self.engine.prepare(source.crop_image, source.params)
         return self.engine.render(state, target).images[0]
 
 
@@ -117,12 +121,14 @@ def evaluate_turns(
             except NoFaceError as exc:
                 log.warning("%s skipped: its most frontal frame has no face in a photo fit: %s", clip.name, exc)
                 continue
+            state = runner.prepare(source) if turns else None
             for control, sign, turned_frame in turns:
                 rows.extend(
                     measure_turn(
                         runner,
                         clip.name,
                         source,
+                        state,
                         frames[turned_frame].image,
                         control,
                         sign,
@@ -139,6 +145,7 @@ def measure_turn(
     runner: TurnRunner,
     clip: str,
     source,
+    state,
     turned_image: np.ndarray,
     control: str,
     sign: int,
@@ -146,7 +153,8 @@ def measure_turn(
     engine: str,
 ) -> list[dict[str, Any]]:
     """The row of one real turn (``turned_image``, a frame turned by ``sign`` along ``control`` from the
-    ``source`` fit; ``frames``: their indices), or none when the turned frame or the render has no face."""
+    ``source`` fit, which the engine prepared as ``state``; ``frames``: their indices), or none when the
+    turned frame or the render has no face."""
     from core.fit import NoFaceError
 
     model = runner.model
@@ -154,7 +162,7 @@ def measure_turn(
     try:
         turned = pose_of(model, runner.fit(turned_image, f"{clip} frame {frames[1]}").params)
         real_change = {n: turned[n] - start[n] for n in POSE}
-        rendered = pose_of(model, runner.fit(runner.render_turn(source, real_change), f"{clip} render").params)
+        rendered = pose_of(model, runner.fit(runner.render_turn(source, state, real_change), f"{clip} render").params)
     except NoFaceError as exc:
         log.warning("%s %s%s skipped: %s", clip, control, "+" if sign > 0 else "-", exc)
         return []

@@ -45,12 +45,13 @@ def test_a_still_render_reads_no_turn_and_a_turned_render_reads_most_of_it(sampl
         pytest.skip(f"sample portrait {path.name} absent")
     geometry = TurnRunner(make_engine("geometry", ict_model), ict_model, analyser.detector)
     source = geometry.fit(load_image(path), "source")
-    turned = geometry.render_turn(source, {"yaw": 20.0, "pitch": 0.0, "roll": 0.0})
+    state = geometry.prepare(source)
+    turned = geometry.render_turn(source, state, {"yaw": 20.0, "pitch": 0.0, "roll": 0.0})
 
-    (row,) = measure_turn(geometry, "s1", source, turned, "yaw", 1, (0, 1), "geometry")
+    (row,) = measure_turn(geometry, "s1", source, state, turned, "yaw", 1, (0, 1), "geometry")
     assert 12.0 < row["real"] < 24.0  # the refit reads the 20 degree render as a turn of about that much
     assert 0.6 < row["ratio"] < 1.15 and row["render"] == pytest.approx(row["ratio"] * row["real"])
 
     still = TurnRunner(make_engine("copy", ict_model), ict_model, analyser.detector)
-    (row,) = measure_turn(still, "s1", source, turned, "yaw", 1, (0, 1), "copy")
+    (row,) = measure_turn(still, "s1", source, still.prepare(source), turned, "yaw", 1, (0, 1), "copy")
     assert abs(row["ratio"]) < 0.15
