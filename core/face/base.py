@@ -14,6 +14,7 @@ from torch import nn
 
 from core.coords import project_weak_perspective
 from core.face.params import FaceParams
+from core.face.rotation import euler_to_matrix
 
 # A portrait crop: the face (about 20 cm from chin to hairline) spans ~60 % of the image.
 DEFAULT_CAMERA = (0.06, 0.0, 0.12)
@@ -231,6 +232,11 @@ class FaceModel(nn.Module):
     def project(self, vertices: torch.Tensor, camera: torch.Tensor) -> torch.Tensor:
         """Model-frame ``(B, N, 3)`` cm to ``(B, N, 3)`` normalised image x, y and depth."""
         return project_weak_perspective(vertices, camera)
+
+    def head_rotation(self, params: FaceParams) -> torch.Tensor:
+        """``(B, 3, 3)``: the rotation posing gives the rigid head (the vertices of head weight 1), rest
+        frame to model frame: the head's rotation, then the neck's."""
+        return euler_to_matrix(params.neck) @ euler_to_matrix(params.head)
 
     def landmarks(self, vertices: torch.Tensor) -> torch.Tensor:
         """The model's landmark points ``(B, L, 3)`` from vertices ``(B, N, 3)``."""

@@ -133,6 +133,10 @@ class FLAMEFaceModel(FaceModel):
         rots[:, self.eye_joints[1]] = eyes[:, 1]
         return rots
 
+    def head_rotation(self, params: FaceParams) -> torch.Tensor:
+        """``(B, 3, 3)``: the head's global rotation: the root joint's (``head``), then the neck joint's."""
+        return euler_to_matrix(params.head) @ euler_to_matrix(params.neck)
+
     def forward(self, params: FaceParams) -> torch.Tensor:
         """Vertices ``(B, N, 3)`` in the model frame (cm)."""
         if params.shape.shape[1] > self.n_shape or params.expression.shape[1] != self.n_expression:

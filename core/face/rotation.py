@@ -50,3 +50,12 @@ def rotation_angle_deg(rot: torch.Tensor) -> torch.Tensor:
     """Geodesic angle of rotation matrices ``(..., 3, 3) -> (...,)`` in degrees."""
     cos = ((rot.diagonal(dim1=-2, dim2=-1).sum(-1) - 1.0) / 2.0).clamp(-1.0, 1.0)
     return torch.acos(cos) * (180.0 / math.pi)
+
+
+def rotation_axis(rot: torch.Tensor) -> torch.Tensor:
+    """Unit axis of rotation matrices ``(..., 3, 3) -> (..., 3)`` (zero for the identity); valid below 180
+    degrees."""
+    vee = torch.stack(
+        [rot[..., 2, 1] - rot[..., 1, 2], rot[..., 0, 2] - rot[..., 2, 0], rot[..., 1, 0] - rot[..., 0, 1]], -1
+    )
+    return torch.nn.functional.normalize(vee, dim=-1)

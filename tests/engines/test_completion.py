@@ -158,5 +158,5 @@ def test_raised_chin_fills_the_streaks_under_the_jaw(scene, ict_model):
     grid = pixel_grid((S, S))[None] + plain.flow.permute(0, 2, 3, 1)
     streaks = under & (area_ratio(grid)[0, 0] < 1.0 / 3.0) & (plain.synthesised[0, 0] < 0.5)
     assert int(streaks.sum()) > 20  # ... and the plain warp stretches much of it
-    assert float((filled.synthesised[0, 0][streaks] > 0.5).float().mean()) > 0.6
+    assert float((filled.synthesised[0, 0][streaks] > 0.5).float().mean()) > 0.75
     assert stretch_fraction(filled.flow, filled.synthesised)[0] < stretch_fraction(plain.flow, plain.synthesised)[0]

@@ -136,12 +136,15 @@ def test_variant_without_completion_shares_the_engine_and_skips_it(setup, ict_mo
         engine.variant(colour=True)
 
 
-@pytest.mark.parametrize(("edit", "still_stretched"), [({"yaw": 30}, 0.3), ({"yaw": -30}, 0.3), ({"pitch": -20}, 0.6)])
+@pytest.mark.parametrize(
+    ("edit", "still_stretched"), [({"yaw": 30}, 0.15), ({"yaw": -30}, 0.15), ({"pitch": -20}, 0.8)]
+)
 def test_obliquely_seen_scalp_is_not_drawn_as_streaks(setup, ict_model, edit, still_stretched):
     """Scalp and ears the source saw edge-on (the back of the head a turn brings round, the crown a nod
     shows) would stretch their few source pixels over many: there the flow is the smooth extension's, which
-    stretches them far less than the mesh would (after a turn most of them no longer over 3 times), and the
-    inner face keeps the mesh's flow."""
+    stretches them far less than the mesh would (after a turn nearly all of them no longer over 3 times; the
+    crown a 20 degree nod shows, from a source that saw almost none of it, stays mostly over 3 times, less
+    than the mesh would stretch it), and the inner face keeps the mesh's flow."""
     from core.coords import pixel_grid
     from core.engines.completion import area_ratio
 
@@ -158,3 +161,52 @@ def test_obliquely_seen_scalp_is_not_drawn_as_streaks(setup, ict_model, edit, st
     assert (ratio[core] < 1.0 / 3.0).float().mean() < still_stretched
     inner_seen = (geo.inner[0, 0] > 0.5) & (geo.seen[0, 0] > 0.5)
     assert torch.allclose(flow[0][:, inner_seen], geo.mesh_flow[0][:, inner_seen], atol=1e-6)
+
+
+def test_relief_offsets_deepen_large_rotations_along_the_source_line_of_sight():
+    from core.engines.geometry import RELIEF_RAMP, relief_offsets
+    from core.face.rotation import euler_to_matrix
+
+    depth = torch.tensor([[0.0, 5.0, 10.0, -4.0]])  # cm in front of the pivot
+    weights = torch.tensor([1.0, 1.0, 1.0, 0.0])  # the last vertex does not follow the head
+
+    def rot(yaw, pitch=0.0, roll=0.0):
+        return euler_to_matrix(torch.tensor([[yaw, pitch, roll]]))
+
+    def offsets(source, target):
+        return relief_offsets(depth, source, target, weights, gain=0.15)[0]
+
+    # a full turn (past the ramp): each head vertex goes 15 % deeper along the source's line of sight,
+    # turned with the head; the vertex that stays put gets it along the view axis (no image motion)
+    turned = offsets(rot(0.0), rot(30.0))
+    sight = torch.tensor([np.sin(np.pi / 6), 0.0, np.cos(np.pi / 6)], dtype=torch.float32)
+    assert torch.allclose(turned[:3], 0.15 * depth[0, :3, None] * sight, atol=1e-5)
+    assert torch.allclose(turned[3], torch.tensor([0.0, 0.0, 0.15 * -4.0]), atol=1e-5)
+    # the same relative turn from a turned source: the same stretch, along that source's line of sight
+    from_turned = offsets(rot(20.0), rot(50.0))
+    assert torch.allclose(
+        from_turned[:3], (rot(50.0)[0] @ rot(20.0)[0, 2])[None] * 0.15 * depth[0, :3, None], atol=1e-5
+    )
+    # no change, a small change (reenactment), a roll: nothing; a 20 degree nod: part of the gain
+    assert offsets(rot(20.0), rot(20.0)).abs().max() == 0
+    assert offsets(rot(0.0), rot(RELIEF_RAMP[0] - 1.0)).abs().max() == 0
+    assert offsets(rot(0.0), rot(0.0, 0.0, 30.0))[:, :2].abs().max() < 1e-6
+    t = (20.0 - RELIEF_RAMP[0]) / (RELIEF_RAMP[1] - RELIEF_RAMP[0])
+    nod = offsets(rot(0.0), rot(0.0, -20.0))
+    expected = 0.15 * t * t * (3 - 2 * t) * depth[0, 2] * (rot(0.0, -20.0)[0] @ torch.tensor([0.0, 0.0, 1.0]))
+    assert torch.allclose(nod[2], expected, atol=1e-5)
+
+
+def test_large_turns_move_the_face_further_small_ones_as_before(setup, ict_model):
+    engine, state, crop, params = setup
+    flat = engine.variant(relief=0.0)
+    # the source's own projection never changes
+    assert torch.equal(engine.target_projection(state, params), engine.project(params))
+    small = ict_model.apply_edits(params, {"yaw": 5})
+    assert torch.equal(engine.render(state, small).flow, flat.render(state, small).flow)
+    # a 30 degree turn: the nose tip (the point furthest in front of the pivot) moves further by the gain
+    large = ict_model.apply_edits(params, {"yaw": 30})
+    tip = int(torch.argmax(ict_model(params)[0, :, 2] * ict_model.regions["face_narrow"]))
+    shift = engine.target_projection(state, large)[0, tip, 0] - flat.target_projection(state, large)[0, tip, 0]
+    depth = float(ict_model(params)[0, tip, 2] - ict_model.head_pivot[2])
+    assert shift == pytest.approx(float(params.camera[0, 0]) * engine.relief * depth * 0.5, rel=1e-3)
