@@ -12,7 +12,10 @@ with yaw, pitch and roll changed by ``b - a``, and the render is fitted the same
 - ``real``: the change of the direction's control from ``a`` to ``b`` (degrees);
 - ``render``: its change from ``a`` to the render;
 - ``ratio``: ``render / real``: 1 when the engine's turn reads like the real one; below 1, the render reads
-  as turned less than a real face turned by the same fitted amount.
+  as turned less than a real face turned by the same fitted amount;
+- ``id_real``, ``id_render``: distance of the dlib face embeddings of ``a``'s crop and ``b``'s, and of ``a``'s
+  and the render's: the edit protocol's ``id_dist``, with what a real turn of the same person costs beside
+  it (a face embedding is not blind to pose, so a truer turn reads as further from the source).
 
 ``evaluate_turns(folder, engine="geometry")`` returns the rows and a per-control summary (mean ratio, cases);
 clips are taken in name order (``max_clips`` keeps the first M);
@@ -33,7 +36,19 @@ log = logging.getLogger(__name__)
 
 POSE = ("yaw", "pitch", "roll")
 DIRECTIONS = (("yaw", 1), ("yaw", -1), ("pitch", 1), ("pitch", -1))
-ROW_COLUMNS = ("clip", "control", "direction", "source_frame", "turned_frame", "real", "render", "ratio", "engine")
+ROW_COLUMNS = (
+    "clip",
+    "control",
+    "direction",
+    "source_frame",
+    "turned_frame",
+    "real",
+    "render",
+    "ratio",
+    "id_real",
+    "id_render",
+    "engine",
+)
 
 
 def pose_of(model, params) -> dict[str, float]:
@@ -63,12 +78,20 @@ class TurnRunner:
     model: Any  # core.face.FaceModel
     detector: Any  # core.fit.landmarks.LandmarkDetector (still images)
     size: int = 256
+    faces: Any = None  # core.eval.faces.DlibFaces for the identity distances (None: not measured)
 
     def fit(self, image: np.ndarray, name: str):
         """The photo fit (``core.fit.api.FaceFit``) of ``image``."""
         from core.fit import fit_image
 
         return fit_image(image, model=self.model, size=self.size, detector=self.detector, name=name)
+
+    def identity(self, fit) -> np.ndarray | None:
+        """The dlib embedding of a fit's crop (its landmarks help dlib find the face), or None."""
+        if self.faces is None:
+            return None
+        lmk = self.faces.landmarks(fit.crop_image, fit.landmarks.astype(np.float64))
+        return None if lmk is None else self.faces.embedding(fit.crop_image, lmk)
 
     def prepare(self, source) -> Any:
         """The engine's state for the source fit (``FaceFit``): made once, used for each of its turns."""
@@ -98,6 +121,7 @@ def evaluate_turns(
 
     from core.engines.registry import make_engine
     from core.eval.analysis import Timings
+    from core.eval.faces import DlibFaces
     from core.eval.protocols import candidate_frames, count_frames, find_clips, prepare_frames
     from core.fit import NoFaceError
     from core.fit.api import default_model
@@ -109,7 +133,7 @@ def evaluate_turns(
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     with LandmarkDetector(video=False) as detector:
-        runner = TurnRunner(eng, model, detector, size)
+        runner = TurnRunner(eng, model, detector, size, DlibFaces())
         for clip in tqdm(found, desc="clips", unit="clip", disable=not progress):
             indices = candidate_frames(count_frames(clip), frames_per_clip)
             frames = prepare_frames(clip, indices, "per_frame", model, size, detector, Timings())
@@ -160,13 +184,18 @@ def measure_turn(
     model = runner.model
     start = pose_of(model, source.params)
     try:
-        turned = pose_of(model, runner.fit(turned_image, f"{clip} frame {frames[1]}").params)
+        turned_fit = runner.fit(turned_image, f"{clip} frame {frames[1]}")
+        turned = pose_of(model, turned_fit.params)
         real_change = {n: turned[n] - start[n] for n in POSE}
-        rendered = pose_of(model, runner.fit(runner.render_turn(source, state, real_change), f"{clip} render").params)
+        render_fit = runner.fit(runner.render_turn(source, state, real_change), f"{clip} render")
     except NoFaceError as exc:
         log.warning("%s %s%s skipped: %s", clip, control, "+" if sign > 0 else "-", exc)
         return []
-    real, render = real_change[control], rendered[control] - start[control]
+    real, render = real_change[control], pose_of(model, render_fit.params)[control] - start[control]
+    ids = [runner.identity(f) for f in (source, turned_fit, render_fit)]
+    id_real, id_render = (
+        float(np.linalg.norm(e - ids[0])) if e is not None and ids[0] is not None else float("nan") for e in ids[1:]
+    )
     return [
         {
             "clip": clip,
@@ -177,21 +206,31 @@ def measure_turn(
             "real": real,
             "render": render,
             "ratio": render / real if real else float("nan"),  # a photo fit may read no change
+            "id_real": id_real,
+            "id_render": id_render,
             "engine": engine,
         }
     ]
 
 
 def summarise_turns(rows: list[dict[str, Any]], engine: str) -> dict[str, Any]:
-    """Per control (and over all): cases, mean real and render changes (absolute), mean ratio."""
+    """Per control (and over all): cases, mean real and render changes (absolute), mean ratio, mean identity
+    distances of the real turned frames and of the renders (where measured)."""
+
+    def mean(values: list[float]) -> float | None:
+        values = [v for v in values if not np.isnan(v)]
+        return float(np.mean(values)) if values else None
+
     per: dict[str, dict[str, float | int | None]] = {}
     for name in ("yaw", "pitch", "all"):
         sel = [r for r in rows if name == "all" or r["control"] == name]
         per[name] = {
             "n": len(sel),
-            "real": float(np.mean([abs(r["real"]) for r in sel])) if sel else None,
-            "render": float(np.mean([abs(r["render"]) for r in sel])) if sel else None,
-            "ratio": float(np.nanmean([r["ratio"] for r in sel])) if sel else None,
+            "real": mean([abs(r["real"]) for r in sel]),
+            "render": mean([abs(r["render"]) for r in sel]),
+            "ratio": mean([r["ratio"] for r in sel]),
+            "id_real": mean([r.get("id_real", float("nan")) for r in sel]),
+            "id_render": mean([r.get("id_render", float("nan")) for r in sel]),
         }
     return {"protocol": "turns", "engine": engine, "controls": per}
 
@@ -202,7 +241,13 @@ def turns_table(summary: dict[str, Any]) -> str:
     def fmt(v: float | None, digits: int) -> str:
         return "-" if v is None else f"{v:.{digits}f}"
 
-    lines = ["| control | cases | real change (deg) | render change (deg) | ratio |", "|---|---|---|---|---|"]
+    lines = [
+        "| control | cases | real change (deg) | render change (deg) | ratio | id_dist real | id_dist render |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, m in summary["controls"].items():
-        lines.append(f"| {name} | {m['n']} | {fmt(m['real'], 1)} | {fmt(m['render'], 1)} | {fmt(m['ratio'], 3)} |")
+        lines.append(
+            f"| {name} | {m['n']} | {fmt(m['real'], 1)} | {fmt(m['render'], 1)} | {fmt(m['ratio'], 3)} "
+            f"| {fmt(m['id_real'], 3)} | {fmt(m['id_render'], 3)} |"
+        )
     return "\n".join(lines)

@@ -134,6 +134,7 @@ def test_turns(clip_dir, tmp_path, capsys):
         real, render, ratio = float(r["real"]), float(r["render"]), float(r["ratio"])
         assert real != 0.0 and ratio == pytest.approx(render / real, rel=1e-4)
         assert r["engine"] == "geometry" and r["source_frame"] != r["turned_frame"]
+        assert float(r["id_render"]) >= 0.0 and float(r["id_real"]) >= 0.0  # dlib found both faces
     assert summary["controls"]["all"]["n"] == len(rows) and summary["clips"] == 2
     assert "| control | cases |" in printed and "turns protocol:" in printed
     assert main(["evaluate", "--protocol", "turns", "--out", str(out)]) != 0
