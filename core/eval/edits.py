@@ -177,10 +177,6 @@ class EditRunner:
     detector: Any  # core.fit.landmarks.LandmarkDetector (still images)
     timings: dict[str, float] = field(default_factory=dict)
 
-    def embedding(self, crop: np.ndarray, fit) -> np.ndarray | None:
-        lmk = self.faces.landmarks(crop, fit.landmarks.astype(np.float64) if fit is not None else None)
-        return None if lmk is None else self.faces.embedding(crop, lmk)
-
     def measure(self, case: EditCase, source_embedding: np.ndarray | None) -> dict[str, float]:
         """The metrics of one edit (NaN where not measurable)."""
         from core.fit import NoFaceError
@@ -203,7 +199,7 @@ class EditRunner:
         row["accuracy"] = (
             max(abs(float(controls[n].read(refit.params)[0]) - v) for n, v in wanted.items()) if wanted else 0.0
         )
-        emb = self.embedding(refit.crop_image, refit)
+        emb = self.faces.identity(refit.crop_image, refit.landmarks)
         if emb is not None and source_embedding is not None:
             row["id_dist"] = float(np.linalg.norm(emb - source_embedding))
         row["cycle_l1"] = self._cycle(edited, refit, case)
@@ -278,7 +274,7 @@ def evaluate_edits(
                 log.warning("%s skipped: %s", path.name, exc)
                 skipped.append(path.name)
                 continue
-            src_emb = runner.embedding(anim.source.fit.crop_image, anim.source.fit)
+            src_emb = runner.faces.identity(anim.source.fit.crop_image, anim.source.fit.landmarks)
             for case in grid:
                 rows.append(
                     {"portrait": path.name, "edit": case.name, "engine": engine, **runner.measure(case, src_emb)}

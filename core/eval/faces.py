@@ -136,6 +136,13 @@ class DlibFaces:
         vec = self.recogniser.compute_face_descriptor(self._rgb(image), landmarks.shape, 0, 0.25)
         return np.asarray(vec, dtype=np.float64)
 
+    def identity(self, image: np.ndarray, fallback_points: np.ndarray | None = None) -> np.ndarray | None:
+        """The embedding of the face in ``image``, found as ``landmarks`` finds it (``fallback_points``:
+        MediaPipe ``(478, 2+)`` for when the detector misses), or None when there is no face."""
+        points = None if fallback_points is None else np.asarray(fallback_points, dtype=np.float64)
+        lmk = self.landmarks(image, points)
+        return None if lmk is None else self.embedding(image, lmk)
+
 
 # ------------------------------------------------------------------------------------------ hooks
 ARCFACE_EXPECTED = (

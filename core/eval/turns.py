@@ -71,6 +71,15 @@ def pick_turns(poses: dict[int, dict[str, float]], min_change: float) -> tuple[i
 
 
 @dataclass
+class TurnSource:
+    """A clip's source frame, made ready once for each of its turns."""
+
+    fit: Any  # core.fit.api.FaceFit, the photo fit of the frame
+    state: Any  # the engine's state for it
+    identity: np.ndarray | None  # its dlib embedding (None: not measured, or no face for dlib)
+
+
+@dataclass
 class TurnRunner:
     """Renders and fits the turns of the clips with a shared engine, face model and still-image detector."""
 
@@ -88,21 +97,18 @@ class TurnRunner:
 
     def identity(self, fit) -> np.ndarray | None:
         """The dlib embedding of a fit's crop (its landmarks help dlib find the face), or None."""
-        if self.faces is None:
-            return None
-        lmk = self.faces.landmarks(fit.crop_image, fit.landmarks.astype(np.float64))
-        return None if lmk is None else self.faces.embedding(fit.crop_image, lmk)
+        return None if self.faces is None else self.faces.identity(fit.crop_image, fit.landmarks)
 
-    def prepare(self, source) -> Any:
-        """The engine's state for the source fit (``FaceFit``): made once, used for each of its turns."""
-        return self.engine.prepare(source.crop_image, source.params)
+    def prepare(self, fit) -> TurnSource:
+        """The source fit (``FaceFit``) with the engine's state and its embedding, made once for its turns."""
+        return TurnSource(fit, self.engine.prepare(fit.crop_image, fit.params), self.identity(fit))
 
-    def render_turn(self, source, state, real_change: dict[str, float]) -> np.ndarray:
-        """The source fit (``FaceFit``, prepared as ``state``) rendered with its pose changed by
-        ``real_change`` (degrees)."""
-        start = pose_of(self.model, source.params)
-        target = self.model.apply_edits(source.params, {n: start[n] + real_change[n] for n in POSE})
-        return self.engine.render(state, target).images[0]
+    def render_turn(self, source: TurnSource, real_change: dict[str, float]) -> np.ndarray:
+        """The source rendered with its pose changed by ``real_change`` (degrees)."""
+        params = source.fit.params
+        start = pose_of(self.model, params)
+        target = self.model.apply_edits(params, {n: start[n] + real_change[n] for n in POSE})
+        return self.engine.render(source.state, target).images[0]
 
 
 def evaluate_turns(
@@ -140,19 +146,20 @@ def evaluate_turns(
             if not frames:
                 continue
             source_frame, turns = pick_turns({i: pose_of(model, f.params) for i, f in frames.items()}, min_change)
+            if not turns:
+                continue
             try:
-                source = runner.fit(frames[source_frame].image, f"{clip.name} frame {source_frame}")
+                fit = runner.fit(frames[source_frame].image, f"{clip.name} frame {source_frame}")
             except NoFaceError as exc:
                 log.warning("%s skipped: its most frontal frame has no face in a photo fit: %s", clip.name, exc)
                 continue
-            state = runner.prepare(source) if turns else None
+            source = runner.prepare(fit)
             for control, sign, turned_frame in turns:
                 rows.extend(
                     measure_turn(
                         runner,
                         clip.name,
                         source,
-                        state,
                         frames[turned_frame].image,
                         control,
                         sign,
@@ -168,8 +175,7 @@ def evaluate_turns(
 def measure_turn(
     runner: TurnRunner,
     clip: str,
-    source,
-    state,
+    source: TurnSource,
     turned_image: np.ndarray,
     control: str,
     sign: int,
@@ -177,24 +183,23 @@ def measure_turn(
     engine: str,
 ) -> list[dict[str, Any]]:
     """The row of one real turn (``turned_image``, a frame turned by ``sign`` along ``control`` from the
-    ``source`` fit, which the engine prepared as ``state``; ``frames``: their indices), or none when the
-    turned frame or the render has no face."""
+    prepared ``source``; ``frames``: their indices), or none when the turned frame or the render has no face."""
     from core.fit import NoFaceError
 
     model = runner.model
-    start = pose_of(model, source.params)
+    start = pose_of(model, source.fit.params)
     try:
         turned_fit = runner.fit(turned_image, f"{clip} frame {frames[1]}")
         turned = pose_of(model, turned_fit.params)
         real_change = {n: turned[n] - start[n] for n in POSE}
-        render_fit = runner.fit(runner.render_turn(source, state, real_change), f"{clip} render")
+        render_fit = runner.fit(runner.render_turn(source, real_change), f"{clip} render")
     except NoFaceError as exc:
         log.warning("%s %s%s skipped: %s", clip, control, "+" if sign > 0 else "-", exc)
         return []
     real, render = real_change[control], pose_of(model, render_fit.params)[control] - start[control]
-    ids = [runner.identity(f) for f in (source, turned_fit, render_fit)]
     id_real, id_render = (
-        float(np.linalg.norm(e - ids[0])) if e is not None and ids[0] is not None else float("nan") for e in ids[1:]
+        float(np.linalg.norm(e - source.identity)) if e is not None and source.identity is not None else float("nan")
+        for e in (runner.identity(turned_fit), runner.identity(render_fit))
     )
     return [
         {

@@ -48,11 +48,10 @@ def test_a_still_render_reads_no_turn_and_a_turned_render_reads_most_of_it(sampl
     if not path.is_file():
         pytest.skip(f"sample portrait {path.name} absent")
     geometry = TurnRunner(make_engine("geometry", ict_model), ict_model, analyser.detector, faces=dlib_faces)
-    source = geometry.fit(load_image(path), "source")
-    state = geometry.prepare(source)
-    turned = geometry.render_turn(source, state, {"yaw": 20.0, "pitch": 0.0, "roll": 0.0})
+    source = geometry.prepare(geometry.fit(load_image(path), "source"))
+    turned = geometry.render_turn(source, {"yaw": 20.0, "pitch": 0.0, "roll": 0.0})
 
-    (row,) = measure_turn(geometry, "s1", source, state, turned, "yaw", 1, (0, 1), "geometry")
+    (row,) = measure_turn(geometry, "s1", source, turned, "yaw", 1, (0, 1), "geometry")
     assert 12.0 < row["real"] < 24.0  # the refit reads the 20 degree render as a turn of about that much
     assert 0.6 < row["ratio"] < 1.15 and row["render"] == pytest.approx(row["ratio"] * row["real"])
     # both are this engine's 20 degree turns of the same face: as far from the source's identity as each other
@@ -60,6 +59,6 @@ def test_a_still_render_reads_no_turn_and_a_turned_render_reads_most_of_it(sampl
     id_turned = row["id_real"]
 
     still = TurnRunner(make_engine("copy", ict_model), ict_model, analyser.detector, faces=dlib_faces)
-    (row,) = measure_turn(still, "s1", source, still.prepare(source), turned, "yaw", 1, (0, 1), "copy")
+    (row,) = measure_turn(still, "s1", still.prepare(source.fit), turned, "yaw", 1, (0, 1), "copy")
     assert abs(row["ratio"]) < 0.15
     assert row["id_real"] == pytest.approx(id_turned) and row["id_render"] < 0.3 * id_turned  # the source itself
