@@ -525,12 +525,12 @@ def _add_calibrate_blend(sub: argparse._SubParsersAction) -> None:
 
 
 # ------------------------------------------------------------------------------------------ evaluate
-def _write_report(out: Path, rows: list[dict], summary: dict, columns=None) -> str:
-    """Write a protocol's rows (CSV, ``columns`` or the reenactment protocols') and summary (JSON beside it);
-    the lines that say where they went."""
+def _write_report(out: Path, rows: list[dict], summary: dict, columns: Sequence[str]) -> str:
+    """Write a protocol's rows (CSV, ``columns``) and summary (JSON beside it); the lines that say where they
+    went."""
     from core.eval import summary_path, write_csv, write_summary
 
-    csv_path = write_csv(out, rows) if columns is None else write_csv(out, rows, columns)
+    csv_path = write_csv(out, rows, columns)
     return f"\nrows: {csv_path}\nsummary: {write_summary(summary_path(out), summary)}"
 
 
@@ -588,6 +588,7 @@ def _cmd_evaluate_turns(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from core.eval import evaluate, markdown_table
     from core.eval.faces import MetricUnavailable, load_arcface
+    from core.eval.report import COLUMNS
 
     if args.protocol == "edit":
         return _cmd_evaluate_edits(args)
@@ -617,7 +618,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     s = result.summary
-    written = _write_report(args.out, result.rows, s)
+    written = _write_report(args.out, result.rows, s, COLUMNS)
     print(s["fid_status"])
     print(
         f"\n{s['protocol']}: {s['pairs_evaluated']} pairs from {s['clips']} clips ({s['identities']} identities), "
