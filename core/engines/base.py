@@ -24,8 +24,10 @@ class EngineResult:
     - ``images``: ``(B, S, S, 3)`` uint8 crops.
     - ``flow``: ``(B, 2, S, S)`` backward flow (normalised crop units) the images were warped with, or
       None for engines that synthesise every pixel.
-    - ``synthesised``: ``(B, S, S)`` float in [0, 1], where pixels were made up rather than moved (the
-      inside of an opened mouth); paste-back blends these from the crop.
+    - ``synthesised``: ``(B, S, S)`` float in [0, 1], where full-resolution output takes the crop's pixels
+      instead of moving the photo's: pixels made up rather than moved (the inside of an opened mouth) and
+      any the flow alone cannot place (the geometry engine's head layer edge); paste-back blends these from
+      the crop. ``Inspection.synthesised`` keeps only the made-up ones.
     - ``debug``: optional guidance maps for the studio's inspect tab and the notebooks.
     - ``outer_flow``: optional ``(B, 2, S + 2m, S + 2m)`` the same flow over the crop grown by ``margin`` = m
       pixels on each side (normalised units of the crop), so that full-resolution output can move the

@@ -22,7 +22,8 @@ Per target (all on the S x S crop, flows in normalised crop units, see ``core.co
    and tongue dark red, the socket nearly black, darkened with depth and feathered at the lips. Where the
    source mouth was already open, its own pixels are warped.
 What was made up rather than moved (the plate where the person was, completed and mouth pixels) is the
-result's ``synthesised`` layer, which full-resolution output pastes from the crop.
+result's ``synthesised`` layer, which full-resolution output pastes from the crop, together with the head
+layer's edge over where the person was (``_layer_edge``).
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ MOUTH_COLOURS = torch.tensor([[0.0, 0.0, 0.0], [0.10, 0.03, 0.03], [0.86, 0.83, 
 # Head rotations (degrees, source to target) below the first angle keep the fitted relief; from the second on
 # they get all of the engine's relief gain (``relief_offsets``).
 RELIEF_RAMP = (8.0, 25.0)
+# Whole-layer pixels next to the head layer's edge that full resolution pastes from the crop (``_layer_edge``)
+LAYER_EDGE_PX = 2
 
 
 def relief_offsets(
@@ -372,11 +375,12 @@ class GeometryEngine:
             # what full resolution cannot take from the photo: the plate where the person was, made-up pixels
             plate = (1.0 - layer) * state.person
             synth = torch.maximum(torch.maximum(mouth, done.synthesised * (1.0 - mouth)), plate)
+            paste = torch.maximum(synth, self._layer_edge(layer, state.person, flow))
             # the background shows the plate, i.e. its own unmoved pixels: its flow is zero
             flow = flow * layer
             m = self.margin_px(s)
             outer[..., m : m + s, m : m + s] = flow
-        result = EngineResult(tensor_to_images(out), flow, synth[:, 0].numpy(), outer_flow=outer, margin=m)
+        result = EngineResult(tensor_to_images(out), flow, paste[:, 0].numpy(), outer_flow=outer, margin=m)
         if debug:
             result.debug = {
                 "mesh_flow": geo.mesh_flow,
@@ -388,6 +392,22 @@ class GeometryEngine:
                 "synthesised": synth,
             }
         return result
+
+    @staticmethod
+    def _layer_edge(layer: torch.Tensor, person: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+        """``(B, 1, S, S)`` in [0, 1]: over the source's ``person``, pixels not wholly in the head layer
+        ``layer`` where the head moves (``flow (B, 2, S, S)``, before layering; weight 0 under half a pixel, 1
+        from one and a half), and the layer's last ``LAYER_EDGE_PX`` whole pixels there. Full resolution
+        resamples the photo with the flow times the layer, upsampled: between a whole-layer pixel and the
+        plate beside it that is a fraction of the head's motion, which lands on the old silhouette and draws
+        it again as a faint outline. These pixels are pasted from the crop, whose composite moves them fully;
+        where the head hardly moves the photo's own sharper edge is kept."""
+        # a ramp, not a threshold: in a video no pixel flips between the photo and the crop as its motion
+        # crosses one
+        moving = (flow.norm(dim=1, keepdim=True) * (flow.shape[-1] / 2.0) - 0.5).clamp(0.0, 1.0)
+        partial = (layer < 0.999).to(flow) * moving
+        r = LAYER_EDGE_PX
+        return F.max_pool2d(partial, 2 * r + 1, stride=1, padding=r) * person
 
     @staticmethod
     def _hidden(geo: TargetGeometry) -> torch.Tensor:

@@ -106,6 +106,40 @@ def test_a_head_turn_changes_nothing_outside_the_person_old_and_new(setup, ict_m
     assert np.abs(full.astype(int) - crop.astype(int)).max(-1)[outside.numpy()].max() <= 3
 
 
+@pytest.mark.parametrize("edit", [{"yaw": 30}, {"yaw": -30}, {"pitch": 20}])
+def test_full_resolution_shows_the_crop_composite_where_the_head_layer_ends(setup, ict_model, edit):
+    """At full resolution the photo is moved by the flow times the head layer, upsampled: where the layer
+    ends over the old person that would be a fraction of the head's motion, drawing the old silhouette again
+    as a faint outline. There (the layer's last pixels and the plate beside them) the output is the crop's
+    own composite, upsampled: no partly moved photo."""
+    import cv2
+
+    from core.composite import compose_result
+    from core.engines.masks import dilate, erode
+
+    engine, state, crop, params = setup
+    out = engine.render(state, ict_model.apply_edits(params, edit), debug=True)
+    layer = out.debug["person_layer"][:1]
+    edge = dilate((layer < 0.999).float(), 1) * erode(state.person, 1) * dilate((layer > 0.001).float(), 3)
+    assert edge.sum() > 30
+    original = np.kron(crop, np.ones((2, 2, 1), np.uint8))  # the photo at twice the crop's resolution
+    crop_t = np.array([[0.5, 0.0, -0.25], [0.0, 0.5, -0.25], [0.0, 0.0, 1.0]])
+    full = compose_result(original, out, 0, crop_t).astype(float)
+    composite = cv2.resize(out.images[0], (2 * S, 2 * S), interpolation=cv2.INTER_LINEAR).astype(float)
+    band = np.kron(edge[0, 0].numpy(), np.ones((2, 2))) > 0.5
+    assert np.abs(full - composite).max(-1)[band].mean() < 6.0
+
+
+def test_full_resolution_keeps_the_photo_edge_where_the_head_hardly_moves(setup, ict_model):
+    """Only made-up pixels are pasted from the crop for a motion under half a pixel: the layer's edge stays the
+    photo's own, sharper one."""
+    engine, state, crop, params = setup
+    out = engine.render(state, ict_model.apply_edits(params, {"yaw": 0.5}), debug=True)
+    assert np.array_equal(out.synthesised, out.debug["synthesised"][:, 0].numpy())
+    moved = engine.render(state, ict_model.apply_edits(params, {"yaw": 20.0}), debug=True)
+    assert (moved.synthesised > moved.debug["synthesised"][:, 0].numpy()).sum() > 30
+
+
 def test_flow_goes_on_beyond_the_crop_for_full_resolution(setup, ict_model):
     """The engine's flow is computed on a canvas grown beyond the crop; its middle is the crop's flow, and it
     fades to zero at the grown border, so a photo around the crop is moved without a tear at the crop edge."""
