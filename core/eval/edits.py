@@ -75,7 +75,7 @@ EDIT_GRID: tuple[EditCase, ...] = (
 
 
 POSE_STEP = re.compile(r"^(yaw|pitch|roll)([+-]\d+(?:\.\d+)?)$")  # "yaw+25": a change of the fitted pose
-SET_VALUE = re.compile(r"^(\w+) (-?\d+(?:\.\d+)?)$")  # "jawOpen 0.7": a control set to a value
+SET_VALUE = re.compile(r"^(\w+) ([+-]?\d+(?:\.\d+)?)$")  # "jawOpen 0.7", "shape000 +2": a control set to a value
 
 
 def parse_edit(name: str) -> EditCase | None:

@@ -42,6 +42,9 @@ def test_edits_written_as_pose_changes_or_values():
     assert cases[0].values == {"yaw": 25.0} and cases[0].offset and cases[1].values == {"pitch": -15.0}
     assert cases[2].values == {"jawOpen": 0.7} and not cases[2].offset
     assert cases[3] is next(c for c in EDIT_GRID if c.name == "smile 0.9")  # a grid name wins
+    # values signed the way the grid writes them ("shape000 +3", "gaze -25")
+    signed = select_edits("shape000 +2,gaze_yaw -20", EDIT_GRID, EDIT_GRID, model)
+    assert [c.values for c in signed] == [{"shape000": 2.0}, {"gaze_yaw": -20.0}]
     for bad, message in (("twirl", "unknown edit"), ("yaw+200", "takes an offset"), ("jawOpen 3", "takes a value")):
         with pytest.raises(ValueError, match=message):
             select_edits(bad, EDIT_GRID, EDIT_GRID, model)
