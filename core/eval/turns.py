@@ -197,10 +197,11 @@ def measure_turn(
         log.warning("%s %s%s skipped: %s", clip, control, "+" if sign > 0 else "-", exc)
         return []
     real, render = real_change[control], pose_of(model, render_fit.params)[control] - start[control]
-    id_real, id_render = (
-        float(np.linalg.norm(e - source.identity)) if e is not None and source.identity is not None else float("nan")
-        for e in (runner.identity(turned_fit), runner.identity(render_fit))
-    )
+
+    def id_dist(fit) -> float:
+        emb = runner.identity(fit)
+        return float("nan") if emb is None or source.identity is None else float(np.linalg.norm(emb - source.identity))
+
     return [
         {
             "clip": clip,
@@ -211,8 +212,8 @@ def measure_turn(
             "real": real,
             "render": render,
             "ratio": render / real if real else float("nan"),  # a photo fit may read no change
-            "id_real": id_real,
-            "id_render": id_render,
+            "id_real": id_dist(turned_fit),
+            "id_render": id_dist(render_fit),
             "engine": engine,
         }
     ]
