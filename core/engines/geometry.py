@@ -72,6 +72,7 @@ def relief_offsets(
     rot_tgt: torch.Tensor,
     weights: torch.Tensor,
     gain: float,
+    nod_gain: float | None = None,
 ) -> torch.Tensor:
     """Model-frame offsets ``(B, N, 3)`` (cm) that deepen the source's relief for a large head rotation.
 
@@ -81,8 +82,9 @@ def relief_offsets(
     turns from the sample clips at 0.91 (yaw) and 0.80 (pitch) of the real change, while turns of 12-18
     degrees read right (0.98). So each vertex's
     depth in front of the head pivot along the source's line of sight, ``depth (1, N)``, is stretched by
-    up to ``gain`` (0.15: 15 % deeper), growing with the rotation from source to target (``RELIEF_RAMP``;
-    a roll, which moves nothing along the line of sight, gets none), and the stretch is carried to the
+    up to ``gain`` (0.15: 15 % deeper) for a turn and ``nod_gain`` (default ``gain``) for a nod, mixed by
+    the share of each in the rotation's axis, growing with the rotation from source to target
+    (``RELIEF_RAMP``; a roll, which moves nothing along the line of sight, gets none), and the stretch is carried to the
     target by the head's relative rotation: the source's own projection never changes (the stretch is along
     its line of sight) and small rotations, such as reenactment's, keep the fitted relief.
     ``rot_src (1, 3, 3)``, ``rot_tgt (B, 3, 3)``: ``FaceModel.head_rotation``; ``weights (N,)``: how fully
@@ -90,8 +92,9 @@ def relief_offsets(
     """
     rel = rot_tgt @ rot_src.transpose(1, 2)  # (B, 3, 3) source pose to target pose
     t = ((rotation_angle_deg(rel) - RELIEF_RAMP[0]) / (RELIEF_RAMP[1] - RELIEF_RAMP[0])).clamp(0.0, 1.0)
-    along_sight = rotation_axis(rel)[:, 2] ** 2  # a roll turns about the line of sight: no relief to show
-    amount = gain * (1.0 - along_sight) * t * t * (3.0 - 2.0 * t)  # (B,)
+    axis = rotation_axis(rel) ** 2  # (B, 3); a roll turns about the line of sight: no relief to show
+    nod = gain if nod_gain is None else nod_gain
+    amount = (nod * axis[:, 0] + gain * axis[:, 1]) * t * t * (3.0 - 2.0 * t)  # (B,)
     sight = (rot_tgt @ rot_src[:, 2, :, None])[..., 0]  # (B, 3) the source's line of sight, posed as the target
     w = weights[None, :, None].to(depth.dtype)
     direction = w * sight[:, None] + (1.0 - w) * sight.new_tensor([0.0, 0.0, 1.0])  # (B, N, 3)
@@ -136,8 +139,10 @@ class GeometryEngine:
     person's pixels follow the head; ``fill_sweeps``: Jacobi sweeps per level of the flow extension;
     ``margin``: how far (fraction of the crop, each side) the flow is computed beyond the crop, for the
     full-resolution photo around it; ``completion``: complete hidden and streaking skin (step 4 above);
-    ``relief``: how much deeper the source's relief gets for a large head rotation (``relief_offsets``; 0
-    keeps the fitted relief)."""
+    ``relief``, ``nod_relief``: how much deeper the source's relief gets for a large head turn and a large nod
+    (``relief_offsets``; 0 keeps the fitted relief). Nods get more: with the turns' gain, 20 degree nods of the
+    56 sample portraits read 3.1 (down) and 5.5 (up) degrees short, turns of 30 degrees 2.3-2.9, and renders
+    of real head motion in the sample clips 0.90 of a real nod against 0.96 of a real turn."""
 
     name = "geometry"
 
@@ -150,6 +155,7 @@ class GeometryEngine:
         margin: float = 0.2,
         completion: bool = True,
         relief: float = 0.15,
+        nod_relief: float = 0.2,
     ) -> None:
         self.model = model
         self.segmenter = segmenter or PersonSegmenter()
@@ -157,6 +163,7 @@ class GeometryEngine:
         self.margin = margin
         self.completion = completion
         self.relief = relief
+        self.nod_relief = nod_relief
         self.fill_sweeps = fill_sweeps
         self.faces, self.face_part = self._engine_faces(model)
         self.partner, partner_ok = mirror_partners(model)
@@ -201,7 +208,7 @@ class GeometryEngine:
         pivot or the engine no relief gain."""
         proj = self.project(target)
         pivot, weights = getattr(self.model, "head_pivot", None), getattr(self.model, "head_weights", None)
-        if pivot is None or weights is None or not self.relief:
+        if pivot is None or weights is None or not (self.relief or self.nod_relief):
             return proj
         scale = state.params.camera[:, 0].view(-1, 1)
         depth = -state.src_proj[..., 2] / scale - pivot[2]  # (1, N) cm in front of the pivot, posed source
@@ -212,6 +219,7 @@ class GeometryEngine:
             model.head_rotation(target),
             weights,
             self.relief,
+            self.nod_relief,
         )
         # model-frame cm to the normalised image of core.coords: x = s X, y = -s Y, depth = -s Z
         return proj + target.camera[:, 0].view(-1, 1, 1) * off * off.new_tensor([1.0, -1.0, -1.0])
@@ -448,10 +456,10 @@ class GeometryEngine:
 
     def variant(self, **options: Any) -> GeometryEngine:
         """This engine with other options (``completion``, ``margin``, ``head_margin``, ``fill_sweeps``,
-        ``relief``), sharing its model, segmenter and tables: e.g.
+        ``relief``, ``nod_relief``), sharing its model, segmenter and tables: e.g.
         ``variant(completion=False, margin=0.0)`` for live use, where latency counts more than large turns and
         the output is the crop."""
-        unknown = set(options) - {"completion", "margin", "head_margin", "fill_sweeps", "relief"}
+        unknown = set(options) - {"completion", "margin", "head_margin", "fill_sweeps", "relief", "nod_relief"}
         if unknown:
             raise ValueError(f"unknown geometry engine option(s): {', '.join(sorted(unknown))}")
         twin = copy.copy(self)

@@ -231,9 +231,32 @@ def test_relief_offsets_deepen_large_rotations_along_the_source_line_of_sight():
     assert torch.allclose(nod[2], expected, atol=1e-5)
 
 
+def test_relief_offsets_give_nods_their_own_gain():
+    from core.engines.geometry import relief_offsets
+    from core.face.rotation import euler_to_matrix
+
+    depth, weights = torch.tensor([[10.0]]), torch.tensor([1.0])
+
+    def size(yaw, pitch):
+        target = euler_to_matrix(torch.tensor([[yaw, pitch, 0.0]]))
+        return float(relief_offsets(depth, euler_to_matrix(torch.zeros(1, 3)), target, weights, 0.1, 0.3).norm())
+
+    # past the ramp: a turn takes the turn gain, a nod the nod gain, either way round
+    assert size(30.0, 0.0) == pytest.approx(1.0, rel=1e-4)
+    assert size(0.0, -30.0) == pytest.approx(3.0, rel=1e-4)
+    assert size(0.0, 30.0) == pytest.approx(3.0, rel=1e-4)
+    # a diagonal turn and nod: in between, by the share of each axis in the rotation
+    assert 1.2 < size(25.0, 25.0) < 2.8
+    # without a nod gain a nod takes the turn gain
+    same = relief_offsets(
+        depth, euler_to_matrix(torch.zeros(1, 3)), euler_to_matrix(torch.tensor([[0.0, 30.0, 0.0]])), weights, 0.1
+    )
+    assert float(same.norm()) == pytest.approx(1.0, rel=1e-4)
+
+
 def test_large_turns_move_the_face_further_small_ones_as_before(setup, ict_model):
     engine, state, crop, params = setup
-    flat = engine.variant(relief=0.0)
+    flat = engine.variant(relief=0.0, nod_relief=0.0)
     # the source's own projection never changes
     assert torch.equal(engine.target_projection(state, params), engine.project(params))
     small = ict_model.apply_edits(params, {"yaw": 5})
@@ -244,3 +267,11 @@ def test_large_turns_move_the_face_further_small_ones_as_before(setup, ict_model
     shift = engine.target_projection(state, large)[0, tip, 0] - flat.target_projection(state, large)[0, tip, 0]
     depth = float(ict_model(params)[0, tip, 2] - ict_model.head_pivot[2])
     assert shift == pytest.approx(float(params.camera[0, 0]) * engine.relief * depth * 0.5, rel=1e-3)
+
+    # ... and a 30 degree nod by the nod gain, up and down
+    for pitch in (-30.0, 30.0):
+        nod = ict_model.apply_edits(params, {"pitch": pitch})
+        shift = engine.target_projection(state, nod)[0, tip, 1] - flat.target_projection(state, nod)[0, tip, 1]
+        assert abs(float(shift)) == pytest.approx(
+            float(params.camera[0, 0]) * engine.nod_relief * depth * 0.5, rel=1e-3
+        )
