@@ -12,6 +12,7 @@ source's fitted parameters: ``{"yaw": 15}`` sets the head yaw to 15 degrees what
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -21,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from core.composite import compose_result
+from core.composite import compose_result, fill_beyond_crop
 from core.engines.base import Engine, EngineResult, Inspection
 from core.engines.registry import make_engine
 from core.face import FaceModel, FaceParams, load_face_model
@@ -31,6 +32,9 @@ from core.motion import check_mode, transfer
 log = logging.getLogger(__name__)
 
 Edits = Mapping[str, float]
+# how far (fraction of the crop, each side) the crop view looks into the photo around the crop for pixels
+# that a large turn or nod brings in from beyond the crop's edge
+AROUND_CROP = 0.25
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,15 @@ class Source:
     @property
     def params(self) -> FaceParams:
         return self.fit.params
+
+    @functools.cached_property
+    def around(self) -> tuple[np.ndarray, np.ndarray]:
+        """The photo around the crop at the crop's scale and where it lies in the photo
+        (``core.fit.crop.photo_around_crop``, ``AROUND_CROP`` of the crop on each side), made on first use."""
+        from core.fit.crop import photo_around_crop
+
+        size = self.fit.crop_image.shape[0]
+        return photo_around_crop(self.original, self.fit.crop, size, int(round(AROUND_CROP * size)))
 
 
 # ------------------------------------------------------------------------------------------ presets
@@ -187,8 +200,18 @@ class Animator:
         """Images for a batch of target parameters: crops ``(S, S, 3)`` or full photos."""
         src = self._require_source()
         result = self.engine.render(src.state, params, debug=debug)
-        images = [self._compose(result, i) if full_resolution else result.images[i] for i in range(len(result.images))]
+        view = self._compose if full_resolution else self._crop_view
+        images = [view(result, i) for i in range(len(result.images))]
         return images[0] if params.batch_size == 1 else images
+
+    def _crop_view(self, result: EngineResult, i: int) -> np.ndarray:
+        """Result ``i`` as a crop, with what the flow brings in from beyond the crop's edge taken from the
+        photo around it (``fill_beyond_crop``), as at full resolution."""
+        src = self._require_source()
+        if result.flow is None or src.fit.crop_image is None:
+            return result.images[i]
+        keep = None if result.synthesised is None else result.synthesised[i]
+        return fill_beyond_crop(result.images[i], result.flow[i], keep, *src.around)
 
     def _compose(self, result: EngineResult, i: int) -> np.ndarray:
         src = self._require_source()
@@ -202,9 +225,16 @@ class Animator:
         return self.render_params(params, full_resolution=full_resolution, debug=debug)
 
     def inspect(self, edits: Edits | FaceParams | None = None) -> Inspection:
-        """One edited crop with the engine's debug layers (flows, coverage, per-level flows, codes)."""
+        """One edited crop with the engine's debug layers (flows, coverage, per-level flows, codes); its image
+        is the crop view, as ``render`` gives it."""
         params = edits if isinstance(edits, FaceParams) else self.params_for(edits)
-        return self.engine.inspect(self._require_source().state, params)
+        src = self._require_source()
+        look = self.engine.inspect(src.state, params)
+        s = look.image.shape[0]
+        if look.flow is not None and look.flow.shape[-1] == s and src.fit.crop_image is not None:
+            keep = None if look.synthesised is None else look.synthesised[0, 0].numpy()
+            look.image = fill_beyond_crop(look.image, look.flow[0], keep, *src.around)
+        return look
 
     def frontalize(self, full_resolution: bool = True) -> np.ndarray:
         return self.render_params(self.frontal_params(), full_resolution=full_resolution)

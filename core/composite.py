@@ -5,6 +5,8 @@ Two ways, both through the crop transform ``T`` (3x3, crop pixels <- original pi
   crop's footprint and the *original* pixels are resampled, so unchanged areas keep their full detail.
 - ``paste_back``: for engines that synthesise pixels (the learned engine, the geometry engine's filled
   mouth): the crop result is mapped back and blended in with a feathered mask.
+And for the crop view, ``fill_beyond_crop``: crop pixels whose flow reaches past the crop's edge take the
+photo around the crop, as full resolution does, instead of the engine's smooth fill.
 """
 
 from __future__ import annotations
@@ -14,7 +16,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from core.coords import pixel_grid
 from core.engines.base import EngineResult
+
+# pixels (crop) over which the crop view's photo fades into the engine's smooth fill around made-up pixels
+KEEP_HALO_PX = 3
 
 
 def crop_footprint(
@@ -144,3 +150,38 @@ def compose_result(original: np.ndarray, result: EngineResult, i: int, crop_t: n
     if result.synthesised is not None and result.synthesised[i].max() > 0:
         out = paste_back(out, result.images[i], crop_t, mask=result.synthesised[i], feather=0.004)
     return out
+
+
+def fill_beyond_crop(
+    image: np.ndarray, flow: torch.Tensor, keep: np.ndarray | None, around: np.ndarray, inside: np.ndarray
+) -> np.ndarray:
+    """A crop ``image (S, S, 3)`` uint8 with its pixels whose backward ``flow (2, S, S)`` (normalised crop
+    units) samples beyond the crop resampled from ``around`` ``(S + 2m, S + 2m, 3)``, the photo around the crop
+    at its scale (``core.fit.crop.photo_around_crop``), where that lies in the photo (``inside``, same side).
+
+    An engine can only fill such pixels from inside the crop (a blur of the crown a nod brings down, of the
+    neck a raised chin lifts); the photo has them, as full-resolution output shows. ``keep (S, S)`` in [0, 1]:
+    pixels the engine made up (its ``synthesised`` mask), which stay the engine's, as does its fill up to
+    ``KEEP_HALO_PX`` around them (fading into the photo over twice that). The pixels next to the
+    replaced ones are resampled too, which changes nothing but the engine's soft edge of its fill: inside the
+    crop, ``around`` is the crop.
+    """
+    s, n = image.shape[0], around.shape[0]
+    grid = pixel_grid((s, s)) + flow.float().permute(1, 2, 0)  # (S, S, 2) normalised crop units
+    beyond = (grid.abs() > 1.0).any(-1)
+    if not bool(beyond.any()):
+        return image
+    reach = F.max_pool2d(beyond[None, None].float(), 5, stride=1, padding=2)[0, 0]  # the fill's soft edge
+    # the crop's normalised units in those of the grown square: the crop is its middle S pixels
+    src = torch.cat([torch.from_numpy(around).float().permute(2, 0, 1), torch.from_numpy(inside)[None]])[None]
+    sampled = F.grid_sample(src, (grid * (s / n))[None], align_corners=False, padding_mode="zeros")[0]
+    weight = reach * (sampled[3] > 0.999).float()
+    if keep is not None:
+        # made-up pixels are smooth: they stay in the engine's smooth fill, which fades into the photo over a
+        # few pixels around them (sharp photo pixels right next to them would draw their outline)
+        made = torch.from_numpy(np.asarray(keep, np.float32))[None, None]
+        k = 2 * KEEP_HALO_PX + 1
+        halo = F.avg_pool2d(F.max_pool2d(made, k, 1, KEEP_HALO_PX), k, 1, KEEP_HALO_PX, count_include_pad=False)
+        weight = weight * (1.0 - halo[0, 0])
+    out = torch.from_numpy(image).float() * (1.0 - weight[..., None]) + sampled[:3].permute(1, 2, 0) * weight[..., None]
+    return out.round().clamp(0, 255).to(torch.uint8).numpy()

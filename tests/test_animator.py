@@ -181,3 +181,26 @@ def test_inspect_gives_typed_layers(animator):
     assert data.coverage.shape == (1, 1, s, s) and data.layer.shape == (1, 1, s, s)
     assert data.level_flows == {} and data.codes is None  # the training-free engine has neither
     assert np.abs(data.image.astype(int) - animator.render({"yaw": 15})).max() == 0
+
+
+def test_crop_view_takes_what_a_nod_brings_from_beyond_the_crop_from_the_photo(animator):
+    """A nod brings the hair above the crop into it: the crop view shows the photo's hair there, as the
+    full-resolution output does, not the engine's smooth fill from inside the crop."""
+    import torch
+
+    from core.coords import pixel_grid
+    from core.fit.crop import warp_image
+
+    src = animator.source
+    params = animator.params_for({"pitch": float(animator.controls()["pitch"].read(src.params)[0]) - 20.0})
+    result = animator.engine.render(src.state, params)
+    grid = pixel_grid((256, 256)) + result.flow[0].permute(1, 2, 0)
+    beyond = ((grid.abs() > 1.0).any(-1) & torch.from_numpy(result.synthesised[0] < 0.01)).numpy()
+    assert beyond.sum() > 200  # the nod reads well past the crop's top
+    view = animator.render(params)
+    full = warp_image(animator.render(params, full_resolution=True), src.fit.crop, 256)
+    err = lambda image: np.abs(image.astype(int) - full.astype(int)).mean(-1)[beyond].mean()  # noqa: E731
+    assert err(view) < 4.0 and err(result.images[0]) > 3 * err(view)
+    # elsewhere the crop view is the engine's image
+    reach = torch.nn.functional.max_pool2d(torch.from_numpy(beyond)[None].float(), 5, 1, 2)[0].numpy()
+    assert np.array_equal(view[reach == 0], result.images[0][reach == 0])

@@ -42,3 +42,52 @@ def test_paste_back_blends_inside_and_leaves_outside():
     mask[100:150, 100:150] = 1
     part = paste_back(photo, crop, _crop_transform(), mask=mask)
     assert part[200 + 250, 300 + 250, 0] > 200 and part[200 + 50, 300 + 50, 0] == 0
+
+
+def test_photo_around_crop_has_the_crop_in_its_middle_and_knows_the_photo_edge():
+    from core.fit.crop import photo_around_crop, warp_image
+
+    rng = np.random.default_rng(1)
+    photo = (rng.random((300, 400, 3)) * 255).astype(np.uint8)
+    crop_t = _crop_transform(scale=0.5, x0=60.0, y0=-40.0)  # the crop's top runs 40 px past the photo
+    crop = warp_image(photo, crop_t, 128)
+    around, inside = photo_around_crop(photo, crop_t, 128, 32)
+    assert around.shape == (192, 192, 3) and inside.shape == (192, 192)
+    assert np.array_equal(around[32:160, 32:160], crop)
+    # pixel (u, v) of the grown square is photo pixel (2 u - 4, 2 v - 104): inside from u = 2 and v = 52 on
+    assert inside[:52].max() == 0 and inside[:, :2].max() == 0 and inside[52:, 2:].min() == 1
+
+
+def test_crop_view_takes_what_the_flow_brings_from_beyond_the_crop_from_the_photo():
+    from core.composite import fill_beyond_crop
+    from core.fit.crop import photo_around_crop, warp_image
+
+    rng = np.random.default_rng(2)
+    photo = (rng.random((400, 400, 3)) * 255).astype(np.uint8)
+    photo = np.ascontiguousarray(np.repeat(np.repeat(photo[::4, ::4], 4, 0), 4, 1))
+    crop_t = _crop_transform(scale=1.0, x0=100.0, y0=20.0)  # crop rows 0..127 = photo rows 20..147
+    crop = warp_image(photo, crop_t, 128)
+    around, inside = photo_around_crop(photo, crop_t, 128, 32)
+    engine_out = np.full_like(crop, 7)  # what an engine drew: a flat fill
+    flow = torch.zeros(2, 128, 128)
+    flow[1, :16] = -10.0 * 2 / 128  # the top 16 rows read 10 px higher: rows 0-9 from beyond the crop
+    out = fill_beyond_crop(engine_out, flow, None, around, inside)
+    # rows 0-9 show the photo 10 px higher (photo rows 10..19): what full resolution shows there
+    assert np.abs(out[:10].astype(int) - photo[10:20, 100:228].astype(int)).max() <= 1
+    # the rest is the engine's, but for the 2-pixel rim, which is the crop moved the same way
+    assert np.array_equal(out[12:], engine_out[12:])
+    assert np.abs(out[10:12].astype(int) - photo[20:22, 100:228].astype(int)).max() <= 1
+    # made-up pixels stay the engine's, and its fill fades into the photo over a few pixels around them
+    keep = np.zeros((128, 128), np.float32)
+    keep[:3, :64] = 1.0
+    kept = fill_beyond_crop(engine_out, flow, keep, around, inside)
+    assert np.array_equal(kept[:3, :64], engine_out[:3, :64])
+    off = np.abs(kept[:10, 10:50].astype(int) - photo[10:20, 110:150].astype(int)).mean(-1).mean(-1)
+    assert np.all(np.diff(off[3:]) < 0) and off[3] > 50 and off[9] == 0  # rows 3-8 fade, row 9 is the photo
+    assert np.abs(kept[:10, 80:].astype(int) - photo[10:20, 180:228].astype(int)).max() <= 1  # far from them
+    # beyond the photo's edge there is nothing to take: the engine's fill stays
+    flow[1, :16] = -30.0 * 2 / 128  # rows 0-9 read photo rows -10..-1
+    out = fill_beyond_crop(engine_out, flow, None, around, inside)
+    assert np.array_equal(out[:9], engine_out[:9])
+    # no flow beyond the crop: the engine's image itself
+    assert fill_beyond_crop(engine_out, torch.zeros(2, 128, 128), None, around, inside) is engine_out

@@ -153,6 +153,21 @@ def warp_image(image: np.ndarray, mat: np.ndarray, size: int, border: str = "rep
     return cv2.warpAffine(src, m[:2], (size, size), flags=cv2.INTER_LINEAR, borderMode=mode, borderValue=0)
 
 
+def photo_around_crop(image: np.ndarray, mat: np.ndarray, size: int, margin: int) -> tuple[np.ndarray, np.ndarray]:
+    """The photo around a crop at the crop's scale: ``(size + 2 margin)``-square RGB whose middle ``size``
+    square is the crop ``warp_image(image, mat, size)``, and a float32 mask of the same side, 1 where a pixel
+    lies inside ``image`` (0 where the square runs past the photo's edge and its pixels were replicated)."""
+    grown = np.array([[1.0, 0.0, margin], [0.0, 1.0, margin], [0.0, 0.0, 1.0]]) @ np.asarray(mat, np.float64)
+    n = size + 2 * margin
+    around = warp_image(image, grown, n)
+    # each pixel centre taken back to the photo; bilinear sampling is exact within half a pixel of its edge
+    uv = np.stack(np.meshgrid(np.arange(n, dtype=np.float64), np.arange(n, dtype=np.float64)), -1)
+    xy = transform_points(np.linalg.inv(grown), uv)
+    h, w = image.shape[:2]
+    inside = (xy[..., 0] >= -0.5) & (xy[..., 0] <= w - 0.5) & (xy[..., 1] >= -0.5) & (xy[..., 1] <= h - 0.5)
+    return around, inside.astype(np.float32)
+
+
 def outside_fraction(mat: np.ndarray, image_size: tuple[int, int], size: int) -> float:
     """Fraction of the crop's area that lies outside the original image (``image_size`` = (H, W))."""
     inv = np.linalg.inv(mat)
