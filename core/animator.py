@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from core.composite import compose_result, fill_beyond_crop
+from core.composite import compose_result, fill_beyond_crop, reads_beyond_photo
 from core.engines.base import Engine, EngineResult, Inspection
 from core.engines.registry import make_engine
 from core.face import FaceModel, FaceParams, load_face_model
@@ -215,7 +215,10 @@ class Animator:
 
     def _compose(self, result: EngineResult, i: int) -> np.ndarray:
         src = self._require_source()
-        return compose_result(src.original, result, i, src.fit.crop)
+        beyond = None
+        if result.flow is not None and src.fit.crop_image is not None:
+            beyond = reads_beyond_photo(result.flow[i], src.around[1])
+        return compose_result(src.original, result, i, src.fit.crop, also_paste=beyond)
 
     def render(
         self, edits: Edits | FaceParams | None = None, full_resolution: bool = False, debug: bool = False

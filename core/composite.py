@@ -134,10 +134,13 @@ def grown_crop(crop_t: np.ndarray, margin: int) -> np.ndarray:
     return shift @ crop_t
 
 
-def compose_result(original: np.ndarray, result: EngineResult, i: int, crop_t: np.ndarray) -> np.ndarray:
+def compose_result(
+    original: np.ndarray, result: EngineResult, i: int, crop_t: np.ndarray, also_paste: np.ndarray | None = None
+) -> np.ndarray:
     """Result ``i`` of an engine batch in the full-resolution ``original``: the crop flow (or its grown
-    ``outer_flow``) resamples the original's own pixels and synthesised pixels are pasted over them; an engine
-    without a flow has its crop image pasted back whole."""
+    ``outer_flow``) resamples the original's own pixels and synthesised pixels (and ``also_paste (S, S)`` in
+    [0, 1], e.g. ``reads_beyond_photo``) are pasted over them; an engine without a flow has its crop image
+    pasted back whole."""
     if result.flow is None:
         return paste_back(original, result.images[i], crop_t)
     if result.outer_flow is not None and result.margin > 0:
@@ -147,9 +150,31 @@ def compose_result(original: np.ndarray, result: EngineResult, i: int, crop_t: n
         out = warp_original(original, outer, grown_crop(crop_t, m))
     else:
         out = warp_original(original, result.flow[i : i + 1], crop_t)
-    if result.synthesised is not None and result.synthesised[i].max() > 0:
-        out = paste_back(out, result.images[i], crop_t, mask=result.synthesised[i], feather=0.004)
+    paste = result.synthesised[i] if result.synthesised is not None else None
+    if also_paste is not None:
+        paste = also_paste if paste is None else np.maximum(paste, also_paste)
+    if paste is not None and paste.max() > 0:
+        out = paste_back(out, result.images[i], crop_t, mask=paste, feather=0.004)
     return out
+
+
+def _read_around(flow: torch.Tensor, around: torch.Tensor) -> torch.Tensor:
+    """``around (C, S + 2m, S + 2m)`` (the photo around an S-pixel crop at its scale, the crop its middle)
+    sampled where the backward ``flow (2, S, S)`` of the crop reads: ``(C, S, S)``; zeros beyond ``around``
+    (for its ``inside`` mask: not known to be in the photo)."""
+    s, n = flow.shape[-1], around.shape[-1]
+    grid = pixel_grid((s, s)) + flow.float().permute(1, 2, 0)  # normalised crop units
+    # the crop's normalised units in those of the grown square
+    return F.grid_sample(around[None].float(), (grid * (s / n))[None], align_corners=False, padding_mode="zeros")[0]
+
+
+def reads_beyond_photo(flow: torch.Tensor, inside: np.ndarray) -> np.ndarray:
+    """``(S, S)`` float32 in [0, 1]: crop pixels whose backward ``flow (2, S, S)`` reads beyond the photo's
+    edge (``inside``: ``core.fit.crop.photo_around_crop``'s mask). Full resolution has nothing there but the
+    photo's edge repeated (streaks), so those pixels are pasted from the crop: the engine's own smooth fill,
+    as the crop view shows them (``fill_beyond_crop``)."""
+    read = _read_around(flow, torch.from_numpy(inside)[None])[0]
+    return (1.0 - read).clamp(0.0, 1.0).numpy()
 
 
 def fill_beyond_crop(
@@ -166,15 +191,14 @@ def fill_beyond_crop(
     replaced ones are resampled too, which changes nothing but the engine's soft edge of its fill: inside the
     crop, ``around`` is the crop.
     """
-    s, n = image.shape[0], around.shape[0]
+    s = image.shape[0]
     grid = pixel_grid((s, s)) + flow.float().permute(1, 2, 0)  # (S, S, 2) normalised crop units
     beyond = (grid.abs() > 1.0).any(-1)
     if not bool(beyond.any()):
         return image
     reach = F.max_pool2d(beyond[None, None].float(), 5, stride=1, padding=2)[0, 0]  # the fill's soft edge
-    # the crop's normalised units in those of the grown square: the crop is its middle S pixels
-    src = torch.cat([torch.from_numpy(around).float().permute(2, 0, 1), torch.from_numpy(inside)[None]])[None]
-    sampled = F.grid_sample(src, (grid * (s / n))[None], align_corners=False, padding_mode="zeros")[0]
+    src = torch.cat([torch.from_numpy(around).float().permute(2, 0, 1), torch.from_numpy(inside)[None]])
+    sampled = _read_around(flow, src)
     weight = reach * (sampled[3] > 0.999).float()
     if keep is not None:
         # made-up pixels are smooth: they stay in the engine's smooth fill, which fades into the photo over a

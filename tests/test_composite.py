@@ -91,3 +91,30 @@ def test_crop_view_takes_what_the_flow_brings_from_beyond_the_crop_from_the_phot
     assert np.array_equal(out[:9], engine_out[:9])
     # no flow beyond the crop: the engine's image itself
     assert fill_beyond_crop(engine_out, torch.zeros(2, 128, 128), None, around, inside) is engine_out
+
+
+def test_what_the_flow_reads_beyond_the_photo_is_pasted_from_the_crop():
+    """At full resolution a flow that reads past the photo's edge would draw the edge repeated (streaks): those
+    pixels are flagged (``reads_beyond_photo``) and pasted from the crop, as the crop view shows them."""
+    from core.composite import compose_result, reads_beyond_photo
+    from core.engines.base import EngineResult
+    from core.fit.crop import photo_around_crop
+
+    rng = np.random.default_rng(5)
+    photo = (rng.random((300, 300, 3)) * 255).astype(np.uint8)
+    crop_t = _crop_transform(scale=1.0, x0=50.0, y0=10.0)  # crop rows 0..127 = photo rows 10..137
+    _, inside = photo_around_crop(photo, crop_t, 128, 32)
+    flow = torch.zeros(2, 128, 128)
+    flow[1, :30] = -20.0 * 2 / 128  # the top 30 rows read 20 px higher: rows 0-9 above the photo
+    beyond = reads_beyond_photo(flow, inside)
+    assert beyond[:9].min() > 0.99 and beyond[11:].max() == 0
+    assert reads_beyond_photo(torch.zeros(2, 128, 128), inside).max() == 0
+    crop_image = np.full((128, 128, 3), 90, np.uint8)  # what the engine drew
+    result = EngineResult(crop_image[None], flow[None], np.zeros((1, 128, 128), np.float32))
+    plain = compose_result(photo, result, 0, crop_t)
+    pasted = compose_result(photo, result, 0, crop_t, also_paste=beyond)
+    # photo rows 13..17 (crop rows 3-7, away from the feathered edges of the pasted band) come from the crop,
+    # not from the photo's top row repeated
+    assert np.abs(pasted[13:18, 60:170].astype(int) - 90).max() <= 1
+    assert np.abs(plain[13:18, 60:170].astype(int) - photo[0, 60:170].astype(int)).max() <= 1
+    assert np.array_equal(pasted[30:], plain[30:])  # elsewhere as before

@@ -15,7 +15,9 @@ nearest visible pixels over them makes streaks. Instead, per hidden target pixel
    region: plain skin, never streaks; likewise for visible inner-face skin the warp would stretch that much
    with no sharper mirror, and for the underside of the jaw stretched that much, however thin, when a raised
    chin shows it (``smeared``). Elsewhere (ears, skull, neck sides, mostly under hair) the flow's
-   continuation of what surrounds the region is kept.
+   continuation of what surrounds the region is kept, and on the crown a nod shows (``crown_vertices``) even
+   where it stretches: the photo's hair, stretched, still looks like hair, where a membrane is a flat blob of
+   its colour with an edge, which the full-resolution photo's sharp hair around it makes plain.
 
 All maps are ``(B, C, S, S)`` on the face crop; grids are ``grid_sample`` grids in normalised units.
 """
@@ -74,6 +76,17 @@ def underside_vertices(model: FaceModel, max_normal_y: float = -0.3) -> torch.Te
     normals = torch.from_numpy(vertex_normals(rest.numpy(), model.faces.cpu().numpy()))
     below = rest[:, 1] < rest[model.regions["mouth_socket"].cpu(), 1].min()
     return ((normals[:, 1] < max_normal_y) & below).float() * skin_vertices(model)
+
+
+def crown_vertices(model: FaceModel, below_top_cm: float = 2.0) -> torch.Tensor:
+    """``(N,)`` 1.0 on the top of the skull: ``head_neck`` vertices of the neutral mesh higher than
+    ``below_top_cm`` under the top of the inner face (``face_narrow``); 0.0 everywhere for a model without
+    those regions (FLAME). A nod brings it into view from a source that saw little of it, under hair."""
+    if "head_neck" not in model.regions or "face_narrow" not in model.regions:
+        return torch.zeros(model.n_vertices)
+    height = model.v_template.detach().cpu()[:, 1]
+    top = height[model.regions["face_narrow"].cpu()].max()
+    return (model.regions["head_neck"].cpu() & (height > top - below_top_cm)).float()
 
 
 def mirror_partners(model: FaceModel) -> tuple[torch.Tensor, torch.Tensor]:

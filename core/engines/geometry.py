@@ -42,6 +42,7 @@ from core.engines.completion import (
     Completion,
     area_ratio,
     complete_hidden,
+    crown_vertices,
     foreshortened,
     mirror_partners,
     skin_vertices,
@@ -101,6 +102,25 @@ def relief_offsets(
     return (amount[:, None] * depth)[..., None] * direction
 
 
+def photo_area(crop: torch.Tensor) -> torch.Tensor:
+    """``(1, 1, S, S)``: 0 on the bands along the border of a crop ``(1, 3, S, S)`` that are the same row or
+    column repeated (where the crop ran past the photo's edge and its edge was repeated, ``core.fit.crop``),
+    else 1. An evenly coloured band of the photo itself counts as repeated too, which is harmless for what
+    it is used for: a stretch of it draws no streaks either."""
+    s = crop.shape[-1]
+    area = torch.ones(1, 1, s, s, dtype=crop.dtype)
+    same_row = (crop[..., 1:, :] == crop[..., :-1, :]).all(1).all(-1)[0]  # (S - 1,) row i equals row i + 1
+    same_col = (crop[..., :, 1:] == crop[..., :, :-1]).all(1).all(-2)[0]
+    for same, dim in ((same_row, 2), (same_col, 3)):
+        lead = int(torch.cumprod(same.int(), 0).sum())  # rows 0..lead-1 repeat row lead
+        trail = int(torch.cumprod(same.flip(0).int(), 0).sum())
+        if lead:
+            area.narrow(dim, 0, lead).zero_()
+        if trail:
+            area.narrow(dim, s - trail, trail).zero_()
+    return area
+
+
 @dataclass
 class GeometryState:
     """What ``prepare`` caches for one source crop."""
@@ -114,6 +134,7 @@ class GeometryState:
     src_cover: torch.Tensor  # (1, 1, S, S) source mesh coverage
     src_depth: torch.Tensor  # (1, 1, S, S) depth of the visible source surface (+inf off the mesh)
     colourfulness: float  # 0 for a grey photo, 1 for ordinary colour skin: scales the mouth colours
+    photo: torch.Tensor  # (1, 1, S, S) 0 on border bands the crop repeated past the photo's edge (``photo_area``)
 
     @property
     def size(self) -> int:
@@ -132,6 +153,7 @@ class TargetGeometry:
     inner: torch.Tensor  # (B, 1, S, S) 1 on the inner face, eyes and mouth: always the person
     skin: torch.Tensor  # (B, 1, S, S) 1 on skin (not eyes or mouth interior): where completion applies
     underside: torch.Tensor  # (B, 1, S, S) 1 on the skin under the jaw (``completion.underside_vertices``)
+    crown: torch.Tensor  # (B, 1, S, S) 1 on the top of the skull (``completion.crown_vertices``)
 
 
 class GeometryEngine:
@@ -171,6 +193,7 @@ class GeometryEngine:
         self.inner = self._inner_face(model)[:, None]  # (N, 1)
         self.skin = skin_vertices(model)[:, None]  # (N, 1)
         self.underside = underside_vertices(model)[:, None]  # (N, 1)
+        self.crown = crown_vertices(model)[:, None]  # (N, 1)
 
     @staticmethod
     def _engine_faces(model: FaceModel) -> tuple[torch.Tensor, torch.Tensor]:
@@ -244,7 +267,16 @@ class GeometryEngine:
             depth = torch.where(cover > 0, frags.depth[:, None], torch.full_like(cover, float("inf")))
             colourfulness = self._colourfulness(crop, cover)
         return GeometryState(
-            crop, params.detach().clone(), src_proj, person, plate, src_mouth, cover, depth, colourfulness
+            crop,
+            params.detach().clone(),
+            src_proj,
+            person,
+            plate,
+            src_mouth,
+            cover,
+            depth,
+            colourfulness,
+            photo_area(crop),
         )
 
     @staticmethod
@@ -267,7 +299,7 @@ class GeometryEngine:
         src = state.src_proj.expand(tgt_proj.shape[0], -1, -1)
         mirrored = src[:, self.partner]
         # channels: 0-1 mesh flow, 2 source depth, 3-4 mirror point in the source, 5 its depth, 6 mirror usable,
-        # 7 inner face, 8 skin, 9 under the jaw
+        # 7 inner face, 8 skin, 9 under the jaw, 10 crown
         attrs = torch.cat(
             [
                 src[..., :2] - tgt_proj[..., :2],
@@ -277,6 +309,7 @@ class GeometryEngine:
                 self.inner[None].expand(*src.shape[:2], 1),
                 self.skin[None].expand(*src.shape[:2], 1),
                 self.underside[None].expand(*src.shape[:2], 1),
+                self.crown[None].expand(*src.shape[:2], 1),
             ],
             -1,
         )
@@ -294,7 +327,8 @@ class GeometryEngine:
         inner = cover * (mesh[:, 7:8] > 0.5).float()
         skin = cover * (mesh[:, 8:9] > 0.5).float()
         underside = cover * (mesh[:, 9:10] > 0.5).float()
-        return TargetGeometry(frags, mesh_flow, seen, mirror_grid, mirror_seen, inner, skin, underside)
+        crown = cover * (mesh[:, 10:11] > 0.5).float()
+        return TargetGeometry(frags, mesh_flow, seen, mirror_grid, mirror_seen, inner, skin, underside, crown)
 
     def extend(self, state: GeometryState, geo: TargetGeometry) -> torch.Tensor:
         """The backward flow ``(B, 2, S + 2m, S + 2m)`` over the crop grown by ``m = margin_px(S)`` pixels on
@@ -450,8 +484,14 @@ class GeometryEngine:
         # as thin streaks along the jaw line, every such pixel
         smeared = dilate(erode(geo.seen * geo.inner * geo.skin * stretched, 3), 3)
         smeared = torch.maximum(smeared, geo.seen * geo.underside * stretched)
+        # the hidden crown keeps the flow's continuation of the hair (``crown_vertices``), unless that reads a
+        # band the crop repeated past the photo's edge (streaks): the crop's edge stands for what lies beyond it
+        photo = F.grid_sample(
+            state.photo.expand(len(grid), -1, -1, -1), grid, align_corners=False, padding_mode="border"
+        )
+        too_stretched = stretched * (1.0 - geo.crown * (photo > 0.5).float())
         return complete_hidden(
-            out, state.crop, hidden, geo.seen, geo.mirror_grid, geo.mirror_seen, poor, stretched, smeared
+            out, state.crop, hidden, geo.seen, geo.mirror_grid, geo.mirror_seen, poor, too_stretched, smeared
         )
 
     def variant(self, **options: Any) -> GeometryEngine:

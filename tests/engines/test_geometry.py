@@ -275,3 +275,67 @@ def test_large_turns_move_the_face_further_small_ones_as_before(setup, ict_model
         assert abs(float(shift)) == pytest.approx(
             float(params.camera[0, 0]) * engine.nod_relief * depth * 0.5, rel=1e-3
         )
+
+
+def test_hidden_crown_keeps_the_flow_of_the_hair(setup, ict_model):
+    """A nod shows the top of the skull, which the source hardly saw. It is under hair, so the flow's
+    continuation of the hair is kept there even where it stretches, instead of the membrane (a flat blob
+    with an edge) that other hidden skin without a mirror gets."""
+    from types import SimpleNamespace
+
+    from core.engines.completion import crown_vertices
+
+    engine, state, crop, params = setup
+    crown_v = crown_vertices(ict_model).bool()
+    height = ict_model.v_template[:, 1]
+    assert 100 < int(crown_v.sum()) < int(ict_model.regions["head_neck"].sum()) // 2
+    assert float(height[crown_v].min()) > float(height[ict_model.regions["face_narrow"]].max()) - 2.0
+    assert torch.equal(crown_vertices(SimpleNamespace(regions={}, n_vertices=4)), torch.zeros(4))
+
+    # a tight crop, as of a real portrait: the top of the head reaches the crop's top; with grain, so that no
+    # row of its blocks repeats the next (as where a crop runs past the photo, below)
+    grain = np.random.default_rng(4).integers(-2, 3, crop.shape)
+    crop = np.clip(crop.astype(int) + grain, 0, 255).astype(np.uint8)
+    tight = params.clone()
+    tight.camera[0] = torch.tensor([0.11, 0.0, 0.0])
+    state = engine.prepare(crop, tight)
+    target = ict_model.apply_edits(tight, {"pitch": -20})
+    plain = engine.variant()
+    plain.crown = torch.zeros_like(engine.crown)
+    kept, patched = engine.render(state, target, debug=True), plain.render(state, target, debug=True)
+    crown = engine.target_geometry(state, target).crown[0, 0] > 0.5
+    flat = (patched.debug["membrane"][0, 0] > 0.99) & crown
+    assert int(flat.sum()) > 200  # without the crown rule the hidden crown gets the membrane ...
+    # ... with it, the flow (but for the soft rim of the membrane of the skin next to it)
+    assert float(kept.debug["membrane"][0, 0][flat].max()) < 0.5
+    assert float(kept.debug["membrane"][0, 0][flat].mean()) < 0.1
+    assert float(kept.synthesised[0][flat.numpy()].max()) < 0.5
+    # the rest of the membrane is the same
+    rest = ~crown
+    assert torch.equal(kept.debug["membrane"][0, 0][rest] > 0.99, patched.debug["membrane"][0, 0][rest] > 0.99)
+    # where the crop ran past the photo's top (its top rows repeat the photo's edge), the warp would draw
+    # streaks: there the crown gets the membrane again
+    cut = crop.copy()
+    cut[:40] = cut[40]
+    cut_state = engine.prepare(cut, tight)
+    assert cut_state.photo[0, 0, :40].max() == 0 and cut_state.photo[0, 0, 40:].min() == 1
+    cut_result = engine.render(cut_state, target, debug=True)
+    reads_cut = (engine.inspect(cut_state, target).flow[0, 1] + torch.linspace(-1, 1, S + 1)[:-1, None] + 1 / S) < (
+        40 / S * 2 - 1
+    )
+    streaky = flat & reads_cut
+    assert int(streaky.sum()) > 20
+    assert float((cut_result.debug["membrane"][0, 0][streaky] > 0.99).float().mean()) > 0.9
+
+
+def test_photo_area_finds_the_bands_a_crop_repeated_past_the_photo():
+    from core.engines.geometry import photo_area
+
+    rng = np.random.default_rng(3)
+    crop = torch.from_numpy(rng.random((1, 3, 64, 64)).astype(np.float32))
+    assert photo_area(crop).min() == 1
+    crop[..., :10, :] = crop[..., 10:11, :]  # the photo's top edge is row 10
+    crop[..., :, 58:] = crop[..., :, 57:58]  # its right edge column 57
+    area = photo_area(crop)[0, 0]
+    assert area[:10].max() == 0 and area[:, 58:].max() == 0
+    assert area[10:, :58].min() == 1
