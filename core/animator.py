@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from core.composite import compose_result, fill_beyond_crop, reads_beyond_photo
+from core.composite import around_crop, compose_result, crop_view, fill_beyond_crop
 from core.engines.base import Engine, EngineResult, Inspection
 from core.engines.registry import make_engine
 from core.face import FaceModel, FaceParams, load_face_model
@@ -32,9 +32,6 @@ from core.motion import check_mode, transfer
 log = logging.getLogger(__name__)
 
 Edits = Mapping[str, float]
-# how far (fraction of the crop, each side) the crop view looks into the photo around the crop for pixels
-# that a large turn or nod brings in from beyond the crop's edge
-AROUND_CROP = 0.25
 
 
 @dataclass(frozen=True)
@@ -57,11 +54,8 @@ class Source:
     @functools.cached_property
     def around(self) -> tuple[np.ndarray, np.ndarray]:
         """The photo around the crop at the crop's scale and where it lies in the photo
-        (``core.fit.crop.photo_around_crop``, ``AROUND_CROP`` of the crop on each side), made on first use."""
-        from core.fit.crop import photo_around_crop
-
-        size = self.fit.crop_image.shape[0]
-        return photo_around_crop(self.original, self.fit.crop, size, int(round(AROUND_CROP * size)))
+        (``core.composite.around_crop``), made on first use."""
+        return around_crop(self.original, self.fit.crop, self.fit.crop_image.shape[0])
 
 
 # ------------------------------------------------------------------------------------------ presets
@@ -206,19 +200,14 @@ class Animator:
 
     def _crop_view(self, result: EngineResult, i: int) -> np.ndarray:
         """Result ``i`` as a crop, with what the flow brings in from beyond the crop's edge taken from the
-        photo around it (``fill_beyond_crop``), as at full resolution."""
+        photo around it (``core.composite.crop_view``), as at full resolution."""
         src = self._require_source()
-        if result.flow is None or src.fit.crop_image is None:
-            return result.images[i]
-        keep = None if result.synthesised is None else result.synthesised[i]
-        return fill_beyond_crop(result.images[i], result.flow[i], keep, *src.around)
+        return result.images[i] if src.fit.crop_image is None else crop_view(result, i, *src.around)
 
     def _compose(self, result: EngineResult, i: int) -> np.ndarray:
         src = self._require_source()
-        beyond = None
-        if result.flow is not None and src.fit.crop_image is not None:
-            beyond = reads_beyond_photo(result.flow[i], src.around[1])
-        return compose_result(src.original, result, i, src.fit.crop, also_paste=beyond)
+        inside = None if result.flow is None or src.fit.crop_image is None else src.around[1]
+        return compose_result(src.original, result, i, src.fit.crop, inside=inside)
 
     def render(
         self, edits: Edits | FaceParams | None = None, full_resolution: bool = False, debug: bool = False

@@ -19,6 +19,9 @@ import torch.nn.functional as F
 from core.coords import pixel_grid
 from core.engines.base import EngineResult
 
+# how far (fraction of the crop, each side) the crop view and full resolution look into the photo around the
+# crop for what a large turn or nod brings in from beyond its edge (``around_crop``)
+AROUND_CROP = 0.25
 # pixels (crop) over which the crop view's photo fades into the engine's smooth fill around made-up pixels
 KEEP_HALO_PX = 3
 
@@ -135,12 +138,12 @@ def grown_crop(crop_t: np.ndarray, margin: int) -> np.ndarray:
 
 
 def compose_result(
-    original: np.ndarray, result: EngineResult, i: int, crop_t: np.ndarray, also_paste: np.ndarray | None = None
+    original: np.ndarray, result: EngineResult, i: int, crop_t: np.ndarray, inside: np.ndarray | None = None
 ) -> np.ndarray:
     """Result ``i`` of an engine batch in the full-resolution ``original``: the crop flow (or its grown
-    ``outer_flow``) resamples the original's own pixels and synthesised pixels (and ``also_paste (S, S)`` in
-    [0, 1], e.g. ``reads_beyond_photo``) are pasted over them; an engine without a flow has its crop image
-    pasted back whole."""
+    ``outer_flow``) resamples the original's own pixels and synthesised pixels are pasted over them, and so
+    are those whose flow reads past the photo's edge (``reads_beyond_photo``) when ``inside`` (the mask of
+    ``around_crop``) is given; an engine without a flow has its crop image pasted back whole."""
     if result.flow is None:
         return paste_back(original, result.images[i], crop_t)
     if result.outer_flow is not None and result.margin > 0:
@@ -151,11 +154,31 @@ def compose_result(
     else:
         out = warp_original(original, result.flow[i : i + 1], crop_t)
     paste = result.synthesised[i] if result.synthesised is not None else None
-    if also_paste is not None:
-        paste = also_paste if paste is None else np.maximum(paste, also_paste)
+    if inside is not None:
+        beyond = reads_beyond_photo(result.flow[i], inside)
+        paste = beyond if paste is None else np.maximum(paste, beyond)
     if paste is not None and paste.max() > 0:
         out = paste_back(out, result.images[i], crop_t, mask=paste, feather=0.004)
     return out
+
+
+def around_crop(original: np.ndarray, crop_t: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The photo around an S-pixel crop at the crop's scale, ``AROUND_CROP`` of the crop beyond it on each side,
+    and where it lies in the photo (``core.fit.crop.photo_around_crop``): what ``crop_view`` and
+    ``compose_result`` read beyond the crop."""
+    from core.fit.crop import photo_around_crop
+
+    return photo_around_crop(original, crop_t, size, int(round(AROUND_CROP * size)))
+
+
+def crop_view(result: EngineResult, i: int, around: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """Result ``i`` of an engine batch as a crop, with what its flow reads beyond the crop taken from the photo
+    around it (``fill_beyond_crop``; ``around``, ``inside``: ``around_crop``); an engine without a flow's image
+    as it is."""
+    if result.flow is None:
+        return result.images[i]
+    keep = None if result.synthesised is None else result.synthesised[i]
+    return fill_beyond_crop(result.images[i], result.flow[i], keep, around, inside)
 
 
 def _read_around(flow: torch.Tensor, around: torch.Tensor) -> torch.Tensor:

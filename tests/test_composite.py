@@ -112,7 +112,7 @@ def test_what_the_flow_reads_beyond_the_photo_is_pasted_from_the_crop():
     crop_image = np.full((128, 128, 3), 90, np.uint8)  # what the engine drew
     result = EngineResult(crop_image[None], flow[None], np.zeros((1, 128, 128), np.float32))
     plain = compose_result(photo, result, 0, crop_t)
-    pasted = compose_result(photo, result, 0, crop_t, also_paste=beyond)
+    pasted = compose_result(photo, result, 0, crop_t, inside=inside)
     # photo rows 13..17 (crop rows 3-7, away from the feathered edges of the pasted band) come from the crop,
     # not from the photo's top row repeated
     assert np.abs(pasted[13:18, 60:170].astype(int) - 90).max() <= 1

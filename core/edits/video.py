@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from core.composite import compose_result
+from core.composite import around_crop, compose_result, crop_view
 from core.edits.plan import EditPlan
 from core.face.base import FaceModel
 from core.face.params import FIELD_NAMES, FaceParams
@@ -140,9 +140,13 @@ class FrameEditor:
             return frame if self.full_resolution else crop
         state = self.engine.prepare(crop, base)
         result = self.engine.render(state, target)
+        if result.flow is None:
+            return compose_result(frame, result, 0, self.crops[t]) if self.full_resolution else result.images[0]
+        # what the flow reads beyond the crop comes from the frame around it, as for a photo (core.animator)
+        around, inside = around_crop(frame, self.crops[t], self.fit.size)
         if not self.full_resolution:
-            return result.images[0]
-        return compose_result(frame, result, 0, self.crops[t])
+            return crop_view(result, 0, around, inside)
+        return compose_result(frame, result, 0, self.crops[t], inside=inside)
 
     def _crop(self, frame: np.ndarray, t: int) -> np.ndarray:
         from core.fit.crop import warp_image
