@@ -5,8 +5,10 @@ Two ways, both through the crop transform ``T`` (3x3, crop pixels <- original pi
   crop's footprint and the *original* pixels are resampled, so unchanged areas keep their full detail.
 - ``paste_back``: for engines that synthesise pixels (the learned engine, the geometry engine's filled
   mouth): the crop result is mapped back and blended in with a feathered mask.
-And for the crop view, ``fill_beyond_crop``: crop pixels whose flow reaches past the crop's edge take the
-photo around the crop, as full resolution does, instead of the engine's smooth fill.
+What a flow reads beyond the crop comes from the photo around it (``around_crop``): the crop view
+(``crop_view``) takes it from there as full resolution does, instead of the engine's smooth fill from inside
+the crop, and full resolution pastes the crop where the flow reads past the photo's own edge
+(``reads_beyond_photo``), where the photo has only its edge repeated.
 """
 
 from __future__ import annotations

@@ -81,13 +81,13 @@ def relief_offsets(
     too shallow for large rotations: without this step, this engine's 30 degree turns and 20 degree nods of
     14 sample portraits were read back as 0.80 and 0.63-0.81 of the request, and its renders of real head
     turns from the sample clips at 0.91 (yaw) and 0.80 (pitch) of the real change, while turns of 12-18
-    degrees read right (0.98). So each vertex's
-    depth in front of the head pivot along the source's line of sight, ``depth (1, N)``, is stretched by
-    up to ``gain`` (0.15: 15 % deeper) for a turn and ``nod_gain`` (default ``gain``) for a nod, mixed by
-    the share of each in the rotation's axis, growing with the rotation from source to target
-    (``RELIEF_RAMP``; a roll, which moves nothing along the line of sight, gets none), and the stretch is carried to the
-    target by the head's relative rotation: the source's own projection never changes (the stretch is along
-    its line of sight) and small rotations, such as reenactment's, keep the fitted relief.
+    degrees read right (0.98). So each vertex's depth in front of the head pivot along the source's line of
+    sight, ``depth (1, N)``, is stretched by up to ``gain`` (0.15: 15 % deeper) for a turn and ``nod_gain``
+    (default ``gain``) for a nod, mixed by the share of each in the rotation's axis, growing with the
+    rotation from source to target (``RELIEF_RAMP``; a roll, which moves nothing along the line of sight,
+    gets none), and the stretch is carried to the target by the head's relative rotation: the source's own
+    projection never changes (the stretch is along its line of sight) and small rotations, such as
+    reenactment's, keep the fitted relief.
     ``rot_src (1, 3, 3)``, ``rot_tgt (B, 3, 3)``: ``FaceModel.head_rotation``; ``weights (N,)``: how fully
     each vertex follows the head (the neck's fade-out carries the stretch the head's way only partly).
     """
