@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from core.coords import pixel_grid
 from core.engines.base import EngineResult
+from core.fit.crop import grown_crop, photo_around_crop
 
 # how far (fraction of the crop, each side) the crop view and full resolution look into the photo around the
 # crop for what a large turn or nod brings in from beyond its edge (``around_crop``)
@@ -133,12 +134,6 @@ def paste_back(
     return out
 
 
-def grown_crop(crop_t: np.ndarray, margin: int) -> np.ndarray:
-    """The crop transform of the crop grown by ``margin`` pixels on each side (its pixel 0 is the crop's -m)."""
-    shift = np.array([[1.0, 0.0, margin], [0.0, 1.0, margin], [0.0, 0.0, 1.0]])
-    return shift @ crop_t
-
-
 def compose_result(
     original: np.ndarray, result: EngineResult, i: int, crop_t: np.ndarray, inside: np.ndarray | None = None
 ) -> np.ndarray:
@@ -168,8 +163,6 @@ def around_crop(original: np.ndarray, crop_t: np.ndarray, size: int) -> tuple[np
     """The photo around an S-pixel crop at the crop's scale, ``AROUND_CROP`` of the crop beyond it on each side,
     and where it lies in the photo (``core.fit.crop.photo_around_crop``): what ``crop_view`` and
     ``compose_result`` read beyond the crop."""
-    from core.fit.crop import photo_around_crop
-
     return photo_around_crop(original, crop_t, size, int(round(AROUND_CROP * size)))
 
 

@@ -153,11 +153,18 @@ def warp_image(image: np.ndarray, mat: np.ndarray, size: int, border: str = "rep
     return cv2.warpAffine(src, m[:2], (size, size), flags=cv2.INTER_LINEAR, borderMode=mode, borderValue=0)
 
 
+def grown_crop(mat: np.ndarray, margin: int) -> np.ndarray:
+    """The transform of a crop ``mat`` (crop <- original) grown by ``margin`` pixels on each side (its pixel 0
+    is the crop's -margin)."""
+    shift = np.array([[1.0, 0.0, margin], [0.0, 1.0, margin], [0.0, 0.0, 1.0]])
+    return shift @ np.asarray(mat, np.float64)
+
+
 def photo_around_crop(image: np.ndarray, mat: np.ndarray, size: int, margin: int) -> tuple[np.ndarray, np.ndarray]:
     """The photo around a crop at the crop's scale: ``(size + 2 margin)``-square RGB whose middle ``size``
     square is the crop ``warp_image(image, mat, size)``, and a float32 mask of the same side, 1 where a pixel
     lies inside ``image`` (0 where the square runs past the photo's edge and its pixels were replicated)."""
-    grown = np.array([[1.0, 0.0, margin], [0.0, 1.0, margin], [0.0, 0.0, 1.0]]) @ np.asarray(mat, np.float64)
+    grown = grown_crop(mat, margin)
     n = size + 2 * margin
     around = warp_image(image, grown, n)
     # each pixel centre taken back to the photo; bilinear sampling is exact within half a pixel of its edge
