@@ -14,7 +14,8 @@ nearest visible pixels over them makes streaks. Instead, per hidden target pixel
    pixels into streaks (the neck under a raised chin), a smooth harmonic fill from the pixels around the
    region: plain skin, never streaks; likewise for visible inner-face skin the warp would stretch that much
    with no sharper mirror, and for the underside of the jaw stretched that much, however thin, when a raised
-   chin shows it (``smeared``). Elsewhere (ears, skull, neck sides, mostly under hair) the flow's
+   chin shows it (``smeared``), whose fill takes its colour from the face's own skin only, not from the hair
+   or background beyond the face's edge. Elsewhere (ears, skull, neck sides, mostly under hair) the flow's
    continuation of what surrounds the region is kept, and on the crown a nod shows (``crown_vertices``) even
    where it stretches: the photo's hair, stretched, still looks like hair, where a membrane is a flat blob of
    its colour with an edge, which the full-resolution photo's sharp hair around it makes plain.
@@ -136,6 +137,7 @@ def complete_hidden(
     poor: torch.Tensor | None = None,
     stretched: torch.Tensor | None = None,
     smeared: torch.Tensor | None = None,
+    skin: torch.Tensor | None = None,
     sweeps: int = 12,
 ) -> Completion:
     """Complete ``image``: its ``hidden`` pixels, and the ``poor`` and ``smeared`` ones (module docstring).
@@ -151,7 +153,11 @@ def complete_hidden(
         stretched: ``(B, 1, S, S)`` 0/1 where ``image`` itself is too stretched to keep (default: everywhere):
             hidden pixels without a mirror get the membrane only there.
         smeared: ``(B, 1, S, S)`` 0/1 visible pixels so stretched that they would streak, with no better
-            mirror: they get the membrane too.
+            mirror: they get a membrane of their own, from ``skin`` only.
+        skin: ``(B, 1, S, S)`` 0/1 pixels whose colour that membrane carries (default: all it does not
+            replace): the face's own skin as warped. The side of the face a turn brings round borders hair
+            and background, which the source's foreshortened cheek reached over; from all of its
+            surroundings the membrane was a pale fog of the background's colour across the face's edge.
     """
     b = image.shape[0]
     empty = torch.zeros_like(hidden)
@@ -171,11 +177,19 @@ def complete_hidden(
         mirrored = soft_edge(use)
         out = out * (1.0 - mirrored) + (mirror + offset).clamp(0, 1) * mirrored
     rest = hidden * (1.0 - mirror_seen) * (1.0 if stretched is None else stretched)
-    if smeared is not None:
-        rest = torch.maximum(rest, smeared * (1.0 - use))
+    smear = empty if smeared is None else smeared * (1.0 - use) * (1.0 - rest)
     membrane = empty
     if rest.any():
-        fill = harmonic_fill(out, 1.0 - rest, sweeps=sweeps, skip_finest=1)
+        fill = harmonic_fill(out, 1.0 - torch.maximum(rest, smear), sweeps=sweeps, skip_finest=1)
         membrane = soft_edge(rest)
         out = out * (1.0 - membrane) + fill * membrane
+    if smear.any():
+        keep = 1.0 - torch.maximum(torch.maximum(rest, smear), use)
+        if skin is not None:  # (an image with no such skin keeps the rest as its source)
+            has_skin = (keep * skin).flatten(1).amax(1) > 0.5
+            keep = torch.where(has_skin[:, None, None, None], keep * skin, keep)
+        fill = harmonic_fill(out, keep, sweeps=sweeps, skip_finest=1)
+        smudge = soft_edge(smear)
+        out = out * (1.0 - smudge) + fill * smudge
+        membrane = torch.maximum(membrane, smudge)
     return Completion(out, mirrored, membrane)

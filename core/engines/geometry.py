@@ -490,8 +490,9 @@ class GeometryEngine:
             state.photo.expand(len(grid), -1, -1, -1), grid, align_corners=False, padding_mode="border"
         )
         too_stretched = stretched * (1.0 - geo.crown * (photo > 0.5).float())
+        skin = geo.seen * geo.inner * geo.skin * (1.0 - stretched)
         return complete_hidden(
-            out, state.crop, hidden, geo.seen, geo.mirror_grid, geo.mirror_seen, poor, too_stretched, smeared
+            out, state.crop, hidden, geo.seen, geo.mirror_grid, geo.mirror_seen, poor, too_stretched, smeared, skin
         )
 
     def variant(self, **options: Any) -> GeometryEngine:

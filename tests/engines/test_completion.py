@@ -111,6 +111,26 @@ def test_colour_offset_keeps_the_shading_of_the_target_side():
     assert done.mirrored[..., 24:40, 12:20].min() == 1.0 and done.membrane.max() == 0.0
 
 
+def test_smeared_skin_takes_its_colour_from_the_face_not_from_beyond_its_edge():
+    """Stretched skin at the face's edge (the side a turn brings round) is filled from the face's own skin:
+    the background beside it does not fog into it, as it did when the fill took all of its surroundings."""
+    s = 64
+    image = torch.full((1, 3, s, s), 0.1)  # background right of x = 40 ...
+    image[..., :40] = 0.7  # ... skin left of it
+    band = torch.zeros(1, 1, s, s)
+    band[..., 8:56, 30:40] = 1.0  # skin at the face's edge, stretched: its warp is streaks
+    image = image + band * torch.rand(1, 3, s, s) * 0.5
+    skin = torch.zeros(1, 1, s, s)
+    skin[..., :30] = 1.0
+    none, grid = torch.zeros(1, 1, s, s), torch.zeros(1, s, s, 2)
+    done = complete_hidden(image, image, none, none + 1.0, grid, none, smeared=band, skin=skin)
+    assert done.membrane[band > 0].min() == 1.0 and done.mirrored.max() == 0.0
+    assert (done.image[..., 8:56, 30:40] - 0.7).abs().max() < 0.01
+    assert torch.equal(done.image[..., 41:], image[..., 41:])  # past the one-pixel rim nothing else changes
+    fog = complete_hidden(image, image, none, none + 1.0, grid, none, smeared=band)
+    assert fog.image[..., 16:48, 36:40].mean() < 0.6  # from all its surroundings: the background's colour
+
+
 def test_area_ratio_of_known_maps():
     s = 32
     yy, xx = torch.meshgrid(torch.arange(s), torch.arange(s), indexing="ij")
