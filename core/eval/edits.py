@@ -7,6 +7,10 @@ expressions, gaze, blink and face shape as absolute values), the edit is rendere
   a pattern in the background taken for a face is not measured) and the fitted value of each edited
   control is compared with the requested one (the largest error of the case, in the control's units:
   degrees for pose and gaze, coefficients for expressions and shape);
+- ``floor``: the same accuracy measured on exact renders of the fitted mesh (``core.render.shaded``: the
+  source's fitted face drawn plain and shaded, before and after the edit; the change the fitter reads
+  against the change asked for): how well the fitter itself reads this edit, the floor under what any
+  engine's ``accuracy`` can show (ICT only; NaN for other models);
 - ``detected``: MediaPipe finds the face in the edited photo (1 or 0);
 - ``id_dist``: distance of the dlib face embeddings of the source crop and the edited crop;
 - ``stretch``: the fraction of the moved pixels of the crop (flow over 0.5 px) whose backward warp
@@ -43,7 +47,7 @@ log = logging.getLogger(__name__)
 
 STRETCH_LIMIT = 3.0  # area stretched more than this many times counts as stretched
 MOVED_PX = 0.5  # pixels that move less than this are not "changed"
-COLUMNS = ("accuracy", "detected", "id_dist", "stretch", "synth", "cycle_l1")
+COLUMNS = ("accuracy", "floor", "detected", "id_dist", "stretch", "synth", "cycle_l1")
 ROW_COLUMNS = ("portrait", "edit", "engine", *COLUMNS)  # a row of the CSV
 
 
@@ -176,6 +180,8 @@ class EditRunner:
     faces: Any  # core.eval.faces.DlibFaces
     detector: Any  # core.fit.landmarks.LandmarkDetector (still images)
     timings: dict[str, float] = field(default_factory=dict)
+    shaded: Any = None  # core.render.shaded.ShadedFace of the model, for ``floor`` (None: not measured)
+    _shaded_source: tuple[Any, Any] | None = field(default=None, repr=False)  # (source, its render's fit)
 
     def measure(self, case: EditCase, source_embedding: np.ndarray | None) -> dict[str, float]:
         """The metrics of one edit (NaN where not measurable)."""
@@ -199,11 +205,46 @@ class EditRunner:
         row["accuracy"] = (
             max(abs(float(controls[n].read(refit.params)[0]) - v) for n, v in wanted.items()) if wanted else 0.0
         )
+        row["floor"] = self.floor(wanted)
         emb = self.faces.identity(refit.crop_image, refit.landmarks)
         if emb is not None and source_embedding is not None:
             row["id_dist"] = float(np.linalg.norm(emb - source_embedding))
         row["cycle_l1"] = self._cycle(edited, refit, case)
         return row
+
+    def floor(self, wanted: dict[str, float]) -> float:
+        """``accuracy`` of the edit ``wanted`` on exact shaded renders of the source's fitted mesh: the largest
+        error of the change the fitter reads between the renders before and after the edit against the
+        change asked for (the photo's own fit is the source's values by construction, so the change is what
+        compares). NaN without ``shaded`` or where the fitter finds no face in a render."""
+        from core.fit import NoFaceError
+
+        if not wanted:
+            return 0.0
+        if self.shaded is None:
+            return math.nan
+        src, controls = self.anim.source, self.anim.model.controls()
+        try:
+            if self._shaded_source is None or self._shaded_source[0] is not src:
+                self._shaded_source = (src, self._read_shaded(src.params))
+            before = self._shaded_source[1]
+            after = self._read_shaded(self.anim.model.apply_edits(src.params, wanted))
+        except NoFaceError:
+            return math.nan
+
+        def change(params, n: str) -> float:
+            return float(controls[n].read(params)[0]) - float(controls[n].read(before)[0])
+
+        return max(abs(change(after, n) - (v - float(controls[n].read(src.params)[0]))) for n, v in wanted.items())
+
+    def _read_shaded(self, params):
+        """The fitted parameters of the shaded render of ``params``."""
+        from core.fit import fit_image
+
+        image = self.shaded.render(params, self.anim.size).image
+        return fit_image(
+            image, model=self.anim.model, size=self.anim.size, detector=self.detector, name="shaded render"
+        ).params
 
     def refit(self, edited: np.ndarray, name: str):
         """The fit of the edited face: with several faces in the photo (a pattern in the background
@@ -258,6 +299,7 @@ def evaluate_edits(
     from core.fit import NoFaceError
     from core.fit.landmarks import LandmarkDetector
     from core.io.image import list_images
+    from core.render.shaded import ShadedFace
 
     paths = list_images(images, "portraits") if isinstance(images, (str, Path)) else list(images)
     paths = paths[:max_images] if max_images else paths
@@ -266,7 +308,8 @@ def evaluate_edits(
     skipped: list[str] = []
     t0 = time.perf_counter()
     with LandmarkDetector(video=False) as detector:
-        runner = EditRunner(anim, DlibFaces(), detector)
+        shaded = ShadedFace.of(anim.model) if anim.model.kind == "ict" else None
+        runner = EditRunner(anim, DlibFaces(), detector, shaded=shaded)
         for path in tqdm(paths, desc="portraits", unit="portrait", disable=not progress):
             try:
                 anim.load_source(path)
@@ -302,15 +345,15 @@ def summarise_edits(rows: list[dict[str, Any]], engine: str, edits: Sequence[str
 
 def edits_table(summary: dict[str, Any]) -> str:
     """The per-edit means as a markdown table."""
-    head = "| edit | n | accuracy | detected | id_dist | stretch | synth | cycle_l1 |"
-    lines = [head, "|---|---|---|---|---|---|---|---|"]
+    head = "| edit | n | accuracy | floor | detected | id_dist | stretch | synth | cycle_l1 |"
+    lines = [head, "|---|---|---|---|---|---|---|---|---|"]
 
     def fmt(v: float | None, digits: int) -> str:
         return "-" if v is None else f"{v:.{digits}f}"
 
     for name, m in summary["edits"].items():
         lines.append(
-            f"| {name} | {m['n']} | {fmt(m['accuracy'], 2)} | {fmt(m['detected'], 2)} | "
+            f"| {name} | {m['n']} | {fmt(m['accuracy'], 2)} | {fmt(m.get('floor'), 2)} | {fmt(m['detected'], 2)} | "
             f"{fmt(m['id_dist'], 3)} | {fmt(m['stretch'], 4)} | {fmt(m.get('synth'), 4)} | {fmt(m['cycle_l1'], 4)} |"
         )
     return "\n".join(lines)

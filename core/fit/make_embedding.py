@@ -7,11 +7,9 @@ compact float16 copy in ``weights/`` moves vertices by up to 0.01 mm, which chan
 MediaPipe's detections: it gives an equivalent embedding, not the same bytes.
 
 Method:
-1. Render the neutral ICT mesh with the project's rasteriser (``core.render.raster``) at 512 x 512 from
-   a grid of views (yaw -30..30, pitch -12..12) with the mouth closed and slightly open. Shading: Lambert
-   from interpolated vertex normals plus ambient, skin albedo, darker lips and brows (painted from the
-   mesh's 68 Multi-PIE landmark vertices), white sclera with a brown iris (radius 5.85 mm, MediaPipe's
-   assumed human iris) and black pupil, a dark mouth interior, on a plain grey background.
+1. Render the neutral ICT mesh, painted and shaded (``core.render.shaded``: skin, darker lips and brows,
+   irises of MediaPipe's assumed 11.7 mm, Lambert shading), at 512 x 512 from a grid of views (yaw
+   -30..30, pitch -12..12) with the mouth closed and slightly open.
 2. Run MediaPipe Face Mesh (the same ``LandmarkDetector`` the fitter uses) on every render.
 3. Lift each detected point back onto the mesh: the rasteriser's triangle at that pixel, with exact
    barycentrics of the sub-pixel position; a point that falls just off the skin (an eyelid margin on the
@@ -40,9 +38,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.face.base import vertex_normals
 from core.face.ict import REGION_RANGES
 from core.fit.embedding import GROUPS, ICT_EMBEDDING
+from core.render.shaded import IRIS_RADIUS_CM, Render, ShadedFace
 
 log = logging.getLogger(__name__)
 
@@ -51,19 +49,7 @@ CAMERA = (0.072, 0.0, -0.02)  # s (normalised units per cm), tx, ty: the face fi
 YAWS = (-30.0, -15.0, 0.0, 15.0, 30.0)
 PITCHES = (-12.0, 0.0, 12.0)
 MOUTH_OPEN = 0.35  # jawOpen of the open-mouth renders
-IRIS_RADIUS_CM = 0.585  # MediaPipe Iris assumes an 11.7 mm horizontal iris diameter
-PUPIL_RADIUS_CM = 0.2
 MIN_NORMAL_Z = 0.3
-
-SKIN = np.array([0.86, 0.66, 0.55])
-LIPS = np.array([0.72, 0.36, 0.36])
-BROWS = np.array([0.22, 0.15, 0.10])
-SCLERA = np.array([0.93, 0.91, 0.89])
-IRIS = np.array([0.36, 0.23, 0.13])
-PUPIL = np.array([0.03, 0.03, 0.03])
-MOUTH = np.array([0.18, 0.05, 0.05])
-BACKGROUND = np.array([0.55, 0.57, 0.60])
-LIGHT = np.array([0.25, 0.35, 1.0]) / np.linalg.norm([0.25, 0.35, 1.0])  # model frame, from the camera side
 
 INNER_LIPS = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 95, 88, 178, 87, 14, 317, 402, 318, 324)
 # MediaPipe's iris points: (centre, rim...) of the subject's left and right eye
@@ -77,97 +63,12 @@ class View:
     mouth_open: float
 
 
-@dataclass
-class Render:
-    image: np.ndarray  # (H, W, 3) uint8
-    face_id: np.ndarray  # (H, W) into the rendered faces, -1 background
-    normal_z: np.ndarray  # (H, W) camera-facing component of the shading normal
-    pixels: np.ndarray  # (N, 2) vertex pixel positions (u, v)
-
-
-# ------------------------------------------------------------------------------------------ painting
-def _polyline_distance(points: np.ndarray, line: np.ndarray) -> np.ndarray:
-    """Distance of 2D ``points (N, 2)`` to a polyline ``(K, 2)``."""
-    best = np.full(len(points), np.inf)
-    for a, b in zip(line[:-1], line[1:]):
-        ab = b - a
-        t = np.clip(((points - a) @ ab) / (ab @ ab), 0.0, 1.0)
-        best = np.minimum(best, np.linalg.norm(points - (a + t[:, None] * ab), axis=1))
-    return best
-
-
-def _inside_polygon(points: np.ndarray, poly: np.ndarray) -> np.ndarray:
-    """Even-odd rule point-in-polygon for ``points (N, 2)``."""
-    inside = np.zeros(len(points), dtype=bool)
-    x, y = points[:, 0], points[:, 1]
-    for (x1, y1), (x2, y2) in zip(poly, np.roll(poly, -1, axis=0)):
-        crosses = (y1 > y) != (y2 > y)
-        xi = x1 + (y - y1) * (x2 - x1) / np.where(y2 == y1, 1e-12, y2 - y1)
-        inside ^= crosses & (x < xi)
-    return inside
-
-
-def vertex_albedo(model) -> tuple[np.ndarray, np.ndarray]:
-    """Per-vertex albedo ``(N, 3)`` and an eyeball mask ``(N,)`` (eyes are painted per pixel)."""
-    v = model.v_template.numpy().astype(np.float64)
-    n = len(v)
-    lmk = np.asarray(model.vertex_indices["idx_to_landmark_verts"])
-    albedo = np.tile(SKIN, (n, 1))
-    face = np.zeros(n, dtype=bool)
-    face[: REGION_RANGES["face"][1] + 1] = True
-    front = face & (v[:, 2] > 5.0)
-    lips = front & _inside_polygon(v[:, :2], v[lmk[48:60], :2])
-    albedo[lips] = LIPS
-    brow_line_l, brow_line_r = v[lmk[17:22], :2], v[lmk[22:27], :2]
-    # Multi-PIE brow points run along the brow's upper edge: paint a band mostly below the line
-    for line in (brow_line_l, brow_line_r):
-        shifted = line - np.array([0.0, 0.25])
-        brow = front & (_polyline_distance(v[:, :2], shifted) < 0.38)
-        albedo[brow] = BROWS
-    lo, hi = REGION_RANGES["mouth_socket"]
-    albedo[lo : hi + 1] = MOUTH
-    eyes = np.zeros(n, dtype=bool)
-    eyes[REGION_RANGES["eyeball_left"][0] : REGION_RANGES["eyeball_right"][1] + 1] = True
-    return albedo, eyes
-
-
-def render_view(model, view: View, albedo: np.ndarray, eyes: np.ndarray, centres: np.ndarray) -> Render:
-    """Shaded render of the ICT mesh in ``view`` (see the module docstring)."""
-    from core.coords import norm_to_pixel
-    from core.render.raster import rasterize
-
+def render_view(face: ShadedFace, view: View) -> Render:
+    """Shaded render of the neutral ICT mesh in ``view`` (``core.render.shaded``)."""
+    model = face.model
     params = model.apply_edits(model.neutral(), {"yaw": view.yaw, "pitch": view.pitch, "jawOpen": view.mouth_open})
     params.camera[:] = torch.tensor(CAMERA)
-    with torch.no_grad():
-        verts = model(params)
-        proj = model.project(verts, params.camera)
-    faces = model.render_faces
-    frag = rasterize(proj, faces, (SIZE, SIZE))
-    fid = frag.face_id[0].numpy()
-    bary = frag.bary[0].numpy().astype(np.float64)
-    hit = fid >= 0
-    f = faces.numpy()[fid[hit]]  # (P, 3)
-    b = bary[hit][:, :, None]
-    vn = vertex_normals(verts[0].numpy().astype(np.float64), model.faces.numpy())
-    normal = (vn[f] * b).sum(1)
-    normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-12)
-    colour = (albedo[f] * b).sum(1)
-    # eyes: iris and pupil painted by the distance from the eye's optical axis in the rest pose
-    rest = (model.v_template.numpy()[f] * b).sum(1)
-    on_eye = eyes[f].all(1)
-    side = (rest[:, 0] < 0).astype(int)  # 0: subject's left (x > 0), 1: right
-    rho = np.linalg.norm(rest[:, :2] - centres[side, :2], axis=1)
-    eye_colour = np.where(
-        (rho < PUPIL_RADIUS_CM)[:, None], PUPIL, np.where((rho < IRIS_RADIUS_CM)[:, None], IRIS, SCLERA)
-    )
-    colour = np.where(on_eye[:, None], eye_colour, colour)
-    shade = 0.35 + 0.65 * np.clip(normal @ LIGHT, 0.0, None)
-    image = np.tile(BACKGROUND, (SIZE, SIZE, 1))
-    image[hit] = colour * shade[:, None]
-    normal_z = np.zeros((SIZE, SIZE))
-    normal_z[hit] = normal[:, 2]
-    pixels = norm_to_pixel(proj[0, :, :2], (SIZE, SIZE)).numpy().astype(np.float64)
-    return Render((np.clip(image, 0, 1) * 255).round().astype(np.uint8), fid, normal_z, pixels)
+    return face.render(params, SIZE)
 
 
 # ------------------------------------------------------------------------------------------ lifting
@@ -336,15 +237,14 @@ def _detect_views(model, debug: Path | None) -> tuple[list, np.ndarray]:
     frontal detection (for the irises)."""
     from core.fit.landmarks import LandmarkDetector
 
-    albedo, eyes = vertex_albedo(model)
-    centres = model.eye_centres(model.neutral())[0].numpy().astype(np.float64)
+    face = ShadedFace.of(model)
     lifting = _Lifting.of(model)
     views = [View(y, p, m) for m in (0.0, MOUTH_OPEN) for p in PITCHES for y in YAWS]
     cands: list[list[tuple[int, np.ndarray, np.ndarray]]] = [[] for _ in range(478)]
     frontal = None
     with LandmarkDetector(video=False, max_faces=1) as detector:
         for view in views:
-            render = render_view(model, view, albedo, eyes, centres)
+            render = render_view(face, view)
             det = detector.detect(render.image)
             if det is None:
                 log.warning(

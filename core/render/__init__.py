@@ -1,5 +1,7 @@
 """Rendering of geometric guidance: a pure-PyTorch rasteriser, barycentric interpolation, the displacement
-field and posed neural codes, and the multi-scale pyramid (design doc ``gdpw-model.md`` sections 4 and 5).
+field and posed neural codes, and the multi-scale pyramid (design doc ``gdpw-model.md`` sections 4 and 5);
+``shaded``: a painted, shaded render of the ICT mesh whose pose is known exactly (the landmark embedding and
+the edit protocol's ``floor`` are made from it).
 
 All 2-D quantities follow ``core.coords``: normalised image coordinates (y down, pixel centres at
 ``(2c + 1) / W - 1``) and backward (target to source) flows ``(B, 2, H, W)`` in normalised units.

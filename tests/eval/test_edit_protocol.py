@@ -62,12 +62,19 @@ def test_grid_and_requested_values(ict_model):
 def test_zero_edit_measures_nothing_and_a_turn_measures_its_angle(samples, ict_model):
     pytest.importorskip("dlib")
     portrait = samples / "images" / "assets__examples__source__s1.jpg"
-    grid = (EditCase("none", {}), EditCase("yaw+15", {"yaw": 15.0}, offset=True))
+    grid = (
+        EditCase("none", {}),
+        EditCase("yaw+0", {"yaw": 0.0}, offset=True),
+        EditCase("yaw+15", {"yaw": 15.0}, offset=True),
+    )
     rows, summary = evaluate_edits([portrait], grid=grid, model=ict_model, progress=False)
-    zero, turn = rows
+    zero, still, turn = rows
     assert zero["detected"] == 1.0 and zero["accuracy"] == 0.0 and zero["stretch"] == 0.0 and zero["synth"] == 0.0
-    assert zero["id_dist"] == pytest.approx(0.0, abs=1e-6) and zero["cycle_l1"] < 0.002
+    assert zero["id_dist"] == pytest.approx(0.0, abs=1e-6) and zero["cycle_l1"] < 0.002 and zero["floor"] == 0.0
+    # asking for the fitted yaw again: the shaded renders before and after are the same, so is their reading
+    assert still["accuracy"] == 0.0 and still["floor"] == 0.0
     assert turn["detected"] == 1.0 and turn["accuracy"] < 3.0  # within 3 degrees of the request
+    assert 0.0 < turn["floor"] < 3.0  # the fitter reads its own mesh turned 15 degrees about as well
     assert 0.0 <= turn["stretch"] < 0.5 and turn["cycle_l1"] > zero["cycle_l1"]
     assert summary["edits"]["yaw+15"]["n"] == 1 and summary["portraits"] == 1
 
