@@ -185,7 +185,7 @@ def complete_hidden(
         out = out * (1.0 - membrane) + fill * membrane
     if smear.any():
         keep = 1.0 - torch.maximum(torch.maximum(rest, smear), use)
-        if skin is not None:  # (an image with no such skin keeps the rest as its source)
+        if skin is not None:  # an image of the batch without any such skin takes all it does not replace
             has_skin = (keep * skin).flatten(1).amax(1) > 0.5
             keep = torch.where(has_skin[:, None, None, None], keep * skin, keep)
         fill = harmonic_fill(out, keep, sweeps=sweeps, skip_finest=1)

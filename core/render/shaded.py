@@ -15,8 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from core.coords import norm_to_pixel
 from core.face.base import FaceModel, vertex_normals
 from core.face.ict import REGION_RANGES
+from core.face.params import FaceParams
+from core.render.raster import rasterize
 
 IRIS_RADIUS_CM = 0.585  # MediaPipe Iris assumes an 11.7 mm horizontal iris diameter
 PUPIL_RADIUS_CM = 0.2
@@ -97,7 +100,7 @@ class ShadedFace:
     centres: np.ndarray
 
     @classmethod
-    def of(cls, model) -> ShadedFace:
+    def of(cls, model: FaceModel) -> ShadedFace:
         """Raises ``ValueError`` for a model other than ICT."""
         if getattr(model, "kind", None) != "ict":
             raise ValueError(f"the shaded face is painted on the ICT model, not {getattr(model, 'kind', model)!r}")
@@ -105,11 +108,8 @@ class ShadedFace:
         centres = model.eye_centres(model.neutral())[0].numpy().astype(np.float64)
         return cls(model, albedo, eyes, centres)
 
-    def render(self, params, size: int) -> Render:
+    def render(self, params: FaceParams, size: int) -> Render:
         """The ``size``-pixel render of the mesh posed by ``params`` (B = 1; its camera for the square image)."""
-        from core.coords import norm_to_pixel
-        from core.render.raster import rasterize
-
         model = self.model
         with torch.no_grad():
             verts = model(params)
