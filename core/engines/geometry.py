@@ -482,15 +482,21 @@ class GeometryEngine:
         # front) would streak: patches of it at least 7 px across get the membrane (thinner ones, at the lips
         # and lids as an expression changes, keep the warp); under the jaw, which a raised chin shows edge-on
         # as thin streaks along the jaw line, every such pixel
-        smeared = dilate(erode(geo.seen * geo.inner * geo.skin * stretched, 3), 3)
+        face_skin = geo.seen * geo.inner * geo.skin
+        smeared = dilate(erode(face_skin * stretched, 3), 3)
         smeared = torch.maximum(smeared, geo.seen * geo.underside * stretched)
         # the hidden crown keeps the flow's continuation of the hair (``crown_vertices``), unless that reads a
         # band the crop repeated past the photo's edge (streaks): the crop's edge stands for what lies beyond it
-        photo = F.grid_sample(
-            state.photo.expand(len(grid), -1, -1, -1), grid, align_corners=False, padding_mode="border"
-        )
-        too_stretched = stretched * (1.0 - geo.crown * (photo > 0.5).float())
-        skin = geo.seen * geo.inner * geo.skin * (1.0 - stretched)
+        too_stretched = stretched
+        crown = geo.crown * stretched
+        if crown.any():  # (a nod: other edits show no stretched crown, and sample nothing)
+            photo = F.grid_sample(
+                state.photo.expand(len(grid), -1, -1, -1), grid, align_corners=False, padding_mode="border"
+            )
+            too_stretched = stretched * (1.0 - crown * (photo > 0.5).float())
+        # the smeared membrane's colours: the face's own skin as warped, not the hair and background its edge
+        # reached over
+        skin = face_skin * (1.0 - stretched)
         return complete_hidden(
             out, state.crop, hidden, geo.seen, geo.mirror_grid, geo.mirror_seen, poor, too_stretched, smeared, skin
         )
