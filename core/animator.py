@@ -140,7 +140,13 @@ class Animator:
 
     def prepare_source(self, original: np.ndarray, fit: Any, note: str = "") -> Source:
         """A ``Source`` of an already fitted photo, prepared for this Animator's engine (no refit)."""
-        return Source(original, fit, self.engine.prepare(fit.crop_image, fit.params), self.engine_name, note)
+        return Source(original, fit, self._prepare(self.engine, original, fit), self.engine_name, note)
+
+    @staticmethod
+    def _prepare(engine: Engine, original: np.ndarray, fit: Any) -> Any:
+        """``engine``'s state for a fitted photo, told where the photo ends around the crop."""
+        photo = around_crop(original, fit.crop, fit.crop_image.shape[0])[1]
+        return engine.prepare(fit.crop_image, fit.params, photo)
 
     def use_source(self, source: Source) -> None:
         """Adopt a source prepared elsewhere (a cache); re-prepared if another engine prepared it."""
@@ -154,7 +160,7 @@ class Animator:
         new = make_engine(engine, self.model, weights) if isinstance(engine, str) else engine
         state = None
         if self._source is not None:
-            state = new.prepare(self._source.fit.crop_image, self._source.fit.params)
+            state = self._prepare(new, self._source.original, self._source.fit)
         self.engine = new
         if self._source is not None:
             self._source = Source(self._source.original, self._source.fit, state, self.engine_name, self._source.note)

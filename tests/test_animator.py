@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from core.animator import PRESETS, Animator
+from core.animator import PRESETS, Animator, Source
 from core.io.image import ImageError
 
 
@@ -204,3 +204,24 @@ def test_crop_view_takes_what_a_nod_brings_from_beyond_the_crop_from_the_photo(a
     # elsewhere the crop view is the engine's image
     reach = torch.nn.functional.max_pool2d(torch.from_numpy(beyond)[None].float(), 5, 1, 2)[0].numpy()
     assert np.array_equal(view[reach == 0], result.images[0][reach == 0])
+
+
+def test_a_raised_chin_leaves_the_bottom_of_a_tight_portrait_still(samples, ict_model):
+    """A video frame cropped close around the face (the photo ends about where the crop does): raising the
+    chin 20 degrees stretches the neck but leaves the clothes along the photo's bottom edge where they were,
+    where they used to rise with the neck, a band of the photo's repeated last row pasted below them."""
+    anim = Animator(engine="geometry", model=ict_model)
+    anim.load_source(samples / "images" / "samples__source_video__image__feifeili_clip1.png")
+    src = anim.source
+    assert src.around[1].min() == 0  # the photo does end inside the engine's grown canvas
+    params = anim.params_for({"pitch": float(anim.controls()["pitch"].read(src.params)[0]) + 20.0})
+    k = src.original.shape[0] // 20
+
+    def bottom_change(animator):
+        out = animator.render(params, full_resolution=True)
+        return np.abs(out[-k:].astype(int) - src.original[-k:].astype(int)).mean()
+
+    # the same engine not told where the photo ends (as before): the neck's flow runs on past the photo's edge
+    untold = Animator(engine=anim.engine, model=ict_model)
+    untold.use_source(Source(src.original, src.fit, anim.engine.prepare(src.fit.crop_image, src.params), "geometry"))
+    assert bottom_change(anim) < 2.0 and bottom_change(untold) > 2 * bottom_change(anim)

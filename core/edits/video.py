@@ -138,12 +138,13 @@ class FrameEditor:
             with self._lock:
                 self.unchanged += 1
             return frame if self.full_resolution else crop
-        state = self.engine.prepare(crop, base)
+        # where the frame ends around the crop, and what the flow reads beyond the crop comes from the frame
+        # around it, as for a photo (core.animator)
+        around, inside = around_crop(frame, self.crops[t], self.fit.size)
+        state = self.engine.prepare(crop, base, inside)
         result = self.engine.render(state, target)
         if result.flow is None:
             return compose_result(frame, result, 0, self.crops[t]) if self.full_resolution else result.images[0]
-        # what the flow reads beyond the crop comes from the frame around it, as for a photo (core.animator)
-        around, inside = around_crop(frame, self.crops[t], self.fit.size)
         if not self.full_resolution:
             return crop_view(result, 0, around, inside)
         return compose_result(frame, result, 0, self.crops[t], inside=inside)

@@ -71,8 +71,12 @@ class Engine(Protocol):
 
     name: str
 
-    def prepare(self, crop_image: np.ndarray, params: FaceParams) -> Any:
-        """Per-source state from the RGB uint8 crop ``(S, S, 3)`` and its fitted parameters (B = 1)."""
+    def prepare(self, crop_image: np.ndarray, params: FaceParams, photo: np.ndarray | None = None) -> Any:
+        """Per-source state from the RGB uint8 crop ``(S, S, 3)`` and its fitted parameters (B = 1).
+
+        ``photo``: optional float mask ``(S + 2a, S + 2a)``, 1 where the photo goes on around the crop (the
+        crop is its middle square; ``core.composite.around_crop``), 0 beyond the photo's edge; engines that
+        move the photo's pixels hold its edge still. None: only what the crop shows is known."""
 
     def render(self, state: Any, target: FaceParams, debug: bool = False) -> EngineResult:
         """Images for a batch of target parameters (``target.batch_size`` = B)."""

@@ -9,7 +9,10 @@ Per target (all on the S x S crop, flows in normalised crop units, see ``core.co
    grown by ``head_margin``): hair, ears, the rest of the neck *and the background near the head* are free,
    so that everything around the head moves with it as one layer; beyond the zone it is held at zero. The
    extension runs on a canvas grown by ``margin`` beyond the crop, so the flow fades out where the photo
-   goes on instead of tearing at the crop's border (full-resolution output moves those pixels too).
+   goes on instead of tearing at the crop's border (full-resolution output moves those pixels too). Where
+   the photo ends (``prepare``'s ``photo``), it is held at zero beyond the photo's edge, and within
+   ``edge_taper`` of it only the inner face pins it: hair, neck and clothes fade to still at the edge,
+   instead of the clothes at the bottom of a tight portrait rising with a raised chin.
 3. The crop is warped, and the *head layer* (the source's person mask, carried by the flow, plus the inner
    face) is composed over a *background plate*: the source with the person filled in harmonically. So
    where the head was, the background shows (no ghost ear), and the background itself never moves: its
@@ -32,6 +35,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -121,6 +125,21 @@ def photo_area(crop: torch.Tensor) -> torch.Tensor:
     return area
 
 
+def edge_distance(photo: np.ndarray | None, size: int) -> torch.Tensor:
+    """Distance (pixels) from each pixel of an S-pixel crop grown by ``a`` on each side to the nearest one beyond
+    the photo's edge, 0 beyond it: ``(1, 1, S + 2a, S + 2a)``. ``photo (S + 2a, S + 2a)``: where the photo goes
+    on around the crop (``Engine.prepare``); None: it goes on all round (a = 0, all infinite)."""
+    if photo is None:
+        return torch.full((1, 1, size, size), float("inf"))
+    inside = np.asarray(photo, np.float32)
+    if inside.ndim != 2 or inside.shape[0] != inside.shape[1] or inside.shape[0] < size or (inside.shape[0] - size) % 2:
+        raise ValueError(f"photo must be a square mask around the {size}-pixel crop, got shape {inside.shape}")
+    inside = (inside > 0.5).astype(np.uint8)
+    if inside.all():
+        return torch.full((1, 1) + inside.shape, float("inf"))
+    return torch.from_numpy(cv2.distanceTransform(inside, cv2.DIST_L2, 5))[None, None]
+
+
 @dataclass
 class GeometryState:
     """What ``prepare`` caches for one source crop."""
@@ -134,7 +153,8 @@ class GeometryState:
     src_cover: torch.Tensor  # (1, 1, S, S) source mesh coverage
     src_depth: torch.Tensor  # (1, 1, S, S) depth of the visible source surface (+inf off the mesh)
     colourfulness: float  # 0 for a grey photo, 1 for ordinary colour skin: scales the mouth colours
-    photo: torch.Tensor  # (1, 1, S, S) 0 on border bands the crop repeated past the photo's edge (``photo_area``)
+    photo: torch.Tensor  # (1, 1, S, S) 1 where the crop shows the photo, 0 where it ran past its edge
+    edge_distance: torch.Tensor  # (1, 1, S + 2a, S + 2a) pixels to the photo's edge (``edge_distance``)
 
     @property
     def size(self) -> int:
@@ -161,6 +181,8 @@ class GeometryEngine:
     person's pixels follow the head; ``fill_sweeps``: Jacobi sweeps per level of the flow extension;
     ``margin``: how far (fraction of the crop, each side) the flow is computed beyond the crop, for the
     full-resolution photo around it; ``completion``: complete hidden and streaking skin (step 4 above);
+    ``edge_taper``: how far (fraction of the crop) from the photo's edge the mesh no longer pins the flow of
+    hair, ears and neck, which the extension then brings to rest at the edge (the inner face keeps the mesh's);
     ``relief``, ``nod_relief``: how much deeper the source's relief gets for a large head turn and a large nod
     (``relief_offsets``; 0 keeps the fitted relief). Nods get more: with the turns' gain, 20 degree nods of the
     56 sample portraits read 3.1 (down) and 5.5 (up) degrees short, turns of 30 degrees 2.3-2.9, and renders
@@ -178,6 +200,7 @@ class GeometryEngine:
         completion: bool = True,
         relief: float = 0.15,
         nod_relief: float = 0.2,
+        edge_taper: float = 0.3,
     ) -> None:
         self.model = model
         self.segmenter = segmenter or PersonSegmenter()
@@ -186,6 +209,7 @@ class GeometryEngine:
         self.completion = completion
         self.relief = relief
         self.nod_relief = nod_relief
+        self.edge_taper = edge_taper
         self.fill_sweeps = fill_sweeps
         self.faces, self.face_part = self._engine_faces(model)
         self.partner, partner_ok = mirror_partners(model)
@@ -247,7 +271,10 @@ class GeometryEngine:
         # model-frame cm to the normalised image of core.coords: x = s X, y = -s Y, depth = -s Z
         return proj + target.camera[:, 0].view(-1, 1, 1) * off * off.new_tensor([1.0, -1.0, -1.0])
 
-    def prepare(self, crop_image: np.ndarray, params: FaceParams) -> GeometryState:
+    def prepare(self, crop_image: np.ndarray, params: FaceParams, photo: np.ndarray | None = None) -> GeometryState:
+        """``photo``: where the photo goes on around the crop (``Engine.prepare``). Without it the photo is
+        taken to go on beyond the crop, except for bands the crop repeated past its edge (``photo_area``; an
+        evenly coloured band of the photo itself looks the same, so they only decide what the crown shows)."""
         s = check_source(crop_image, params)
         with torch.no_grad():
             crop = image_to_tensor(crop_image)
@@ -266,6 +293,10 @@ class GeometryEngine:
             src_mouth = self._mouth_mask(frags)
             depth = torch.where(cover > 0, frags.depth[:, None], torch.full_like(cover, float("inf")))
             colourfulness = self._colourfulness(crop, cover)
+            edge = edge_distance(photo, s)
+            a = (edge.shape[-1] - s) // 2
+            # the crop's own view of where it shows the photo, when not told: bands it repeated past the edge
+            in_photo = photo_area(crop) if photo is None else (edge[..., a : a + s, a : a + s] > 0).to(crop.dtype)
         return GeometryState(
             crop,
             params.detach().clone(),
@@ -276,7 +307,8 @@ class GeometryEngine:
             cover,
             depth,
             colourfulness,
-            photo_area(crop),
+            in_photo,
+            edge,
         )
 
     @staticmethod
@@ -334,7 +366,8 @@ class GeometryEngine:
         """The backward flow ``(B, 2, S + 2m, S + 2m)`` over the crop grown by ``m = margin_px(S)`` pixels on
         each side (normalised units of the crop): the mesh flow where the source saw the surface, extended by
         harmonic interpolation over the rest of the head zone (hair, ears, neck, background near the head)
-        and held at zero beyond it and on the grown canvas's border.
+        and held at zero beyond it, on the grown canvas's border and beyond the photo's edge, where near the
+        edge (``edge_taper``) only the inner face keeps the mesh's flow.
 
         The background near the head is free too, so hair and ears move with the head as one layer; whether
         a target pixel shows that layer or the background plate is decided after warping (``render``), so
@@ -348,11 +381,15 @@ class GeometryEngine:
         src_cover = F.pad(state.src_cover, grow).expand_as(cover)
         zone = dilate(torch.maximum(cover, src_cover), int(self.head_margin * s))
         zone[..., :1, :] = zone[..., -1:, :] = zone[..., :, :1] = zone[..., :, -1:] = 0.0
-        known = geo.seen * (1.0 - self.grazing(geo))
-        free = zone * (1.0 - cover) + (cover - F.pad(known, grow))
+        known = F.pad(geo.seen * (1.0 - self.grazing(geo)), grow)
+        # near the photo's edge only the inner face pins the flow; beyond the edge the rest is held still
+        edge = self._edge_distance(state, m)
+        near = (edge < self.edge_taper * s).to(known.dtype)
+        known = known * (1.0 - near * (1.0 - F.pad(geo.inner, grow)))
+        free = (zone * (1.0 - cover) + (cover - known)) * (edge > 0).to(known.dtype)
         # the extension is smooth: levels finer than ~90 px need no sweeps of their own (they keep the known
         # pixels exactly and take the upsampled coarser solution elsewhere)
-        mesh_flow = F.pad(geo.mesh_flow * known, grow)
+        mesh_flow = F.pad(geo.mesh_flow, grow) * known
         skip = max(0, int(np.log2(max(s + 2 * m, 1) / 90.0)) + 1) if s > 128 else 0
         return harmonic_fill(mesh_flow, 1.0 - free, sweeps=self.fill_sweeps, skip_finest=skip)
 
@@ -368,6 +405,14 @@ class GeometryEngine:
         stretched = (box_blur(area_ratio(grid), 1) < 1.0 / 3.0).float()
         outer = geo.seen * (1.0 - geo.inner)
         return dilate(outer * stretched, 1) * outer
+
+    @staticmethod
+    def _edge_distance(state: GeometryState, m: int) -> torch.Tensor:
+        """``(1, 1, S + 2m, S + 2m)``: the state's distances to the photo's edge on the crop grown by ``m``."""
+        a = (state.edge_distance.shape[-1] - state.size) // 2
+        if a >= m:
+            return state.edge_distance[..., a - m : a + state.size + m, a - m : a + state.size + m]
+        return F.pad(state.edge_distance, (m - a,) * 4, mode="replicate")
 
     def margin_px(self, size: int) -> int:
         """Pixels by which ``extend``'s canvas reaches beyond an S-pixel crop on each side."""
@@ -503,10 +548,11 @@ class GeometryEngine:
 
     def variant(self, **options: Any) -> GeometryEngine:
         """This engine with other options (``completion``, ``margin``, ``head_margin``, ``fill_sweeps``,
-        ``relief``, ``nod_relief``), sharing its model, segmenter and tables: e.g.
+        ``relief``, ``nod_relief``, ``edge_taper``), sharing its model, segmenter and tables: e.g.
         ``variant(completion=False, margin=0.0)`` for live use, where latency counts more than large turns and
         the output is the crop."""
-        unknown = set(options) - {"completion", "margin", "head_margin", "fill_sweeps", "relief", "nod_relief"}
+        options_known = {"completion", "margin", "head_margin", "fill_sweeps", "relief", "nod_relief", "edge_taper"}
+        unknown = set(options) - options_known
         if unknown:
             raise ValueError(f"unknown geometry engine option(s): {', '.join(sorted(unknown))}")
         twin = copy.copy(self)

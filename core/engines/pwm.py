@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -203,6 +204,13 @@ def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
 
 
+def _rescaled_mask(mask: np.ndarray, size: int, new_size: int) -> np.ndarray:
+    """A mask ``(size + 2a, size + 2a)`` around a crop of ``size`` pixels, for the same crop at ``new_size``."""
+    a = round((mask.shape[0] - size) / 2 * new_size / size)
+    n = new_size + 2 * a
+    return cv2.resize(np.asarray(mask, np.float32), (n, n), interpolation=cv2.INTER_AREA)
+
+
 def _over_geometry(images: np.ndarray, alpha: torch.Tensor, geo: list[EngineResult], size: int) -> EngineResult:
     """The result of a geometry-initialised model at the caller's crop ``size``: its images, the geometry
     engine's flows (grown canvas included) and ``synthesised = max(alpha, the geometry engine's)``."""
@@ -288,7 +296,7 @@ class PWMEngine:
         return self.model.project(self.model(params), params.camera).float()
 
     @torch.no_grad()
-    def prepare(self, crop_image: np.ndarray, params: FaceParams) -> PWMState:
+    def prepare(self, crop_image: np.ndarray, params: FaceParams, photo: np.ndarray | None = None) -> PWMState:
         s = check_source(crop_image, params)
         crop = image_to_tensor(crop_image).to(self.device)
         if s != self.size:
@@ -304,7 +312,10 @@ class PWMEngine:
         enc = g.encode(crop, codes)
         geo = None
         if self.geometry is not None:  # the geometry engine sees the crop the generator sees
-            geo = self.geometry.prepare(crop_image if s == self.size else tensor_to_images(crop.cpu())[0], params)
+            if s != self.size:
+                crop_image = tensor_to_images(crop.cpu())[0]
+                photo = None if photo is None else _rescaled_mask(photo, s, self.size)
+            geo = self.geometry.prepare(crop_image, params, photo)
         return PWMState(crop, params.detach().clone(), v_src, enc, s, geo)
 
     def _geometry_input(self, state: PWMState, target: FaceParams):

@@ -88,6 +88,8 @@ def test_prepare_validates_input(setup, ict_model):
         engine.prepare(crop[:, :-1], params)
     with pytest.raises(ValueError, match="B = 1"):
         engine.prepare(crop, params.expand(2))
+    with pytest.raises(ValueError, match="square mask around the 128-pixel crop"):
+        engine.prepare(crop, params, np.ones((S + 3, S + 3), np.float32))
 
 
 @pytest.mark.parametrize("edit", [{"yaw": 30}, {"yaw": -30}, {"pitch": 20}, {"roll": 15}])
@@ -155,6 +157,46 @@ def test_flow_goes_on_beyond_the_crop_for_full_resolution(setup, ict_model):
     above = out.outer_flow[0, 1, m - 3, m + S // 2]
     inside = out.flow[0, 1, 2, S // 2]
     assert inside > 0 and above > 0.3 * inside
+
+
+def test_edge_distance_measures_to_the_photos_edge():
+    from core.engines.geometry import edge_distance
+
+    assert edge_distance(None, 16).shape == (1, 1, 16, 16) and torch.isinf(edge_distance(None, 16)).all()
+    assert torch.isinf(edge_distance(np.ones((24, 24), np.float32), 16)).all()
+    photo = np.ones((24, 24), np.float32)
+    photo[20:] = 0  # the photo ends 16 rows down: the crop's last row (rows 4..19) is its last
+    d = edge_distance(photo, 16)[0, 0]
+    assert d.shape == (24, 24) and d[20:].max() == 0
+    assert torch.allclose(d[19], torch.ones(24)) and torch.allclose(d[10], torch.full((24,), 10.0))
+
+
+def test_a_raised_chin_leaves_the_photos_edge_still(setup, ict_model):
+    """A tight portrait, whose photo ends at the crop's bottom edge: raising the chin moves the neck, but near
+    the photo's edge only the inner face keeps the mesh's flow, so the clothes at the edge stay where they
+    are instead of rising with the neck (and drawing the photo's repeated last row at full resolution)."""
+    engine, _, crop, _ = setup
+    params = ict_model.neutral()
+    params.camera[0] = torch.tensor([0.08, 0.0, 0.15])  # the neck reaches the crop's bottom
+    a = 32
+    photo = np.ones((S + 2 * a, S + 2 * a), np.float32)
+    photo[a + S :] = 0
+    target = ict_model.apply_edits(params, {"pitch": 20})
+    told, untold = engine.prepare(crop, params, photo), engine.prepare(crop, params)
+    edge, free = engine.render(told, target), engine.render(untold, target)
+    px = S / 2.0
+    bottom_free, bottom_edge = free.flow[0, :, -1].norm(dim=0).max() * px, edge.flow[0, :, -1].norm(dim=0).max() * px
+    assert bottom_free > 5.0 and bottom_edge < 0.1 * bottom_free
+    m = edge.margin
+    assert edge.outer_flow[0, :, m + S + 1 :].abs().max() == 0  # nothing moves beyond the photo's edge
+    # the face the source showed moves as before
+    geo = engine.target_geometry(told, target)
+    face = (geo.inner * geo.seen)[0, 0] > 0.5
+    assert int(face.sum()) > 500
+    assert torch.allclose(edge.flow[0][:, face], free.flow[0][:, face], atol=1e-5)
+    # a photo that goes on all round is the same as not telling
+    everywhere = engine.prepare(crop, params, np.ones_like(photo))
+    assert torch.equal(engine.render(everywhere, target).outer_flow, free.outer_flow)
 
 
 def test_variant_without_completion_shares_the_engine_and_skips_it(setup, ict_model):

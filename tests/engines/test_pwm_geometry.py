@@ -85,3 +85,17 @@ def test_untrained_geometry_init_equals_the_geometry_engine_at_full_resolution(u
     diff = np.abs(outs["pwm"].astype(int) - outs["geometry"].astype(int))
     assert diff.max() <= 2, diff.max()
     assert np.abs(outs["geometry"].astype(int) - photo.astype(int)).max() > 50  # the edit moved the face
+
+
+def test_pwm_tells_its_geometry_engine_where_the_photo_ends_at_the_models_size(untrained, portrait, ict_model):
+    """A 512 px crop for a 256 px model: the photo's mask around the crop is scaled with the crop."""
+    import cv2
+
+    crop, params = portrait
+    pwm = PWMEngine(ict_model, weights=untrained, device="cpu", geometry=GeometryEngine(ict_model))
+    big = cv2.resize(crop, (512, 512), interpolation=cv2.INTER_LINEAR)
+    photo = np.ones((512 + 128, 512 + 128), np.float32)
+    photo[64 + 512 :] = 0  # the photo ends at the crop's bottom edge
+    edge = pwm.prepare(big, params, photo).geometry.edge_distance[0, 0]
+    assert edge.shape == (256 + 64, 256 + 64)
+    assert edge[32 + 256 :].max() == 0 and edge[: 32 + 256].min() >= 1

@@ -18,7 +18,7 @@ class InvertEngine:
     def __init__(self, model) -> None:
         self.model = model
 
-    def prepare(self, crop_image: np.ndarray, params: FaceParams) -> np.ndarray:
+    def prepare(self, crop_image: np.ndarray, params: FaceParams, photo: np.ndarray | None = None) -> np.ndarray:
         check_source(crop_image, params)
         return 255 - crop_image
 
