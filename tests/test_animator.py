@@ -213,7 +213,7 @@ def test_a_raised_chin_leaves_the_bottom_of_a_tight_portrait_still(samples, ict_
     anim = Animator(engine="geometry", model=ict_model)
     anim.load_source(samples / "images" / "samples__source_video__image__feifeili_clip1.png")
     src = anim.source
-    assert src.around[1].min() == 0  # the photo does end inside the engine's grown canvas
+    assert src.around[1].min() == 0  # the photo ends close around the crop
     params = anim.params_for({"pitch": float(anim.controls()["pitch"].read(src.params)[0]) + 20.0})
     k = src.original.shape[0] // 20
 
