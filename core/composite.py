@@ -27,6 +27,9 @@ from core.fit.crop import grown_crop, photo_around_crop
 AROUND_CROP = 0.25
 # pixels (crop) over which the crop view's photo fades into the engine's smooth fill around made-up pixels
 KEEP_HALO_PX = 3
+# crop pixels by which the flows of neighbouring crop pixels may differ before full resolution treats them as two
+# surfaces (an occluding contour) rather than one stretched or squeezed surface (``occluding_edges``)
+FLOW_JUMP_PX = 4.0
 
 
 def crop_footprint(
@@ -58,7 +61,10 @@ def warp_original(original: np.ndarray, flow: torch.Tensor, crop_t: np.ndarray, 
     """Apply a crop-space backward flow ``(1, 2, S, S)`` (normalised crop units) to the original photo.
 
     Returns a new RGB uint8 image of the original size. The flow fades to zero over ``feather`` of the
-    crop side at the crop border, so the seam is invisible even if the flow is not zero there.
+    crop side at the crop border, so the seam is invisible even if the flow is not zero there. Where
+    neighbouring crop pixels' flows jump apart (an occluding contour, ``occluding_edges``), each point takes
+    the flow of one of the two surfaces rather than a blend of both, which reads what lies between the two
+    surfaces in the photo (the crease beside a nose that a turn hides) and drew it as a thick dark line.
     """
     s = flow.shape[-1]
     h, w = original.shape[:2]
@@ -68,24 +74,82 @@ def warp_original(original: np.ndarray, flow: torch.Tensor, crop_t: np.ndarray, 
         return original.copy()
     uv = torch.from_numpy(_original_pixels_in_crop(crop_t, box)).float()  # (h', w', 2) crop pixels
     norm = (uv + 0.5) * (2.0 / s) - 1.0  # crop normalised
-    flow_here = F.grid_sample(flow.float(), norm[None], align_corners=False, padding_mode="zeros")
-    edge = (1.0 - norm.abs().amax(-1)) / (2.0 * feather)  # 0 at the crop border
-    flow_here = flow_here * edge.clamp(0, 1)[None, None]
+    fade = ((1.0 - norm.abs().amax(-1)) / (2.0 * feather)).clamp(0, 1)  # (h', w'), 0 at the crop border
     # normalised crop offsets -> crop pixels -> original pixels (a similarity: one scale, one rotation)
-    lin = np.linalg.inv(crop_t)[:2, :2]
-    off_crop = flow_here[0].permute(1, 2, 0) * (s / 2.0)
-    off_orig = off_crop @ torch.from_numpy(lin.T).float()
+    lin = torch.from_numpy(np.linalg.inv(crop_t)[:2, :2].T).float()
+    flow_px = flow[0].float().permute(1, 2, 0) * (s / 2.0)  # (S, S, 2) crop pixels
+    flow_here = F.grid_sample(flow.float(), norm[None], align_corners=False, padding_mode="zeros")
+    off_orig = (flow_here[0].permute(1, 2, 0) * (s / 2.0) * fade[..., None]) @ lin
     # sample a window grown by the largest offset, so content can come from just outside the box
-    m = int(np.ceil(float(off_orig.abs().max()) if off_orig.numel() else 0.0)) + 2
+    reach = float(flow_px.abs().max()) * float(lin.abs().sum(0).max()) if flow_px.numel() else 0.0
+    m = int(np.ceil(reach)) + 2
     wx0, wy0, wx1, wy1 = max(0, x0 - m), max(0, y0 - m), min(w, x1 + m), min(h, y1 + m)
     window = torch.from_numpy(original[wy0:wy1, wx0:wx1].copy()).permute(2, 0, 1)[None].float()
     ys, xs = torch.meshgrid(torch.arange(y0 - wy0, y1 - wy0), torch.arange(x0 - wx0, x1 - wx0), indexing="ij")
-    src_px = torch.stack([xs, ys], -1).float() + off_orig
-    src_norm = (src_px + 0.5) * torch.tensor([2.0 / (wx1 - wx0), 2.0 / (wy1 - wy0)]) - 1.0
-    warped = F.grid_sample(window, src_norm[None], align_corners=False, padding_mode="border")
+    here = torch.stack([xs, ys], -1).float()  # (h', w', 2) window pixels
+    to_norm = torch.tensor([2.0 / (wx1 - wx0), 2.0 / (wy1 - wy0)])
+
+    def read(at: torch.Tensor) -> torch.Tensor:
+        """Window colours ``(..., 3)`` at window pixels ``at (..., 2)``."""
+        grid = ((at + 0.5) * to_norm - 1.0).reshape(1, 1, -1, 2)
+        out = F.grid_sample(window, grid, align_corners=False, padding_mode="border")
+        return out[0, :, 0].T.reshape(*at.shape[:-1], 3)
+
+    warped = read(here + off_orig)
+    edges = occluding_edges(flow_px, uv, points_per_px=float(np.sqrt(abs(np.linalg.det(lin.numpy())))))
+    if edges is not None:
+        where, near, far, alpha = edges
+        pts, fades = here[where], fade[where][:, None]
+        a = alpha[:, None]
+        warped[where] = a * read(pts + (near * fades) @ lin) + (1.0 - a) * read(pts + (far * fades) @ lin)
     out = original.copy()
-    out[y0:y1, x0:x1] = warped[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy()
+    out[y0:y1, x0:x1] = warped.round().clamp(0, 255).byte().numpy()
     return out
+
+
+def occluding_edges(
+    flow_px: torch.Tensor, uv: torch.Tensor, points_per_px: float = 1.0, jump_px: float = FLOW_JUMP_PX
+) -> tuple[tuple[torch.Tensor, ...], torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """How to upsample a crop flow across its discontinuities without blending two surfaces.
+
+    ``flow_px (S, S, 2)``: a backward flow in crop pixels; ``uv (h, w, 2)``: crop pixel coordinates of the
+    points it is upsampled to, ``points_per_px`` of them along a crop pixel (full resolution). Between four crop
+    pixels whose flows differ by more than ``jump_px`` crop pixels (an occluding contour), the four are split into
+    two surfaces (the two flows furthest apart, and the flows nearer each of them); a point takes the flow of the
+    surface whose bilinear weights there sum to over a half, interpolated among that surface's pixels only, so
+    the contour runs smoothly through the cell and nothing from between the two surfaces is read. Returns the
+    points' indices (``torch.nonzero(..., as_tuple=True)``), the two surfaces' flows ``(n, 2)`` and the first
+    one's share ``(n,)`` (a one-point ramp at the contour, against jagged edges), or None where there is no such
+    contour."""
+    s = flow_px.shape[0]
+    cells = F.pad(flow_px.permute(2, 0, 1)[None], (0, 1, 0, 1), mode="replicate")  # (1, 2, S + 1, S + 1)
+    spread = F.max_pool2d(cells, 2, stride=1) + F.max_pool2d(-cells, 2, stride=1)  # max - min over each 2x2
+    jump = spread[0].amax(0) > jump_px  # (S, S): the cell whose top-left pixel is (y, x)
+    if not jump.any():
+        return None
+    c0 = torch.floor(uv)  # crop pixel i has its centre at i
+    cell = c0.long().clamp(0, s - 1)
+    where = torch.nonzero(jump[cell[..., 1], cell[..., 0]], as_tuple=True)
+    if not len(where[0]):
+        return None
+    t = (uv - c0)[where]
+    ix, iy = c0[where].long().unbind(-1)
+    steps = ((0, 0), (1, 0), (0, 1), (1, 1))
+    corners = torch.stack([flow_px[(iy + dy).clamp(0, s - 1), (ix + dx).clamp(0, s - 1)] for dx, dy in steps], 1)
+    weights = torch.stack([(t[:, 0] if dx else 1 - t[:, 0]) * (t[:, 1] if dy else 1 - t[:, 1]) for dx, dy in steps], 1)
+    # the two surfaces: seeded by the two corner flows furthest apart
+    gap = torch.cdist(corners, corners)  # (n, 4, 4)
+    pair = gap.flatten(1).argmax(1)
+    rows = torch.arange(len(pair))
+    seed_a, seed_b = corners[rows, pair // 4], corners[rows, pair % 4]  # (n, 2)
+    in_a = ((corners - seed_a[:, None]).norm(dim=-1) <= (corners - seed_b[:, None]).norm(dim=-1)).float()  # (n, 4)
+    wa = (weights * in_a).sum(1)
+    wb = 1.0 - wa
+    flow_a = (weights * in_a)[..., None].mul(corners).sum(1) / wa.clamp(min=1e-6)[:, None]
+    flow_b = (weights * (1.0 - in_a))[..., None].mul(corners).sum(1) / wb.clamp(min=1e-6)[:, None]
+    # the contour is soft over about one point
+    alpha = ((wa - 0.5) * max(points_per_px, 1.0) + 0.5).clamp(0.0, 1.0)
+    return where, flow_a, flow_b, alpha
 
 
 def feathered_mask(mask: np.ndarray, feather_px: float) -> np.ndarray:

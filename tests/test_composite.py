@@ -118,3 +118,57 @@ def test_what_the_flow_reads_beyond_the_photo_is_pasted_from_the_crop():
     assert np.abs(pasted[13:18, 60:170].astype(int) - 90).max() <= 1
     assert np.abs(plain[13:18, 60:170].astype(int) - photo[0, 60:170].astype(int)).max() <= 1
     assert np.array_equal(pasted[30:], plain[30:])  # elsewhere as before
+
+
+def _two_surface_case():
+    """A photo lit grey (200) left of x = 604, black on [604, 672), mid grey (120) from 672 on, and a crop
+    flow that reads in place on the crop's left half and 20 crop pixels (80 photo pixels) further right on
+    its right half: the black strip is what the jump hides (the crease beside a nose that a turn hides)."""
+    photo = np.full((1200, 1200, 3), 200, np.uint8)
+    photo[:, 604:672] = 0
+    photo[:, 672:] = 120
+    crop_t = _crop_transform(scale=0.25, x0=88.0, y0=88.0)  # crop pixel u is photo x = 88 + 4 u + 1.5
+    flow = torch.zeros(1, 2, 256, 256)
+    flow[:, 0, :, 128:] = 20.0 * 2 / 256
+    return photo, crop_t, flow
+
+
+def test_full_resolution_does_not_read_what_an_occluding_contour_hides():
+    from core.composite import _original_pixels_in_crop
+
+    photo, crop_t, flow = _two_surface_case()
+    rows = slice(400, 800)
+    # the trap is real: the flow upsampled bilinearly reads the hidden black strip next to the contour
+    uv = torch.from_numpy(_original_pixels_in_crop(crop_t, (560, 400, 640, 401))).float()
+    read_x = (
+        uv[0, :, 0]
+        + torch.nn.functional.grid_sample(flow, ((uv + 0.5) * (2 / 256) - 1)[None], align_corners=False)[0, 0, 0] * 128
+    )
+    assert ((read_x > 129) & (read_x < 146)).any()  # crop columns of photo x 604-672
+    out = warp_original(photo, flow, crop_t)
+    band = out[rows, 560:640].astype(int)
+    assert band.min() >= 119  # only the two surfaces' greys, never the black between them
+    assert (band[..., 0] == 200).any() and (band[..., 0] == 120).any()
+    # and the contour is sharp: at most two photo pixels per row between the two greys
+    between = ((band[..., 0] > 121) & (band[..., 0] < 199)).sum(1)
+    assert between.max() <= 2
+
+
+def test_occluding_edges_only_where_the_flow_jumps():
+    from core.composite import FLOW_JUMP_PX, _original_pixels_in_crop, occluding_edges
+
+    photo, crop_t, flow = _two_surface_case()
+    uv = torch.from_numpy(_original_pixels_in_crop(crop_t, (400, 400, 800, 800))).float()
+    flow_px = flow[0].permute(1, 2, 0) * 128
+    where, near, far, alpha = occluding_edges(flow_px, uv, points_per_px=4.0)
+    # the points between crop columns 127 and 128 (photo x 597-601), on both sides the two surfaces' flows
+    xs = where[1] + 400
+    assert xs.min() >= 594 and xs.max() <= 604
+    ramp = (alpha > 0) & (alpha < 1)
+    assert ramp.any() and alpha.min() == 0 and alpha.max() == 1
+    pairs = torch.sort(torch.stack([near[ramp, 0], far[ramp, 0]]), 0).values
+    assert torch.equal(pairs[0], torch.zeros_like(pairs[0])) and torch.allclose(pairs[1], torch.tensor(20.0))
+    # a stretch or squeeze of the flow below the jump is one surface: upsampled as before
+    smooth = torch.zeros(256, 256, 2)
+    smooth[..., 0] = torch.arange(256.0)[None] * (FLOW_JUMP_PX / 2.5)
+    assert occluding_edges(smooth, uv, points_per_px=4.0) is None
