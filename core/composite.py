@@ -27,19 +27,30 @@ from core.fit.crop import grown_crop, photo_around_crop
 AROUND_CROP = 0.25
 # pixels (crop) over which the crop view's photo fades into the engine's smooth fill around made-up pixels
 KEEP_HALO_PX = 3
+# the finer grain full resolution adds to made-up skin (``add_fine_detail``): what the warped photo holds beyond a
+# Gaussian blur of this many crop pixels, on photos at least ``DETAIL_MIN_SCALE`` times the crop's resolution, and
+# at most this many grey levels either way (skin's grain; a stray hair or edge is not carried over whole)
+DETAIL_SIGMA_PX = 0.5
+DETAIL_MIN_SCALE = 1.5
+DETAIL_MAX_LEVELS = 16.0
 # crop pixels by which the flows of neighbouring crop pixels may differ before full resolution treats them as two
 # surfaces (an occluding contour) rather than one stretched or squeezed surface (``occluding_edges``)
 FLOW_JUMP_PX = 4.0
 
 
 def crop_footprint(
-    crop_t: np.ndarray, crop_size: int, original_size: tuple[int, int], margin: int = 2
+    crop_t: np.ndarray,
+    crop_size: int,
+    original_size: tuple[int, int],
+    margin: int = 2,
+    part: tuple[float, float, float, float] | None = None,
 ) -> tuple[int, int, int, int]:
-    """Bounding box ``(x0, y0, x1, y1)`` (exclusive ends) of the crop square in the original, clipped."""
+    """Bounding box ``(x0, y0, x1, y1)`` (exclusive ends) of the crop square in the original, clipped; of the
+    crop pixels ``part = (x0, y0, x1, y1)`` (exclusive ends) only, when given."""
     inv = np.linalg.inv(crop_t)
-    corners = np.array(
-        [[-0.5, -0.5, 1], [crop_size - 0.5, -0.5, 1], [-0.5, crop_size - 0.5, 1], [crop_size - 0.5, crop_size - 0.5, 1]]
-    ).T
+    u0, v0, u1, v1 = (0, 0, crop_size, crop_size) if part is None else part
+    u0, v0, u1, v1 = u0 - 0.5, v0 - 0.5, u1 - 0.5, v1 - 0.5
+    corners = np.array([[u0, v0, 1], [u1, v0, 1], [u0, v1, 1], [u1, v1, 1]]).T
     pts = (inv @ corners)[:2]
     h, w = original_size
     x0 = int(np.clip(np.floor(pts[0].min()) - margin, 0, w))
@@ -90,50 +101,60 @@ def warp_original(original: np.ndarray, flow: torch.Tensor, crop_t: np.ndarray, 
     to_norm = torch.tensor([2.0 / (wx1 - wx0), 2.0 / (wy1 - wy0)])
 
     def read(at: torch.Tensor) -> torch.Tensor:
-        """Window colours ``(..., 3)`` at window pixels ``at (..., 2)``."""
-        grid = ((at + 0.5) * to_norm - 1.0).reshape(1, 1, -1, 2)
-        out = F.grid_sample(window, grid, align_corners=False, padding_mode="border")
-        return out[0, :, 0].T.reshape(*at.shape[:-1], 3)
+        """Window colours ``(h, w, 3)`` at window pixels ``at (h, w, 2)``."""
+        grid = ((at + 0.5) * to_norm - 1.0)[None]
+        return F.grid_sample(window, grid, align_corners=False, padding_mode="border")[0].permute(1, 2, 0)
 
     warped = read(here + off_orig)
-    edges = occluding_edges(flow_px, uv, points_per_px=float(np.sqrt(abs(np.linalg.det(lin.numpy())))))
+    edges = occluding_edges(flow_px, uv, norm, points_per_px=float(np.sqrt(abs(np.linalg.det(lin.numpy())))))
     if edges is not None:
         where, near, far, alpha = edges
-        pts, fades = here[where], fade[where][:, None]
+        pts, fades = here[where][None], fade[where][None, :, None]
         a = alpha[:, None]
-        warped[where] = a * read(pts + (near * fades) @ lin) + (1.0 - a) * read(pts + (far * fades) @ lin)
+        warped[where] = a * read(pts + (near * fades) @ lin)[0] + (1.0 - a) * read(pts + (far * fades) @ lin)[0]
     out = original.copy()
     out[y0:y1, x0:x1] = warped.round().clamp(0, 255).byte().numpy()
     return out
 
 
 def occluding_edges(
-    flow_px: torch.Tensor, uv: torch.Tensor, points_per_px: float = 1.0, jump_px: float = FLOW_JUMP_PX
+    flow_px: torch.Tensor,
+    uv: torch.Tensor,
+    norm: torch.Tensor | None = None,
+    points_per_px: float = 1.0,
+    jump_px: float = FLOW_JUMP_PX,
 ) -> tuple[tuple[torch.Tensor, ...], torch.Tensor, torch.Tensor, torch.Tensor] | None:
     """How to upsample a crop flow across its discontinuities without blending two surfaces.
 
     ``flow_px (S, S, 2)``: a backward flow in crop pixels; ``uv (h, w, 2)``: crop pixel coordinates of the
-    points it is upsampled to, ``points_per_px`` of them along a crop pixel (full resolution). Between four crop
-    pixels whose flows differ by more than ``jump_px`` crop pixels (an occluding contour), the four are split into
-    two surfaces (the two flows furthest apart, and the flows nearer each of them); a point takes the flow of the
-    surface whose bilinear weights there sum to over a half, interpolated among that surface's pixels only, so
-    the contour runs smoothly through the cell and nothing from between the two surfaces is read. Returns the
-    points' indices (``torch.nonzero(..., as_tuple=True)``), the two surfaces' flows ``(n, 2)`` and the first
-    one's share ``(n,)`` (a one-point ramp at the contour, against jagged edges), or None where there is no such
-    contour."""
+    points it is upsampled to (``norm``: the same in normalised units, if at hand), ``points_per_px`` of them
+    along a crop pixel (full resolution). Between four crop pixels whose flows differ by more than ``jump_px``
+    crop pixels (an occluding contour), the four are split into two surfaces (the two flows furthest apart, and
+    the flows nearer each of them); a point takes the flow of the surface whose bilinear weights there sum to
+    over a half, interpolated among that surface's pixels only, so the contour runs smoothly through the cell
+    and nothing from between the two surfaces is read. Returns the points' indices (``torch.nonzero(...,
+    as_tuple=True)``), the two surfaces' flows ``(n, 2)`` and the first one's share ``(n,)`` (a one-point
+    ramp at the contour, against jagged edges), or None where there is no such contour."""
     s = flow_px.shape[0]
-    cells = F.pad(flow_px.permute(2, 0, 1)[None], (0, 1, 0, 1), mode="replicate")  # (1, 2, S + 1, S + 1)
-    spread = F.max_pool2d(cells, 2, stride=1) + F.max_pool2d(-cells, 2, stride=1)  # max - min over each 2x2
-    jump = spread[0].amax(0) > jump_px  # (S, S): the cell whose top-left pixel is (y, x)
+    f = F.pad(flow_px.permute(2, 0, 1)[None], (0, 1, 0, 1), mode="replicate")[0]  # (2, S + 1, S + 1)
+    four = torch.stack([f[:, :-1, :-1], f[:, :-1, 1:], f[:, 1:, :-1], f[:, 1:, 1:]])  # each cell's 4 pixels
+    jump = (four.amax(0) - four.amin(0)).amax(0) > jump_px  # (S, S): the cell whose top-left pixel is (y, x)
     if not jump.any():
         return None
-    c0 = torch.floor(uv)  # crop pixel i has its centre at i
+    # the points near such cells, found at the crop's resolution and then checked exactly
+    norm = (uv + 0.5) * (2.0 / s) - 1.0 if norm is None else norm
+    near = F.max_pool2d(jump[None, None].float(), 3, stride=1, padding=1)
+    maybe = F.grid_sample(near, norm[None] - 1.0 / s, mode="nearest", align_corners=False)[0, 0] > 0.5
+    cand = torch.nonzero(maybe, as_tuple=True)
+    c0 = torch.floor(uv[cand])  # crop pixel i has its centre at i
     cell = c0.long().clamp(0, s - 1)
-    where = torch.nonzero(jump[cell[..., 1], cell[..., 0]], as_tuple=True)
+    exact = jump[cell[:, 1], cell[:, 0]]
+    where = tuple(i[exact] for i in cand)
     if not len(where[0]):
         return None
-    t = (uv - c0)[where]
-    ix, iy = c0[where].long().unbind(-1)
+    c0 = c0[exact]
+    t = uv[where] - c0
+    ix, iy = c0.long().unbind(-1)
     steps = ((0, 0), (1, 0), (0, 1), (1, 1))
     corners = torch.stack([flow_px[(iy + dy).clamp(0, s - 1), (ix + dx).clamp(0, s - 1)] for dx, dy in steps], 1)
     weights = torch.stack([(t[:, 0] if dx else 1 - t[:, 0]) * (t[:, 1] if dy else 1 - t[:, 1]) for dx, dy in steps], 1)
@@ -214,12 +235,55 @@ def compose_result(
         out = warp_original(original, outer, grown_crop(crop_t, m))
     else:
         out = warp_original(original, result.flow[i : i + 1], crop_t)
+    warped = out
     paste = result.synthesised[i] if result.synthesised is not None else None
     if inside is not None:
         beyond = reads_beyond_photo(result.flow[i], inside)
         paste = beyond if paste is None else np.maximum(paste, beyond)
     if paste is not None and paste.max() > 0:
         out = paste_back(out, result.images[i], crop_t, mask=paste, feather=0.004)
+    if result.detail is not None:
+        grain_flow = None if result.detail_flow is None else result.detail_flow[i]
+        out = add_fine_detail(out, warped, result.detail[i], crop_t, grain_flow)
+    return out
+
+
+def add_fine_detail(
+    image: np.ndarray, warped: np.ndarray, mask: np.ndarray, crop_t: np.ndarray, grain_flow: torch.Tensor | None = None
+) -> np.ndarray:
+    """``image`` with fine grain added where the crop mask ``mask (S, S)`` in [0, 1] says: what ``warped`` (the
+    photo as the flow moved it, the size of ``image``) holds beyond a Gaussian blur of ``DETAIL_SIGMA_PX`` crop
+    pixels, read where ``grain_flow (2, S, S)`` points (a backward flow on the crop, normalised units; None:
+    in place). A smooth fill pasted from the crop (``EngineResult.detail``) then shows the photo's grain
+    instead of a blurred patch in a photo several times the crop's resolution; on photos near the crop's
+    resolution (under ``DETAIL_MIN_SCALE`` times) nothing is added."""
+    points_per_px = 1.0 / float(np.sqrt(abs(np.linalg.det(crop_t[:2, :2]))))
+    if points_per_px < DETAIL_MIN_SCALE or mask.max() <= 0.0:
+        return image
+    s = mask.shape[0]
+    vs, us = np.nonzero(mask > 0)
+    step = np.zeros((2, s, s), np.float32) if grain_flow is None else grain_flow.float().numpy() * (s / 2.0)
+    # the footprint of the masked pixels and of those they read
+    u_all = np.concatenate([us, us + step[0, vs, us]])
+    v_all = np.concatenate([vs, vs + step[1, vs, us]])
+    part = (np.floor(u_all.min()) - 1, np.floor(v_all.min()) - 1, np.ceil(u_all.max()) + 2, np.ceil(v_all.max()) + 2)
+    sigma = DETAIL_SIGMA_PX * points_per_px
+    x0, y0, x1, y1 = crop_footprint(crop_t, s, image.shape[:2], margin=int(np.ceil(3 * sigma)), part=part)
+    if x1 <= x0 or y1 <= y0:
+        return image
+    to_crop = (crop_t @ np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1]], np.float64))[:2]
+    size, flags = (x1 - x0, y1 - y0), cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    alpha = cv2.warpAffine(mask.astype(np.float32), to_crop, size, flags=flags, borderValue=0)
+    region = warped[y0:y1, x0:x1].astype(np.float32)
+    grain = np.clip(region - cv2.GaussianBlur(region, (0, 0), sigma), -DETAIL_MAX_LEVELS, DETAIL_MAX_LEVELS)
+    # where each photo pixel of the box reads its grain: the crop-pixel steps as photo pixels (a similarity)
+    lin = np.linalg.inv(crop_t)[:2, :2]
+    su, sv = (cv2.warpAffine(step[c], to_crop, size, flags=flags) for c in (0, 1))
+    map_x = (np.arange(size[0])[None] + lin[0, 0] * su + lin[0, 1] * sv).astype(np.float32)
+    map_y = (np.arange(size[1])[:, None] + lin[1, 0] * su + lin[1, 1] * sv).astype(np.float32)
+    grain = cv2.remap(grain, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    out = image.copy()
+    out[y0:y1, x0:x1] = (out[y0:y1, x0:x1] + grain * alpha[..., None]).round().clip(0, 255).astype(np.uint8)
     return out
 
 

@@ -172,3 +172,29 @@ def test_occluding_edges_only_where_the_flow_jumps():
     smooth = torch.zeros(256, 256, 2)
     smooth[..., 0] = torch.arange(256.0)[None] * (FLOW_JUMP_PX / 2.5)
     assert occluding_edges(smooth, uv, points_per_px=4.0) is None
+
+
+def test_fine_detail_gives_a_smooth_fill_the_photos_grain_on_a_large_photo():
+    from core.composite import DETAIL_MIN_SCALE, add_fine_detail
+
+    rng = np.random.default_rng(3)
+    photo = np.clip(128 + rng.normal(0, 6, (1024, 1024, 3)), 0, 255).astype(np.uint8)  # skin's grain
+    image = photo.copy()
+    image[:, 512:768] = 128  # a smooth fill pasted from the crop, crop columns 128-191
+    crop_t = _crop_transform(scale=0.25, x0=0.0, y0=0.0)
+    mask = np.zeros((256, 256), np.float32)
+    mask[:, 128:192] = 1.0
+    grain_flow = torch.zeros(2, 256, 256)
+    grain_flow[0, :, 128:192] = -80 * 2 / 256  # read the grain 80 crop pixels to the left, in the sharp photo
+    out = add_fine_detail(image, photo, mask, crop_t, grain_flow)
+    patch = out[100:900, 540:740].astype(float)
+    assert abs(patch.mean() - 128) < 1.0  # the fill's level is kept ...
+    assert patch.std() > 4.0 and image[100:900, 540:740].std() == 0  # ... and it has the photo's grain now
+    # the grain read is the photo's own, 320 photo pixels to the left
+    grain = patch - 128
+    source = photo[100:900, 220:420].astype(float) - 128
+    assert np.corrcoef(grain.ravel(), source.ravel())[0, 1] > 0.7
+    assert np.array_equal(out[:, :480], image[:, :480]) and np.array_equal(out[:, 800:], image[:, 800:])
+    # on a photo near the crop's resolution the crop's fill is as sharp as the photo: nothing is added
+    near = _crop_transform(scale=1.0 / (DETAIL_MIN_SCALE - 0.1), x0=0.0, y0=0.0)
+    assert np.array_equal(add_fine_detail(image, photo, mask, near, grain_flow), image)

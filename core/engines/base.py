@@ -32,6 +32,11 @@ class EngineResult:
     - ``outer_flow``: optional ``(B, 2, S + 2m, S + 2m)`` the same flow over the crop grown by ``margin`` = m
       pixels on each side (normalised units of the crop), so that full-resolution output can move the
       photo's pixels just beyond the crop too; ``flow`` is its middle.
+    - ``detail``: optional ``(B, S, S)`` in [0, 1], part of ``synthesised``: pasted pixels that stand for skin
+      the flow stretched too far to keep (the side of the face a turn brings round), whose fill is smooth, and
+      ``detail_flow`` ``(B, 2, S, S)``: a backward flow on the result (normalised crop units) to where finer
+      grain for them may be read. Full resolution adds the grain the result holds there beyond the crop's
+      resolution, so that on a photo larger than the crop they do not show as a blurred patch.
     """
 
     images: np.ndarray
@@ -40,6 +45,8 @@ class EngineResult:
     debug: dict[str, Any] = field(default_factory=dict)
     outer_flow: torch.Tensor | None = None
     margin: int = 0
+    detail: np.ndarray | None = None
+    detail_flow: torch.Tensor | None = None
 
 
 @dataclass

@@ -41,16 +41,23 @@ NOT_SKIN = ("eyes", "eyelashes", "eye_occlusion", "eye_blend", "lacrimal", "mout
 # the mirror side stands in only on the inner face: ears, skull and neck sides are often under hair that the
 # mirror side does not have, and there the flow's continuation of the hair looks right
 MIRRORED = ("face_narrow",)
+# how deep (crop pixels) into the sharp skin beside a smooth fill its grain is read from (``reflected_grain``)
+GRAIN_DEPTH_PX = 10.0
 
 
 @dataclass
 class Completion:
     """The completed image and where it was made up: ``image (B, 3, S, S)``, ``mirrored`` and ``membrane``
-    ``(B, 1, S, S)`` in [0, 1] (soft at their edges)."""
+    ``(B, 1, S, S)`` in [0, 1] (soft at their edges); ``grain_mask (B, 1, S, S)``: the part of ``membrane`` over
+    skin the source did show, too stretched to warp, that may take finer grain, and how fully, and
+    ``grain_flow (B, 2, S, S)``: where in ``image`` that grain may be read (``reflected_grain``; a backward
+    flow in normalised units); both None where there is none."""
 
     image: torch.Tensor
     mirrored: torch.Tensor
     membrane: torch.Tensor
+    grain_mask: torch.Tensor | None = None
+    grain_flow: torch.Tensor | None = None
 
     @property
     def synthesised(self) -> torch.Tensor:
@@ -179,6 +186,7 @@ def complete_hidden(
     rest = hidden * (1.0 - mirror_seen) * (1.0 if stretched is None else stretched)
     smear = empty if smeared is None else smeared * (1.0 - use) * (1.0 - rest)
     membrane = empty
+    grain_mask = grain_flow = None
     if rest.any():
         fill = harmonic_fill(out, 1.0 - torch.maximum(rest, smear), sweeps=sweeps, skip_finest=1)
         membrane = soft_edge(rest)
@@ -192,4 +200,54 @@ def complete_hidden(
         smudge = soft_edge(smear)
         out = out * (1.0 - smudge) + fill * smudge
         membrane = torch.maximum(membrane, smudge)
-    return Completion(out, mirrored, membrane)
+        grain_flow, found = reflected_grain(smudge, keep)
+        grain_mask = smudge * found
+    return Completion(out, mirrored, membrane, grain_mask, grain_flow)
+
+
+def reflected_grain(
+    region: torch.Tensor, donor: torch.Tensor, depth_px: float = GRAIN_DEPTH_PX
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where the pixels of ``region`` (``(B, 1, S, S)``, > 0) may read fine grain, and how fully: ``(B, 2, S, S)``
+    a backward flow (normalised units) into ``donor`` (``(B, 1, S, S)``, > 0.5), and ``(B, 1, S, S)`` in [0, 1]
+    (0 where it found no donor pixel; soft at the change).
+
+    A smooth fill of skin carries no grain of its own. Read this way, grain comes from skin the photo shows
+    sharply beside the fill, mirrored across their border as in a reflection: the same kind of texture at the
+    same scale, in no direction stretched, where the stretched photo under the fill would draw streaks. A pixel
+    at distance ``d`` from the donor reads it on the line to its nearest donor pixel, at a depth that grows with
+    ``d`` up to ``depth_px`` and falls back, back and forth: its mirror image near the border, a mirrored
+    repeat of the donor's first ``depth_px`` pixels beyond; half that depth where the donor is thinner, else
+    nothing."""
+    from scipy.ndimage import distance_transform_edt
+
+    b, _, h, w = region.shape
+    flow = torch.zeros(b, 2, h, w, dtype=region.dtype)
+    found = torch.zeros(b, 1, h, w, dtype=region.dtype)
+    ys, xs = np.mgrid[0:h, 0:w]
+    for i in range(b):
+        inside = region[i, 0].numpy() > 0
+        good = donor[i, 0].numpy() > 0.5
+        if not inside.any() or not good.any():
+            continue
+        dist, (near_y, near_x) = distance_transform_edt(~good, return_indices=True)
+        py, px = ys[inside], xs[inside]
+        qy, qx, d = near_y[inside], near_x[inside], np.maximum(dist[inside], 1e-6)
+        # the depth read at: d near the border, then back and forth between 0 and depth_px (a triangle wave)
+        depth = depth_px - np.abs(np.mod(d, 2.0 * depth_px) - depth_px)
+        uy, ux = (qy - py) / d, (qx - px) / d  # towards the donor
+        take_y, take_x = np.zeros_like(qy), np.zeros_like(qx)
+        pending = np.ones(len(py), bool)
+        for k in (1.0, 0.5):
+            ty, tx = np.rint(qy + k * depth * uy).astype(int), np.rint(qx + k * depth * ux).astype(int)
+            ok = pending & (ty >= 0) & (ty < h) & (tx >= 0) & (tx < w)
+            ok[ok] = good[ty[ok], tx[ok]]
+            take_y[ok], take_x[ok] = ty[ok], tx[ok]
+            pending &= ~ok
+        hit = ~pending
+        where = torch.from_numpy(inside)
+        flow[i, 0][where] = torch.from_numpy(np.where(hit, (take_x - px) * (2.0 / w), 0.0)).to(flow.dtype)
+        flow[i, 1][where] = torch.from_numpy(np.where(hit, (take_y - py) * (2.0 / h), 0.0)).to(flow.dtype)
+        found[i, 0][where] = torch.from_numpy(hit.astype(np.float32)).to(found.dtype)
+    inside = (region > 0).to(found.dtype)  # softened within the region only, not towards what lies beyond it
+    return flow, box_blur(found, 2) / box_blur(inside, 2).clamp(min=1e-6) * inside

@@ -26,7 +26,10 @@ Per target (all on the S x S crop, flows in normalised crop units, see ``core.co
    source mouth was already open, its own pixels are warped.
 What was made up rather than moved (the plate where the person was, completed and mouth pixels) is the
 result's ``synthesised`` layer, which full-resolution output pastes from the crop, together with the head
-layer's edge over where the person was (``_layer_edge``).
+layer's edge over where the person was (``_layer_edge``). Of it, the smooth fill of face skin the source did
+show but the flow stretched too far (the side of the face a turn brings round) is the result's ``detail``:
+full resolution adds to it the finer grain of the sharp skin beside it, mirrored across their border
+(``completion.reflected_grain``), so a photo larger than the crop shows skin there, not a blurred patch.
 """
 
 from __future__ import annotations
@@ -463,11 +466,22 @@ class GeometryEngine:
             plate = (1.0 - layer) * state.person
             synth = torch.maximum(torch.maximum(mouth, done.synthesised * (1.0 - mouth)), plate)
             paste = torch.maximum(synth, self._layer_edge(layer, state.person, flow))
+            # the smoothly filled face skin the source showed (not under the jaw, a raised chin's edge-on sliver):
+            # at full resolution it takes the grain of the sharp skin beside it
+            detail = None if done.grain_mask is None else done.grain_mask * (1.0 - geo.underside) * (1.0 - mouth)
             # the background shows the plate, i.e. its own unmoved pixels: its flow is zero
             flow = flow * layer
             m = self.margin_px(s)
             outer[..., m : m + s, m : m + s] = flow
-        result = EngineResult(tensor_to_images(out), flow, paste[:, 0].numpy(), outer_flow=outer, margin=m)
+        result = EngineResult(
+            tensor_to_images(out),
+            flow,
+            paste[:, 0].numpy(),
+            outer_flow=outer,
+            margin=m,
+            detail=None if detail is None else detail[:, 0].numpy(),
+            detail_flow=done.grain_flow,
+        )
         if debug:
             result.debug = {
                 "mesh_flow": geo.mesh_flow,

@@ -180,3 +180,23 @@ def test_raised_chin_fills_the_streaks_under_the_jaw(scene, ict_model):
     assert int(streaks.sum()) > 20  # ... and the plain warp stretches much of it
     assert float((filled.synthesised[0, 0][streaks] > 0.5).float().mean()) > 0.75
     assert stretch_fraction(filled.flow, filled.synthesised)[0] < stretch_fraction(plain.flow, plain.synthesised)[0]
+
+
+def test_reflected_grain_reads_the_mirror_image_across_the_nearest_sharp_skin():
+    """A smooth fill beside sharp skin reads its grain from that skin as in a mirror held at their border: the
+    pixel d from the border reads the one d inside; further than the donor reaches it reads nothing."""
+    from core.engines.completion import reflected_grain
+
+    s = 64
+    region, donor = torch.zeros(1, 1, s, s), torch.zeros(1, 1, s, s)
+    region[..., 40:52] = 1.0  # the fill right of x = 40 ...
+    donor[..., 20:40] = 1.0  # ... sharp skin 20 px wide left of it
+    flow, found = reflected_grain(region, donor, depth_px=10.0)
+    reads = flow[0, 0, 32] * (s / 2.0) + torch.arange(s)  # the column each pixel of row 32 reads
+    assert torch.equal(reads[40:49], torch.arange(38.0, 29.0, -1.0))  # x = 40 + j reads 38 - j
+    assert torch.all(reads[40:52] >= 20) and torch.all(reads[40:52] < 40)  # always inside the sharp skin
+    assert found[0, 0, 10:54, 42:50].min() == 1.0 and found[..., :40].max() == 0.0 and flow[..., :40].abs().max() == 0
+    thin = torch.zeros(1, 1, s, s)
+    thin[..., 37:40] = 1.0  # sharp skin 3 px wide: the far part of the fill finds none
+    _, found_thin = reflected_grain(region, thin, depth_px=10.0)
+    assert found_thin[0, 0, 32, 40] == 1.0 and found_thin[0, 0, 32, 47:50].max() == 0.0
