@@ -224,15 +224,20 @@ def reflected_grain(
     b, _, h, w = region.shape
     flow = torch.zeros(b, 2, h, w, dtype=region.dtype)
     found = torch.zeros(b, 1, h, w, dtype=region.dtype)
-    ys, xs = np.mgrid[0:h, 0:w]
+    pad = int(np.ceil(3 * depth_px))  # donors are looked for this far around the region only
     for i in range(b):
         inside = region[i, 0].numpy() > 0
         good = donor[i, 0].numpy() > 0.5
-        if not inside.any() or not good.any():
+        py, px = np.nonzero(inside)
+        if not len(py):
             continue
-        dist, (near_y, near_x) = distance_transform_edt(~good, return_indices=True)
-        py, px = ys[inside], xs[inside]
-        qy, qx, d = near_y[inside], near_x[inside], np.maximum(dist[inside], 1e-6)
+        y0, x0 = max(0, py.min() - pad), max(0, px.min() - pad)
+        y1, x1 = min(h, py.max() + pad + 1), min(w, px.max() + pad + 1)
+        if not good[y0:y1, x0:x1].any():
+            continue
+        dist, (near_y, near_x) = distance_transform_edt(~good[y0:y1, x0:x1], return_indices=True)
+        qy, qx = near_y[py - y0, px - x0] + y0, near_x[py - y0, px - x0] + x0
+        d = np.maximum(dist[py - y0, px - x0], 1e-6)
         # the depth read at: d near the border, then back and forth between 0 and depth_px (a triangle wave)
         depth = depth_px - np.abs(np.mod(d, 2.0 * depth_px) - depth_px)
         uy, ux = (qy - py) / d, (qx - px) / d  # towards the donor
