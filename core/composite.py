@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from core.coords import pixel_grid
 from core.engines.base import EngineResult
-from core.fit.crop import grown_crop, photo_around_crop
+from core.fit.crop import crop_scale, grown_crop, photo_around_crop
 
 # how far (fraction of the crop, each side) the crop view and full resolution look into the photo around the
 # crop for what a large turn or nod brings in from beyond its edge (``around_crop``)
@@ -106,7 +106,7 @@ def warp_original(original: np.ndarray, flow: torch.Tensor, crop_t: np.ndarray, 
         return F.grid_sample(window, grid, align_corners=False, padding_mode="border")[0].permute(1, 2, 0)
 
     warped = read(here + off_orig)
-    edges = occluding_edges(flow_px, uv, norm, points_per_px=float(np.sqrt(abs(np.linalg.det(lin.numpy())))))
+    edges = occluding_edges(flow_px, uv, norm, points_per_px=1.0 / crop_scale(crop_t))
     if edges is not None:
         where, near, far, alpha = edges
         pts, fades = here[where][None], fade[where][None, :, None]
@@ -257,7 +257,7 @@ def add_fine_detail(
     in place). A smooth fill pasted from the crop (``EngineResult.detail``) then shows the photo's grain
     instead of a blurred patch in a photo several times the crop's resolution; on photos near the crop's
     resolution (under ``DETAIL_MIN_SCALE`` times) nothing is added."""
-    points_per_px = 1.0 / float(np.sqrt(abs(np.linalg.det(crop_t[:2, :2]))))
+    points_per_px = 1.0 / crop_scale(crop_t)
     if points_per_px < DETAIL_MIN_SCALE or mask.max() <= 0.0:
         return image
     s = mask.shape[0]

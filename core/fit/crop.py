@@ -130,6 +130,11 @@ def transform_points(mat: np.ndarray, points: np.ndarray) -> np.ndarray:
     return (pts @ mat[:2, :2].T + mat[:2, 2]).astype(np.asarray(points).dtype)
 
 
+def crop_scale(mat: np.ndarray) -> float:
+    """Crop pixels per original pixel of a crop transform ``mat`` (3x3, crop <- original, a similarity)."""
+    return float(np.sqrt(abs(np.linalg.det(np.asarray(mat, dtype=np.float64)[:2, :2]))))
+
+
 def warp_image(image: np.ndarray, mat: np.ndarray, size: int, border: str = "replicate") -> np.ndarray:
     """Resample ``image (H, W, C)`` into a ``(size, size, C)`` crop with ``mat`` (crop <- original).
 
@@ -141,7 +146,7 @@ def warp_image(image: np.ndarray, mat: np.ndarray, size: int, border: str = "rep
     if border not in ("replicate", "zeros"):
         raise ValueError(f"border must be 'replicate' or 'zeros', got '{border}'")
     src, m = image, np.asarray(mat, dtype=np.float64)
-    k = float(np.sqrt(abs(np.linalg.det(m[:2, :2]))))
+    k = crop_scale(m)
     if k < 0.5:
         f = int(1.0 / k)
         h, w = image.shape[:2]
