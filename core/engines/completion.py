@@ -5,7 +5,8 @@ the source (the far cheek and ear side, the neck under a raised chin, the side o
 nearest visible pixels over them makes streaks. Instead, per hidden target pixel:
 
 1. **Mirror**: if the mirror point of its surface point (``core.face.mirror``: the vertex at ``(-x, y, z)``)
-   is visible in the source, the source pixel there is used, colour-matched (also for visible pixels that
+   is visible in the source, and not edge-on there (``GeometryEngine.target_geometry`` decides both), the
+   source pixel there is used, colour-matched (also for visible pixels that
    the source saw so foreshortened that the mirror side shows them at least twice as large): the
    low-frequency difference between each pixel and its mirror point, measured where both are visible, is
    carried over the hidden region by harmonic interpolation (a seamless-cloning offset), so the other

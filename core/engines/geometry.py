@@ -172,7 +172,9 @@ class TargetGeometry:
     mesh_flow: torch.Tensor  # (B, 2, S, S) backward flow of the meshes alone (0 off the mesh)
     seen: torch.Tensor  # (B, 1, S, S) 1 where the pixel's surface point is the visible surface in the source
     mirror_grid: torch.Tensor  # (B, S, S, 2) where the pixel's mirror surface point lies in the source
-    mirror_seen: torch.Tensor  # (B, 1, S, S) 1 where that mirror point is visible in the source and usable
+    # (B, 1, S, S) 1 where that mirror point is visible in the source and usable: on the person, in the crop,
+    # and seen at least a third as large as the target shows it
+    mirror_seen: torch.Tensor
     inner: torch.Tensor  # (B, 1, S, S) 1 on the inner face, eyes and mouth: always the person
     skin: torch.Tensor  # (B, 1, S, S) 1 on skin (not eyes or mouth interior): where completion applies
     underside: torch.Tensor  # (B, 1, S, S) 1 on the skin under the jaw (``completion.underside_vertices``)
@@ -359,6 +361,8 @@ class GeometryEngine:
         # ... and it must show the person, not background the mesh reaches over
         person = F.grid_sample(state.person.expand(len(mesh), -1, -1, -1), mirror_grid, align_corners=False)
         mirror_seen = mirror_seen * (person > 0.99).float()
+        # ... and not edge-on: a sliver at the far side's silhouette, stretched, streaks with the ear beside it
+        mirror_seen = mirror_seen * (box_blur(area_ratio(mirror_grid), 1) >= 1.0 / 3.0).float()
         inner = cover * (mesh[:, 7:8] > 0.5).float()
         skin = cover * (mesh[:, 8:9] > 0.5).float()
         underside = cover * (mesh[:, 9:10] > 0.5).float()

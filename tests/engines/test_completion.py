@@ -92,6 +92,38 @@ def test_turned_away_cheek_is_taken_from_its_mirror_side(scene, ict_model):
     assert plain[where].mean() < contrast[where].mean() / 3
 
 
+def test_a_mirror_point_the_source_saw_edge_on_is_not_used(ict_model):
+    """A source turned 8 degrees sees the cheek beside one ear edge-on, as a sliver next to what lies behind
+    the face, and does not show the other cheek's counterpart at all. Turned 30 degrees the other way, that
+    counterpart comes into view: its mirror point lies in the sliver, whose few pixels stretched over it
+    drew streaks with the background's (in a photo: the ear's, the hair's) colour. The mirror stands in only
+    where it saw the surface at least a third as large as the target shows it."""
+    from core.engines.masks import box_blur
+
+    params = ict_model.apply_edits(ict_model.neutral(), {"yaw": -8.0})
+    params.camera[0] = torch.tensor([0.08, 0.0, 0.05])
+    probe = GeometryEngine(ict_model, segmenter=MaskSegmenter(np.zeros((S, S))))
+    cover = rasterize(probe.project(params), probe.faces, (S, S)).mask
+    background = 0.05
+    image = torch.where(cover > 0, SKIN[None, :, None, None], torch.full((1, 3, S, S), background))
+    crop = (image[0].permute(1, 2, 0) * 255).round().byte().numpy()
+    engine = GeometryEngine(ict_model, segmenter=MaskSegmenter(cover[0, 0].numpy()))
+    state = engine.prepare(crop, params)
+    target = ict_model.apply_edits(params, {"yaw": 30.0})
+    geo = engine.target_geometry(state, target)
+    hidden = geo.skin * (1.0 - geo.seen)
+    on_face = torch.nn.functional.grid_sample(state.src_cover, geo.mirror_grid, align_corners=False) > 0.99
+    edge_on = box_blur(area_ratio(geo.mirror_grid), 1) < 1.0 / 3.0
+    slivers = (hidden > 0.5) & on_face & edge_on
+    assert int(slivers.sum()) > 20  # hidden pixels whose mirror point the source saw edge-on
+    assert float(geo.mirror_seen[slivers].max()) == 0.0
+    out = engine.render(state, target, debug=True)
+    mirrored = out.debug["mirrored"][0, 0] > 0.5
+    assert int(mirrored.sum()) > 300  # the mirror still completes the rest of that cheek ...
+    grey = torch.from_numpy(out.images[0].astype(np.float32).mean(-1) / 255.0)
+    assert float(grey[mirrored].min()) > 0.2  # ... and nowhere reads the background behind the sliver
+
+
 def test_colour_offset_keeps_the_shading_of_the_target_side():
     """A hidden patch whose mirror is visible takes the mirror's detail with the local colour of its own
     side: a uniformly darker side stays darker."""
