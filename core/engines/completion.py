@@ -6,11 +6,12 @@ nearest visible pixels over them makes streaks. Instead, per hidden target pixel
 
 1. **Mirror**: if the mirror point of its surface point (``core.face.mirror``: the vertex at ``(-x, y, z)``)
    is visible in the source, and not edge-on there (``GeometryEngine.target_geometry`` decides both), the
-   source pixel there is used, colour-matched (also for visible pixels that
-   the source saw so foreshortened that the mirror side shows them at least twice as large): the
-   low-frequency difference between each pixel and its mirror point, measured where both are visible, is
-   carried over the hidden region by harmonic interpolation (a seamless-cloning offset), so the other
-   side's shading and skin tone are kept and only the detail comes from the mirror.
+   source pixel there is used, colour-matched (also for visible pixels that the source saw so foreshortened
+   that the mirror side shows them at least twice as large): the low-frequency difference between each
+   pixel and its mirror point, measured where both are visible and the warp reads the person (``measured``:
+   where the mesh reaches past the real face's edge it reads the background), is carried over the region
+   by harmonic interpolation (a seamless-cloning offset), so the other side's shading and skin tone are kept
+   and only the detail comes from the mirror.
 2. **Membrane**: where the mirror cannot help and the flow's continuation would stretch a sliver of source
    pixels into streaks (the neck under a raised chin), a smooth harmonic fill from the pixels around the
    region: plain skin, never streaks; likewise for visible inner-face skin the warp would stretch that much
@@ -146,6 +147,7 @@ def complete_hidden(
     stretched: torch.Tensor | None = None,
     smeared: torch.Tensor | None = None,
     skin: torch.Tensor | None = None,
+    measured: torch.Tensor | None = None,
     sweeps: int = 12,
 ) -> Completion:
     """Complete ``image``: its ``hidden`` pixels, and the ``poor`` and ``smeared`` ones (module docstring).
@@ -166,6 +168,8 @@ def complete_hidden(
             replace): the face's own skin as warped. The side of the face a turn brings round borders hair
             and background, which the source's foreshortened cheek reached over; from all of its
             surroundings the membrane was a pale fog of the background's colour across the face's edge.
+        measured: ``(B, 1, S, S)`` 0/1 pixels of ``image`` the mirror's colour offset may be measured on
+            (default: all): where the warp reads the person, not the background beside it.
     """
     b = image.shape[0]
     empty = torch.zeros_like(hidden)
@@ -176,7 +180,7 @@ def complete_hidden(
     out = image
     mirrored = empty
     if use.any():
-        both = seen * mirror_seen
+        both = seen * mirror_seen * (1.0 if measured is None else measured)
         # the offset is measured at a scale of ~6 % of the crop: shading, not detail
         r = max(2, image.shape[-1] // 32)
         weight = box_blur(both, r)

@@ -151,6 +151,7 @@ class GeometryState:
     params: FaceParams  # the source fit, B = 1
     src_proj: torch.Tensor  # (1, N, 3) normalised crop x, y and depth
     person: torch.Tensor  # (1, 1, S, S) 0/1 pixels of the person (segmentation and inner face, slightly grown)
+    segment: torch.Tensor  # (1, 1, S, S) 0/1 the person as segmented, not grown (the mesh may reach past it)
     plate: torch.Tensor  # (1, 3, S, S) background with the person filled in
     src_mouth: torch.Tensor  # (1, 1, S, S) 1 where the source shows the inside of its mouth
     src_cover: torch.Tensor  # (1, 1, S, S) source mesh coverage
@@ -307,6 +308,7 @@ class GeometryEngine:
             params.detach().clone(),
             src_proj,
             person,
+            segment,
             plate,
             src_mouth,
             cover,
@@ -560,8 +562,23 @@ class GeometryEngine:
         # the smeared membrane's colours: the face's own skin as warped, not the hair and background its edge
         # reached over
         skin = face_skin * (1.0 - stretched)
+        # the mirror's colour offset is measured where the warp reads the person, not the background a mesh
+        # reaching past the face's edge reads (its colour carried onto the mirrored skin made a whitish cheek);
+        # a pixel in, as the edge's own pixels blend the two
+        inside = erode(state.segment, max(1, s // 256)).expand(len(grid), -1, -1, -1)
+        on_person = F.grid_sample(inside, grid, align_corners=False) > 0.99
         return complete_hidden(
-            out, state.crop, hidden, geo.seen, geo.mirror_grid, geo.mirror_seen, poor, too_stretched, smeared, skin
+            out,
+            state.crop,
+            hidden,
+            geo.seen,
+            geo.mirror_grid,
+            geo.mirror_seen,
+            poor,
+            too_stretched,
+            smeared,
+            skin,
+            measured=on_person.to(out.dtype),
         )
 
     def variant(self, **options: Any) -> GeometryEngine:

@@ -143,6 +143,33 @@ def test_colour_offset_keeps_the_shading_of_the_target_side():
     assert done.mirrored[..., 24:40, 12:20].min() == 1.0 and done.membrane.max() == 0.0
 
 
+def test_colour_offset_is_measured_where_the_warp_reads_the_person():
+    """Foreshortened skin taken from the mirror side (``poor``) is where the warp is worst: a mesh reaching
+    a few pixels past the real face reads the background there, stretched over a wide band. Measured there
+    too, the colour offset carried that background's colour onto the mirrored skin (a whitish cheek on
+    Obama at yaw +30); measured only where the warp reads the person, the band keeps its side's level."""
+    s = 64
+    yy, xx = torch.meshgrid(torch.arange(s), torch.arange(s), indexing="ij")
+    detail = ((xx // 4 + yy // 4) % 2).float() * 0.2
+    source = (0.4 + detail).expand(1, 3, s, s).clone()
+    grid = torch.stack([(2 * (s - 1 - xx) + 1) / s - 1, (2 * yy + 1) / s - 1], -1).float()[None]  # mirror in x
+    image = source.clone()
+    image[..., : s // 2] -= 0.2  # the left side is darker ...
+    poor = torch.zeros(1, 1, s, s)
+    poor[..., 8:56, 6:18] = 1.0  # ... and its edge, seen edge-on, ...
+    outside = torch.zeros(1, 1, s, s)
+    outside[..., 8:56, 6:12] = 1.0  # ... reads a white background in its outer half
+    image = torch.where(outside > 0, torch.ones_like(image), image)
+    none, all_ = torch.zeros(1, 1, s, s), torch.ones(1, 1, s, s)
+    done = complete_hidden(image, source, none, all_, grid, all_, poor=poor, measured=1.0 - outside)
+    band = done.image[..., 16:48, 7:17]
+    expected = (source[..., 16:48, 7:17] - 0.2).mean()
+    assert done.mirrored[..., 16:48, 7:17].min() == 1.0
+    assert (band.mean() - expected).abs() < 0.03  # its side's level ...
+    whitened = complete_hidden(image, source, none, all_, grid, all_, poor=poor).image[..., 16:48, 7:17]
+    assert whitened.mean() > expected + 0.2  # ... where measured everywhere it drifted towards the white
+
+
 def test_smeared_skin_takes_its_colour_from_the_face_not_from_beyond_its_edge():
     """Stretched skin at the face's edge (the side a turn brings round) is filled from the face's own skin:
     the background beside it does not fog into it, as it did when the fill took all of its surroundings."""
