@@ -170,6 +170,36 @@ def test_colour_offset_is_measured_where_the_warp_reads_the_person():
     assert whitened.mean() > expected + 0.2  # ... where measured everywhere it drifted towards the white
 
 
+def test_a_mesh_reaching_past_the_face_does_not_whiten_the_mirrored_side(ict_model):
+    """The fitted mesh reaches 3 px past the person on a white backdrop; the source is turned 15 degrees, so
+    the far cheek's edge is foreshortened and a 30 degree turn takes it from the mirror side. The warp of
+    that edge reads the backdrop; the mirrored skin keeps the skin's level, where an offset measured on all
+    of the person layer (the grown segmentation and the mesh's inner face) carried the white onto it."""
+    import dataclasses
+
+    from core.engines.masks import erode
+
+    params = ict_model.apply_edits(ict_model.neutral(), {"yaw": -15.0})
+    params.camera[0] = torch.tensor([0.08, 0.0, 0.05])
+    probe = GeometryEngine(ict_model, segmenter=MaskSegmenter(np.zeros((S, S))))
+    person = erode(rasterize(probe.project(params), probe.faces, (S, S)).mask, 3)
+    image = torch.where(person > 0, SKIN[None, :, None, None], torch.full((1, 3, S, S), 0.95))
+    crop = (image[0].permute(1, 2, 0) * 255).round().byte().numpy()
+    engine = GeometryEngine(ict_model, segmenter=MaskSegmenter(person[0, 0].numpy()))
+    state = engine.prepare(crop, params)
+    target = ict_model.apply_edits(params, {"yaw": 30.0})
+
+    def mirrored_grey(state) -> float:
+        out = engine.render(state, target, debug=True)
+        mirrored = out.debug["mirrored"][0, 0] > 0.5
+        assert int(mirrored.sum()) > 500
+        return float(torch.from_numpy(out.images[0].astype(np.float32).mean(-1) / 255.0)[mirrored].mean())
+
+    skin = float(SKIN.mean())
+    assert abs(mirrored_grey(state) - skin) < 0.05
+    assert mirrored_grey(dataclasses.replace(state, segment=state.person)) > skin + 0.2
+
+
 def test_smeared_skin_takes_its_colour_from_the_face_not_from_beyond_its_edge():
     """Stretched skin at the face's edge (the side a turn brings round) is filled from the face's own skin:
     the background beside it does not fog into it, as it did when the fill took all of its surroundings."""
