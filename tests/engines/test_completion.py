@@ -124,16 +124,23 @@ def test_a_mirror_point_the_source_saw_edge_on_is_not_used(ict_model):
     assert float(grey[mirrored].min()) > 0.2  # ... and nowhere reads the background behind the sliver
 
 
+def _checker_halves(s: int = 64) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A flat test scene: ``source (1, 3, s, s)`` a checker of 4 px squares, ``grid (1, s, s, 2)`` its mirror
+    map in x, and ``image`` the source with its left half 0.2 darker (the target's side in shadow)."""
+    yy, xx = torch.meshgrid(torch.arange(s), torch.arange(s), indexing="ij")
+    detail = ((xx // 4 + yy // 4) % 2).float() * 0.2
+    source = (0.4 + detail).expand(1, 3, s, s).clone()
+    grid = torch.stack([(2 * (s - 1 - xx) + 1) / s - 1, (2 * yy + 1) / s - 1], -1).float()[None]
+    image = source.clone()
+    image[..., : s // 2] -= 0.2
+    return source, grid, image
+
+
 def test_colour_offset_keeps_the_shading_of_the_target_side():
     """A hidden patch whose mirror is visible takes the mirror's detail with the local colour of its own
     side: a uniformly darker side stays darker."""
     b, s = 1, 64
-    yy, xx = torch.meshgrid(torch.arange(s), torch.arange(s), indexing="ij")
-    detail = ((xx // 4 + yy // 4) % 2).float() * 0.2
-    source = (0.4 + detail).expand(1, 3, s, s).clone()
-    grid = torch.stack([(2 * (s - 1 - xx) + 1) / s - 1, (2 * yy + 1) / s - 1], -1).float()[None]  # mirror in x
-    image = source.clone()
-    image[..., : s // 2] -= 0.2  # the left half is darker...
+    source, grid, image = _checker_halves(s)  # the left half is darker...
     hidden = torch.zeros(b, 1, s, s)
     hidden[..., 20:44, 8:24] = 1.0  # ... and has a hole
     seen = 1.0 - hidden
@@ -149,12 +156,7 @@ def test_colour_offset_is_measured_where_the_warp_reads_the_person():
     too, the colour offset carried that background's colour onto the mirrored skin (a whitish cheek on
     Obama at yaw +30); measured only where the warp reads the person, the band keeps its side's level."""
     s = 64
-    yy, xx = torch.meshgrid(torch.arange(s), torch.arange(s), indexing="ij")
-    detail = ((xx // 4 + yy // 4) % 2).float() * 0.2
-    source = (0.4 + detail).expand(1, 3, s, s).clone()
-    grid = torch.stack([(2 * (s - 1 - xx) + 1) / s - 1, (2 * yy + 1) / s - 1], -1).float()[None]  # mirror in x
-    image = source.clone()
-    image[..., : s // 2] -= 0.2  # the left side is darker ...
+    source, grid, image = _checker_halves(s)  # the left side is darker ...
     poor = torch.zeros(1, 1, s, s)
     poor[..., 8:56, 6:18] = 1.0  # ... and its edge, seen edge-on, ...
     outside = torch.zeros(1, 1, s, s)
