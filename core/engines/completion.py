@@ -43,6 +43,8 @@ NOT_SKIN = ("eyes", "eyelashes", "eye_occlusion", "eye_blend", "lacrimal", "mout
 # the mirror side stands in only on the inner face: ears, skull and neck sides are often under hair that the
 # mirror side does not have, and there the flow's continuation of the hair looks right
 MIRRORED = ("face_narrow",)
+# a warp that stretches the source's area more than this many times draws streaks (``overstretched``)
+STRETCH_LIMIT = 3.0
 # how deep (crop pixels) into the sharp skin beside a smooth fill its grain is read from (``reflected_grain``)
 GRAIN_DEPTH_PX = 10.0
 
@@ -123,6 +125,12 @@ def area_ratio(grid: torch.Tensor) -> torch.Tensor:
     dx = (p[..., 1:-1, 2:] - p[..., 1:-1, :-2]) / 2.0
     dy = (p[..., 2:, 1:-1] - p[..., :-2, 1:-1]) / 2.0
     return (dx[:, :1] * dy[:, 1:] - dx[:, 1:] * dy[:, :1]).abs()
+
+
+def overstretched(grid: torch.Tensor, limit: float = STRETCH_LIMIT) -> torch.Tensor:
+    """``(B, 1, S, S)`` 0/1: where the map ``grid (B, S, S, 2)`` stretches the source's area more than ``limit``
+    times (``area_ratio`` over 3 x 3 pixels under ``1 / limit``): streaks if warped, or a sliver seen edge-on."""
+    return (box_blur(area_ratio(grid), 1) < 1.0 / limit).float()
 
 
 def foreshortened(

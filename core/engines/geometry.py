@@ -47,16 +47,16 @@ from core.coords import pixel_grid
 from core.engines.base import EngineResult, Inspection, check_source, image_to_tensor, tensor_to_images
 from core.engines.completion import (
     Completion,
-    area_ratio,
     complete_hidden,
     crown_vertices,
     foreshortened,
     mirror_partners,
+    overstretched,
     skin_vertices,
     underside_vertices,
 )
 from core.engines.fill import harmonic_fill
-from core.engines.masks import box_blur, dilate, erode, soft_edge
+from core.engines.masks import dilate, erode, soft_edge
 from core.engines.person import PersonSegmenter
 from core.face.base import FaceModel
 from core.face.params import FaceParams
@@ -151,7 +151,9 @@ class GeometryState:
     params: FaceParams  # the source fit, B = 1
     src_proj: torch.Tensor  # (1, N, 3) normalised crop x, y and depth
     person: torch.Tensor  # (1, 1, S, S) 0/1 pixels of the person (segmentation and inner face, slightly grown)
-    segment: torch.Tensor  # (1, 1, S, S) 0/1 the person as segmented, not grown (the mesh may reach past it)
+    # (1, 1, S, S) 0/1 the person as segmented, not grown (the mesh may reach past it), a pixel in from its edge
+    # (at 256 px; the edge's own pixels blend person and background)
+    segment: torch.Tensor
     plate: torch.Tensor  # (1, 3, S, S) background with the person filled in
     src_mouth: torch.Tensor  # (1, 1, S, S) 1 where the source shows the inside of its mouth
     src_cover: torch.Tensor  # (1, 1, S, S) source mesh coverage
@@ -308,7 +310,7 @@ class GeometryEngine:
             params.detach().clone(),
             src_proj,
             person,
-            segment,
+            erode(segment, max(1, s // 256)),
             plate,
             src_mouth,
             cover,
@@ -364,7 +366,7 @@ class GeometryEngine:
         person = F.grid_sample(state.person.expand(len(mesh), -1, -1, -1), mirror_grid, align_corners=False)
         mirror_seen = mirror_seen * (person > 0.99).float()
         # ... and not edge-on: a sliver at the far side's silhouette, stretched, streaks with the ear beside it
-        mirror_seen = mirror_seen * (box_blur(area_ratio(mirror_grid), 1) >= 1.0 / 3.0).float()
+        mirror_seen = mirror_seen * (1.0 - overstretched(mirror_grid))
         inner = cover * (mesh[:, 7:8] > 0.5).float()
         skin = cover * (mesh[:, 8:9] > 0.5).float()
         underside = cover * (mesh[:, 9:10] > 0.5).float()
@@ -411,7 +413,7 @@ class GeometryEngine:
         it as thin streaks; the mesh there is the least like the real head anyway (hair is not the scalp)."""
         s = geo.mesh_flow.shape[-1]
         grid = pixel_grid((s, s))[None] + geo.mesh_flow.permute(0, 2, 3, 1)
-        stretched = (box_blur(area_ratio(grid), 1) < 1.0 / 3.0).float()
+        stretched = overstretched(grid)
         outer = geo.seen * (1.0 - geo.inner)
         return dilate(outer * stretched, 1) * outer
 
@@ -542,7 +544,7 @@ class GeometryEngine:
             geo.seen * geo.skin,
             geo.mirror_seen,
         )
-        stretched = (box_blur(area_ratio(grid), 1) < 1.0 / 3.0).float()
+        stretched = overstretched(grid)
         # visible inner-face skin stretched over 3 times (the side a turn brings round, seen edge-on from the
         # front) would streak: patches of it at least 7 px across get the membrane (thinner ones, at the lips
         # and lids as an expression changes, keep the warp); under the jaw, which a raised chin shows edge-on
@@ -563,9 +565,8 @@ class GeometryEngine:
         # reached over
         skin = face_skin * (1.0 - stretched)
         # the mirror's colour offset is measured where the warp reads the person, not the background a mesh
-        # reaching past the face's edge reads (its colour carried onto the mirrored skin made a whitish cheek);
-        # a pixel in, as the edge's own pixels blend the two
-        inside = erode(state.segment, max(1, s // 256)).expand(len(grid), -1, -1, -1)
+        # reaching past the face's edge reads (its colour carried onto the mirrored skin made a whitish cheek)
+        inside = state.segment.expand(len(grid), -1, -1, -1)
         on_person = F.grid_sample(inside, grid, align_corners=False) > 0.99
         return complete_hidden(
             out,

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from core.coords import pixel_grid
-from core.engines.completion import area_ratio, complete_hidden, mirror_partners
+from core.engines.completion import area_ratio, complete_hidden, mirror_partners, overstretched
 from core.engines.geometry import GeometryEngine
 from core.render.interpolate import interpolate
 from core.render.raster import rasterize
@@ -98,8 +98,6 @@ def test_a_mirror_point_the_source_saw_edge_on_is_not_used(ict_model):
     counterpart comes into view: its mirror point lies in the sliver, whose few pixels stretched over it
     drew streaks with the background's (in a photo: the ear's, the hair's) colour. The mirror stands in only
     where it saw the surface at least a third as large as the target shows it."""
-    from core.engines.masks import box_blur
-
     params = ict_model.apply_edits(ict_model.neutral(), {"yaw": -8.0})
     params.camera[0] = torch.tensor([0.08, 0.0, 0.05])
     probe = GeometryEngine(ict_model, segmenter=MaskSegmenter(np.zeros((S, S))))
@@ -113,7 +111,7 @@ def test_a_mirror_point_the_source_saw_edge_on_is_not_used(ict_model):
     geo = engine.target_geometry(state, target)
     hidden = geo.skin * (1.0 - geo.seen)
     on_face = torch.nn.functional.grid_sample(state.src_cover, geo.mirror_grid, align_corners=False) > 0.99
-    edge_on = box_blur(area_ratio(geo.mirror_grid), 1) < 1.0 / 3.0
+    edge_on = overstretched(geo.mirror_grid) > 0.5
     slivers = (hidden > 0.5) & on_face & edge_on
     assert int(slivers.sum()) > 20  # hidden pixels whose mirror point the source saw edge-on
     assert float(geo.mirror_seen[slivers].max()) == 0.0
