@@ -173,7 +173,8 @@ def complete_hidden(
         smeared: ``(B, 1, S, S)`` 0/1 visible pixels so stretched that they would streak, with no better
             mirror: they get a membrane of their own, from ``skin`` only.
         skin: ``(B, 1, S, S)`` 0/1 pixels whose colour that membrane carries (default: all it does not
-            replace): the face's own skin as warped. The side of the face a turn brings round borders hair
+            replace): the face's own skin as warped, where the warp reads the person (the mesh's rim reads
+            the background beyond the real face's edge). The side of the face a turn brings round borders hair
             and background, which the source's foreshortened cheek reached over; from all of its
             surroundings the membrane was a pale fog of the background's colour across the face's edge.
         measured: ``(B, 1, S, S)`` 0/1 pixels of ``image`` the mirror's colour offset may be measured on

@@ -561,13 +561,13 @@ class GeometryEngine:
                 state.photo.expand(len(grid), -1, -1, -1), grid, align_corners=False, padding_mode="border"
             )
             too_stretched = stretched * (1.0 - crown * (photo > 0.5).float())
-        # the smeared membrane's colours: the face's own skin as warped, not the hair and background its edge
-        # reached over
-        skin = face_skin * (1.0 - stretched)
         # the mirror's colour offset is measured where the warp reads the person, not the background a mesh
         # reaching past the face's edge reads (its colour carried onto the mirrored skin made a whitish cheek)
         inside = state.segment.expand(len(grid), -1, -1, -1)
         on_person = F.grid_sample(inside, grid, align_corners=False) > 0.99
+        # the smeared membrane's colours: the face's own skin as warped, not the hair and background its edge
+        # reached over, nor the background the mesh's edge reads beyond the face (a whitish fog over the cheek)
+        skin = face_skin * (1.0 - stretched) * on_person.to(out.dtype)
         return complete_hidden(
             out,
             state.crop,

@@ -200,6 +200,36 @@ def test_a_mesh_reaching_past_the_face_does_not_whiten_the_mirrored_side(ict_mod
     assert mirrored_grey(dataclasses.replace(state, segment=state.person)) > skin + 0.2
 
 
+def test_a_mesh_reaching_past_the_face_does_not_fog_the_smeared_cheek(ict_model):
+    """A frontal source whose fitted mesh reaches 3 px past the person on a white backdrop, turned 30
+    degrees: the cheek's edge it brings round is stretched over 3 times and gets the smooth fill. The warp of
+    the mesh's rim reads the backdrop; the fill takes the skin's level, not a whitish fog of the backdrop (as
+    when its colours came from all of the warped face skin, the part that reads the backdrop included)."""
+    import dataclasses
+
+    from core.engines.masks import erode
+
+    params = ict_model.neutral()
+    params.camera[0] = torch.tensor([0.08, 0.0, 0.05])
+    probe = GeometryEngine(ict_model, segmenter=MaskSegmenter(np.zeros((S, S))))
+    person = erode(rasterize(probe.project(params), probe.faces, (S, S)).mask, 3)
+    image = torch.where(person > 0, SKIN[None, :, None, None], torch.full((1, 3, S, S), 0.95))
+    crop = (image[0].permute(1, 2, 0) * 255).round().byte().numpy()
+    engine = GeometryEngine(ict_model, segmenter=MaskSegmenter(person[0, 0].numpy()))
+    state = engine.prepare(crop, params)
+    target = ict_model.apply_edits(params, {"yaw": 30.0})
+
+    def filled_grey(state) -> float:
+        out = engine.render(state, target, debug=True)
+        filled = (out.debug["membrane"][0, 0] > 0.5) & (out.debug["mirrored"][0, 0] < 0.5)
+        assert int(filled.sum()) > 300
+        return float(torch.from_numpy(out.images[0].astype(np.float32).mean(-1) / 255.0)[filled].mean())
+
+    skin = float(SKIN.mean())
+    assert abs(filled_grey(state) - skin) < 0.04
+    assert filled_grey(dataclasses.replace(state, segment=state.person)) > skin + 0.1
+
+
 def test_smeared_skin_takes_its_colour_from_the_face_not_from_beyond_its_edge():
     """Stretched skin at the face's edge (the side a turn brings round) is filled from the face's own skin:
     the background beside it does not fog into it, as it did when the fill took all of its surroundings."""
