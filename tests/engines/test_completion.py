@@ -170,6 +170,29 @@ def test_colour_offset_is_measured_where_the_warp_reads_the_person():
     assert whitened.mean() > expected + 0.2  # ... where measured everywhere it drifted towards the white
 
 
+def _turned_on_a_white_backdrop(ict_model, source_yaw: float):
+    """The ICT face at ``source_yaw`` in skin grey on a white backdrop, its segmentation 3 px inside the mesh
+    (a fitted mesh reaching past the real face), prepared; and ``grey(state, region)``: the mean grey of the
+    pixels ``region(debug layers)`` marks in the render of a 30 degree turn, and how many there are."""
+    from core.engines.masks import erode
+
+    params = ict_model.apply_edits(ict_model.neutral(), {"yaw": source_yaw})
+    params.camera[0] = torch.tensor([0.08, 0.0, 0.05])
+    probe = GeometryEngine(ict_model, segmenter=MaskSegmenter(np.zeros((S, S))))
+    person = erode(rasterize(probe.project(params), probe.faces, (S, S)).mask, 3)
+    image = torch.where(person > 0, SKIN[None, :, None, None], torch.full((1, 3, S, S), 0.95))
+    crop = (image[0].permute(1, 2, 0) * 255).round().byte().numpy()
+    engine = GeometryEngine(ict_model, segmenter=MaskSegmenter(person[0, 0].numpy()))
+    target = ict_model.apply_edits(params, {"yaw": 30.0})
+
+    def grey(state, region) -> tuple[float, int]:
+        out = engine.render(state, target, debug=True)
+        mask = region(out.debug)
+        return float(torch.from_numpy(out.images[0].astype(np.float32).mean(-1) / 255.0)[mask].mean()), int(mask.sum())
+
+    return engine.prepare(crop, params), grey
+
+
 def test_a_mesh_reaching_past_the_face_does_not_whiten_the_mirrored_side(ict_model):
     """The fitted mesh reaches 3 px past the person on a white backdrop; the source is turned 15 degrees, so
     the far cheek's edge is foreshortened and a 30 degree turn takes it from the mirror side. The warp of
@@ -177,27 +200,15 @@ def test_a_mesh_reaching_past_the_face_does_not_whiten_the_mirrored_side(ict_mod
     of the person layer (the grown segmentation and the mesh's inner face) carried the white onto it."""
     import dataclasses
 
-    from core.engines.masks import erode
+    state, grey = _turned_on_a_white_backdrop(ict_model, -15.0)
 
-    params = ict_model.apply_edits(ict_model.neutral(), {"yaw": -15.0})
-    params.camera[0] = torch.tensor([0.08, 0.0, 0.05])
-    probe = GeometryEngine(ict_model, segmenter=MaskSegmenter(np.zeros((S, S))))
-    person = erode(rasterize(probe.project(params), probe.faces, (S, S)).mask, 3)
-    image = torch.where(person > 0, SKIN[None, :, None, None], torch.full((1, 3, S, S), 0.95))
-    crop = (image[0].permute(1, 2, 0) * 255).round().byte().numpy()
-    engine = GeometryEngine(ict_model, segmenter=MaskSegmenter(person[0, 0].numpy()))
-    state = engine.prepare(crop, params)
-    target = ict_model.apply_edits(params, {"yaw": 30.0})
-
-    def mirrored_grey(state) -> float:
-        out = engine.render(state, target, debug=True)
-        mirrored = out.debug["mirrored"][0, 0] > 0.5
-        assert int(mirrored.sum()) > 500
-        return float(torch.from_numpy(out.images[0].astype(np.float32).mean(-1) / 255.0)[mirrored].mean())
+    def mirrored(debug):
+        return debug["mirrored"][0, 0] > 0.5
 
     skin = float(SKIN.mean())
-    assert abs(mirrored_grey(state) - skin) < 0.05
-    assert mirrored_grey(dataclasses.replace(state, segment=state.person)) > skin + 0.2
+    level, n = grey(state, mirrored)
+    assert n > 500 and abs(level - skin) < 0.05
+    assert grey(dataclasses.replace(state, segment=state.person), mirrored)[0] > skin + 0.2
 
 
 def test_a_mesh_reaching_past_the_face_does_not_fog_the_smeared_cheek(ict_model):
@@ -207,27 +218,15 @@ def test_a_mesh_reaching_past_the_face_does_not_fog_the_smeared_cheek(ict_model)
     when its colours came from all of the warped face skin, the part that reads the backdrop included)."""
     import dataclasses
 
-    from core.engines.masks import erode
+    state, grey = _turned_on_a_white_backdrop(ict_model, 0.0)
 
-    params = ict_model.neutral()
-    params.camera[0] = torch.tensor([0.08, 0.0, 0.05])
-    probe = GeometryEngine(ict_model, segmenter=MaskSegmenter(np.zeros((S, S))))
-    person = erode(rasterize(probe.project(params), probe.faces, (S, S)).mask, 3)
-    image = torch.where(person > 0, SKIN[None, :, None, None], torch.full((1, 3, S, S), 0.95))
-    crop = (image[0].permute(1, 2, 0) * 255).round().byte().numpy()
-    engine = GeometryEngine(ict_model, segmenter=MaskSegmenter(person[0, 0].numpy()))
-    state = engine.prepare(crop, params)
-    target = ict_model.apply_edits(params, {"yaw": 30.0})
-
-    def filled_grey(state) -> float:
-        out = engine.render(state, target, debug=True)
-        filled = (out.debug["membrane"][0, 0] > 0.5) & (out.debug["mirrored"][0, 0] < 0.5)
-        assert int(filled.sum()) > 300
-        return float(torch.from_numpy(out.images[0].astype(np.float32).mean(-1) / 255.0)[filled].mean())
+    def filled(debug):
+        return (debug["membrane"][0, 0] > 0.5) & (debug["mirrored"][0, 0] < 0.5)
 
     skin = float(SKIN.mean())
-    assert abs(filled_grey(state) - skin) < 0.04
-    assert filled_grey(dataclasses.replace(state, segment=state.person)) > skin + 0.1
+    level, n = grey(state, filled)
+    assert n > 300 and abs(level - skin) < 0.04
+    assert grey(dataclasses.replace(state, segment=state.person), filled)[0] > skin + 0.1
 
 
 def test_smeared_skin_takes_its_colour_from_the_face_not_from_beyond_its_edge():
