@@ -564,10 +564,10 @@ class GeometryEngine:
         # the mirror's colour offset is measured where the warp reads the person, not the background a mesh
         # reaching past the face's edge reads (its colour carried onto the mirrored skin made a whitish cheek)
         inside = state.segment.expand(len(grid), -1, -1, -1)
-        on_person = F.grid_sample(inside, grid, align_corners=False) > 0.99
+        on_person = (F.grid_sample(inside, grid, align_corners=False) > 0.99).to(out.dtype)
         # the smeared membrane's colours: the face's own skin as warped, not the hair and background its edge
         # reached over, nor the background the mesh's edge reads beyond the face (a whitish fog over the cheek)
-        skin = face_skin * (1.0 - stretched) * on_person.to(out.dtype)
+        skin = face_skin * (1.0 - stretched) * on_person
         return complete_hidden(
             out,
             state.crop,
@@ -579,7 +579,7 @@ class GeometryEngine:
             too_stretched,
             smeared,
             skin,
-            measured=on_person.to(out.dtype),
+            measured=on_person,
         )
 
     def variant(self, **options: Any) -> GeometryEngine:

@@ -92,22 +92,36 @@ def test_turned_away_cheek_is_taken_from_its_mirror_side(scene, ict_model):
     assert plain[where].mean() < contrast[where].mean() / 3
 
 
+def _turned_ict_face(ict_model, source_yaw: float, backdrop: float, inset_px: int = 0):
+    """The ICT face at ``source_yaw`` in skin grey on a flat ``backdrop`` grey, its segmentation ``inset_px``
+    inside the mesh (a fitted mesh reaching past the real face), prepared: ``(engine, state, target)``, the
+    target the source turned to yaw 30 degrees further."""
+    from core.engines.masks import erode
+
+    params = ict_model.apply_edits(ict_model.neutral(), {"yaw": source_yaw})
+    params.camera[0] = torch.tensor([0.08, 0.0, 0.05])
+    probe = GeometryEngine(ict_model, segmenter=MaskSegmenter(np.zeros((S, S))))
+    person = erode(rasterize(probe.project(params), probe.faces, (S, S)).mask, inset_px)
+    image = torch.where(person > 0, SKIN[None, :, None, None], torch.full((1, 3, S, S), backdrop))
+    crop = (image[0].permute(1, 2, 0) * 255).round().byte().numpy()
+    engine = GeometryEngine(ict_model, segmenter=MaskSegmenter(person[0, 0].numpy()))
+    return engine, engine.prepare(crop, params), ict_model.apply_edits(params, {"yaw": 30.0})
+
+
+def _mean_grey(engine, state, target, region) -> tuple[float, int]:
+    """The mean grey of the pixels ``region(debug layers)`` marks in ``engine``'s render, and how many."""
+    out = engine.render(state, target, debug=True)
+    mask = region(out.debug)
+    return float(torch.from_numpy(out.images[0].astype(np.float32).mean(-1) / 255.0)[mask].mean()), int(mask.sum())
+
+
 def test_a_mirror_point_the_source_saw_edge_on_is_not_used(ict_model):
     """A source turned 8 degrees sees the cheek beside one ear edge-on, as a sliver next to what lies behind
     the face, and does not show the other cheek's counterpart at all. Turned 30 degrees the other way, that
     counterpart comes into view: its mirror point lies in the sliver, whose few pixels stretched over it
     drew streaks with the background's (in a photo: the ear's, the hair's) colour. The mirror stands in only
     where it saw the surface at least a third as large as the target shows it."""
-    params = ict_model.apply_edits(ict_model.neutral(), {"yaw": -8.0})
-    params.camera[0] = torch.tensor([0.08, 0.0, 0.05])
-    probe = GeometryEngine(ict_model, segmenter=MaskSegmenter(np.zeros((S, S))))
-    cover = rasterize(probe.project(params), probe.faces, (S, S)).mask
-    background = 0.05
-    image = torch.where(cover > 0, SKIN[None, :, None, None], torch.full((1, 3, S, S), background))
-    crop = (image[0].permute(1, 2, 0) * 255).round().byte().numpy()
-    engine = GeometryEngine(ict_model, segmenter=MaskSegmenter(cover[0, 0].numpy()))
-    state = engine.prepare(crop, params)
-    target = ict_model.apply_edits(params, {"yaw": 30.0})
+    engine, state, target = _turned_ict_face(ict_model, -8.0, backdrop=0.05)
     geo = engine.target_geometry(state, target)
     hidden = geo.skin * (1.0 - geo.seen)
     on_face = torch.nn.functional.grid_sample(state.src_cover, geo.mirror_grid, align_corners=False) > 0.99
@@ -170,29 +184,6 @@ def test_colour_offset_is_measured_where_the_warp_reads_the_person():
     assert whitened.mean() > expected + 0.2  # ... where measured everywhere it drifted towards the white
 
 
-def _turned_on_a_white_backdrop(ict_model, source_yaw: float):
-    """The ICT face at ``source_yaw`` in skin grey on a white backdrop, its segmentation 3 px inside the mesh
-    (a fitted mesh reaching past the real face), prepared; and ``grey(state, region)``: the mean grey of the
-    pixels ``region(debug layers)`` marks in the render of a 30 degree turn, and how many there are."""
-    from core.engines.masks import erode
-
-    params = ict_model.apply_edits(ict_model.neutral(), {"yaw": source_yaw})
-    params.camera[0] = torch.tensor([0.08, 0.0, 0.05])
-    probe = GeometryEngine(ict_model, segmenter=MaskSegmenter(np.zeros((S, S))))
-    person = erode(rasterize(probe.project(params), probe.faces, (S, S)).mask, 3)
-    image = torch.where(person > 0, SKIN[None, :, None, None], torch.full((1, 3, S, S), 0.95))
-    crop = (image[0].permute(1, 2, 0) * 255).round().byte().numpy()
-    engine = GeometryEngine(ict_model, segmenter=MaskSegmenter(person[0, 0].numpy()))
-    target = ict_model.apply_edits(params, {"yaw": 30.0})
-
-    def grey(state, region) -> tuple[float, int]:
-        out = engine.render(state, target, debug=True)
-        mask = region(out.debug)
-        return float(torch.from_numpy(out.images[0].astype(np.float32).mean(-1) / 255.0)[mask].mean()), int(mask.sum())
-
-    return engine.prepare(crop, params), grey
-
-
 def test_a_mesh_reaching_past_the_face_does_not_whiten_the_mirrored_side(ict_model):
     """The fitted mesh reaches 3 px past the person on a white backdrop; the source is turned 15 degrees, so
     the far cheek's edge is foreshortened and a 30 degree turn takes it from the mirror side. The warp of
@@ -200,15 +191,15 @@ def test_a_mesh_reaching_past_the_face_does_not_whiten_the_mirrored_side(ict_mod
     of the person layer (the grown segmentation and the mesh's inner face) carried the white onto it."""
     import dataclasses
 
-    state, grey = _turned_on_a_white_backdrop(ict_model, -15.0)
+    engine, state, target = _turned_ict_face(ict_model, -15.0, backdrop=0.95, inset_px=3)
 
     def mirrored(debug):
         return debug["mirrored"][0, 0] > 0.5
 
     skin = float(SKIN.mean())
-    level, n = grey(state, mirrored)
+    level, n = _mean_grey(engine, state, target, mirrored)
     assert n > 500 and abs(level - skin) < 0.05
-    assert grey(dataclasses.replace(state, segment=state.person), mirrored)[0] > skin + 0.2
+    assert _mean_grey(engine, dataclasses.replace(state, segment=state.person), target, mirrored)[0] > skin + 0.2
 
 
 def test_a_mesh_reaching_past_the_face_does_not_fog_the_smeared_cheek(ict_model):
@@ -218,15 +209,15 @@ def test_a_mesh_reaching_past_the_face_does_not_fog_the_smeared_cheek(ict_model)
     when its colours came from all of the warped face skin, the part that reads the backdrop included)."""
     import dataclasses
 
-    state, grey = _turned_on_a_white_backdrop(ict_model, 0.0)
+    engine, state, target = _turned_ict_face(ict_model, 0.0, backdrop=0.95, inset_px=3)
 
     def filled(debug):
         return (debug["membrane"][0, 0] > 0.5) & (debug["mirrored"][0, 0] < 0.5)
 
     skin = float(SKIN.mean())
-    level, n = grey(state, filled)
+    level, n = _mean_grey(engine, state, target, filled)
     assert n > 300 and abs(level - skin) < 0.04
-    assert grey(dataclasses.replace(state, segment=state.person), filled)[0] > skin + 0.1
+    assert _mean_grey(engine, dataclasses.replace(state, segment=state.person), target, filled)[0] > skin + 0.1
 
 
 def test_smeared_skin_takes_its_colour_from_the_face_not_from_beyond_its_edge():
