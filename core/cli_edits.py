@@ -128,8 +128,13 @@ def edit_photo(anim, plan, source, face: int | None, full_resolution: bool):
     """Load ``source`` (face number ``face``) and render ``plan`` on it: an RGB uint8 image."""
     import numpy as np
 
+    from core.edits import large_edit_warning
+
     anim.load_source(source, face=face)
     target = plan.apply(anim.model, anim.params_for(), np.zeros(1))
+    warning = large_edit_warning(anim.model, anim.source.params, target)
+    if warning:
+        log.warning("%s: %s", Path(source).name if isinstance(source, (str, Path)) else "the portrait", warning)
     return anim.render(target, full_resolution=full_resolution)
 
 

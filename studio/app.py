@@ -450,7 +450,8 @@ class Studio:
         if s.view == "mesh":
             out[self.plot] = views.mesh_figure(s.mesh_positions(), s.kit.mesh)
         ms = 1000 * (time.perf_counter() - t0)
-        out[self.status] = note or f"Rendered in {ms:.0f} ms."
+        warning = s.large_edit_warning()
+        out[self.status] = (note or f"Rendered in {ms:.0f} ms.") + (f" ⚠ {warning}" if warning else "")
         for name in sliders or []:
             if name in s.values:  # the union of all models' sliders: only this model's have values
                 out[self.sliders[name]] = s.values[name]

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from core.animator import PRESETS, Animator, Source
+from core.edits import large_edit_warning
 from core.engines import Inspection, make_engine
 from core.face import FaceModel, FaceParams, load_face_model
 from core.io.image import limit_size, save_image
@@ -355,6 +356,12 @@ class EditSession:
                 if abs(now - fitted) > 1e-4:
                     out[name] = round(now, 4)
             return out
+
+    def large_edit_warning(self) -> str | None:
+        """A sentence when the edit turns the face further from the photo's pose than the engines are measured
+        on (``core.edits.extent``), else None."""
+        with self.lock:
+            return large_edit_warning(self.kit.model, self.source.params, self.params)
 
     def render(self, debug: bool = False) -> np.ndarray:
         """The edited crop ``(S, S, 3)`` uint8."""

@@ -31,6 +31,18 @@ def test_edit_and_frontalize_write_full_photos(portrait, tmp_path, capsys):
     assert load_image(crop).shape == (256, 256, 3)
 
 
+def test_edit_warns_of_a_turn_beyond_the_measured_range(portrait, tmp_path, caplog):
+    out = tmp_path / "far.png"
+    with caplog.at_level("WARNING", logger="core.cli"):
+        assert main(["edit", str(portrait), "--mode", "offset", "--set", "yaw=40", "--crop", "--out", str(out)]) == 0
+    assert out.is_file()
+    assert any("turned sideways by 40°" in r.getMessage() and portrait.name in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="core.cli"):
+        assert main(["edit", str(portrait), "--mode", "offset", "--set", "yaw=25", "--crop", "--out", str(out)]) == 0
+    assert not [r for r in caplog.records if "turned sideways" in r.getMessage()]
+
+
 def test_edit_reports_bad_input(portrait, tmp_path, capsys):
     assert main(["edit", str(portrait), "--set", "yawn=15", "--out", str(tmp_path / "x.png")]) == 2
     assert "did you mean yaw" in capsys.readouterr().err

@@ -5,8 +5,10 @@
 - ``plan``: ``EditPlan`` turning each frame's fitted parameters into its edited target.
 - ``gaze``: eyes on the camera whatever the head pose.
 - ``video``: ``edit_video``, the two-pass tracked video edit behind ``Animator.edit_video``.
+- ``extent``: how far an edit turns the face from the photo's pose, and a warning beyond the measured range.
 """
 
+from core.edits.extent import HeadChange, head_change, large_edit_warning
 from core.edits.keyframes import Keyframes, KeyRange, Track, load_keyframes, parse_keyframes
 from core.edits.plan import EditPlan
 from core.edits.presets import (
@@ -25,12 +27,15 @@ from core.edits.presets import (
 __all__ = [
     "EditPlan",
     "EditPreset",
+    "HeadChange",
     "KeyRange",
     "Keyframes",
     "PRESET_FORMAT",
     "PresetError",
     "Track",
     "control_summary",
+    "head_change",
+    "large_edit_warning",
     "load_keyframes",
     "load_preset",
     "neutral_values",

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from core.composite import around_crop, compose_result, crop_view
+from core.edits.extent import large_edit_warning
 from core.edits.plan import EditPlan
 from core.face.base import FaceModel
 from core.face.params import FIELD_NAMES, FaceParams
@@ -193,6 +194,9 @@ def edit_video(
     )
     fps = fit.fps
     targets = plan.apply(model, fit.params, np.arange(len(fit)) / fps)
+    warning = large_edit_warning(model, fit.params, targets)
+    if warning:
+        log.warning(warning)
     t_fit = time.perf_counter() - t0
     editor = FrameEditor(engine, fit, targets, full_resolution, single_thread=False, crops=fit.crops @ shift)
     frames = tqdm(_frames(video, max_frames), total=len(fit), desc="editing", unit="frame", disable=not progress)

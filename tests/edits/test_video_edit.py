@@ -147,6 +147,17 @@ def test_cli_edit_video_crop_with_keys(clip, tmp_path, capsys):
     assert probe_video(out).size == (256, 256)
 
 
+def test_cli_edit_video_warns_of_turns_beyond_the_measured_range(clip, tmp_path, caplog):
+    from core.cli import main
+
+    out = tmp_path / "far.mp4"
+    argv = ["edit-video", str(clip), "--set", "yaw=40", "--crop", "--max-frames", "3", "--quiet", "--out", str(out)]
+    with caplog.at_level("WARNING", logger="core.edits.video"):
+        assert main(argv) == 0
+    said = [r.getMessage() for r in caplog.records]
+    assert any("turned sideways by up to 4" in m and "3 of 3 frames" in m for m in said), said
+
+
 def test_folder_with_a_preset_reports_failures_and_does_the_rest(samples, tmp_path, capsys):
     from PIL import Image
 

@@ -80,6 +80,19 @@ def test_presets_one_click_and_undo_redo(studio_server, client, portrait):
     assert "shape000" not in data["controls"]  # only what differs from the fitted portrait
 
 
+def test_status_warns_of_a_turn_beyond_the_measured_range(studio_server, client, portrait):
+    from gradio_client import handle_file
+
+    studio = studio_server.studio
+    loaded = client.predict(handle_file(str(portrait)), api_name="/upload")
+    fitted = _values(studio, loaded[-len(studio.edit_outputs) :])["yaw"]
+    far = 45.0 if fitted < 0 else -45.0  # the slider's end away from the photo's own turn: over 45 degrees
+    out = client.predict(False, far, api_name="/slide_yaw")
+    assert "Rendered in" in _status(studio, out) and "turned sideways by" in _status(studio, out)
+    out = client.predict(False, fitted + (20.0 if far > 0 else -20.0), api_name="/slide_yaw")
+    assert "Rendered in" in _status(studio, out) and "⚠" not in _status(studio, out)
+
+
 def test_loading_presets_good_and_bad(studio_server, client, portrait, tmp_path):
     from gradio_client import handle_file
 
