@@ -259,8 +259,15 @@ class ControlBook:
         return params
 
 
-def random_edits(book: ControlBook, rng: np.random.Generator) -> dict[str, float]:
-    """Tasteful random edits: a moderate head pose, a look, and one or two expressions (no identity)."""
+def random_edits(
+    book: ControlBook, rng: np.random.Generator, fitted: Mapping[str, float] | None = None
+) -> dict[str, float]:
+    """Tasteful random edits: a moderate head pose, a look, and one or two expressions (no identity).
+
+    The pose is near frontal (yaw within 20 degrees, pitch -10..8) and, given the portrait's ``fitted``
+    slider values, also within 25 degrees of its yaw and 15 of its pitch (``core.edits.extent``: a turned
+    portrait turned 40 degrees the other way is mostly made up); a portrait turned further than that keeps
+    the nearest pose that is both."""
     have = set(book.names)
     edits: dict[str, float] = {}
 
@@ -273,8 +280,9 @@ def random_edits(book: ControlBook, rng: np.random.Generator) -> dict[str, float
         put(f"{stem}_L", value)
         put(f"{stem}_R", value)
 
-    put("yaw", rng.uniform(-20, 20))
-    put("pitch", rng.uniform(-10, 8))
+    fitted = fitted or {}
+    put("yaw", _pose_draw(rng, (-20.0, 20.0), fitted.get("yaw"), 25.0))
+    put("pitch", _pose_draw(rng, (-10.0, 8.0), fitted.get("pitch"), 15.0))
     put("roll", rng.uniform(-7, 7))
     put("gaze_yaw", rng.uniform(-12, 12))
     put("gaze_pitch", rng.uniform(-6, 6))
@@ -296,3 +304,14 @@ def random_edits(book: ControlBook, rng: np.random.Generator) -> dict[str, float
     if rng.random() < 0.25:
         put("eyeBlink_L", 1.0)  # a wink
     return edits
+
+
+def _pose_draw(rng: np.random.Generator, frontal: tuple[float, float], fitted: float | None, reach: float) -> float:
+    """A uniform draw from the ``frontal`` range cut to within ``reach`` of the ``fitted`` value; the nearest
+    end of the frontal range when the two do not meet."""
+    lo, hi = frontal
+    if fitted is not None:
+        lo, hi = max(lo, fitted - reach), min(hi, fitted + reach)
+        if lo > hi:
+            return frontal[0] if fitted < frontal[0] else frontal[1]
+    return float(rng.uniform(lo, hi))

@@ -323,7 +323,7 @@ class EditSession:
     def randomise(self) -> dict[str, float]:
         with self.lock:
             book = self.kit.book
-            edits = random_edits(book, self.rng)
+            edits = random_edits(book, self.rng, book.read(self.source.params, self.source.params))
             self.history.push(self.params)
             self.params = book.set_values(self.source.params.clone(), self.source.params, edits)
             self.values = book.read(self.params, self.source.params)

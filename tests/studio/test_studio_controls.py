@@ -107,3 +107,8 @@ def test_random_edits_are_in_range_and_tasteful(book):
         for n, v in edits.items():
             s = book.by_name[n]
             assert s.minimum <= v <= s.maximum
+    # a turned portrait is not turned the other way: the pose stays within 25 degrees of its own
+    for _ in range(20):
+        edits = random_edits(book, rng, {"yaw": 35.0, "pitch": -22.0})
+        assert 10.0 <= edits["yaw"] <= 20.0 and -10.0 <= edits["pitch"] <= -7.0
+    assert random_edits(book, rng, {"yaw": -45.0})["yaw"] == pytest.approx(-20.0)
