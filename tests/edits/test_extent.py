@@ -24,6 +24,7 @@ def test_head_change_reads_the_facing_direction(ict_model):
     assert head_change(m, src, src.clone()).yaw == pytest.approx(0.0, abs=1e-4)
     change = head_change(m, src, m.apply_edits(src, {"yaw": 25.0}))
     assert change.yaw == pytest.approx(45.0, abs=0.5) and change.pitch == pytest.approx(0.0, abs=1.0)
+    assert change.beyond_tested and not head_change(m, src, m.apply_edits(src, {"yaw": 5.0})).beyond_tested
     # head and neck turn the face together; a roll hides nothing and does not count
     both = head_change(m, m.neutral(), m.apply_edits(m.neutral(), {"yaw": 20.0, "neck_yaw": 15.0, "roll": 30.0}))
     assert both.yaw == pytest.approx(35.0, abs=0.5) and both.pitch == pytest.approx(0.0, abs=0.5)
