@@ -450,12 +450,17 @@ class Studio:
         if s.view == "mesh":
             out[self.plot] = views.mesh_figure(s.mesh_positions(), s.kit.mesh)
         ms = 1000 * (time.perf_counter() - t0)
-        warning = s.large_edit_warning()
-        out[self.status] = (note or f"Rendered in {ms:.0f} ms.") + (f" ⚠ {warning}" if warning else "")
+        out[self.status] = self._warned(s, note or f"Rendered in {ms:.0f} ms.")
         for name in sliders or []:
             if name in s.values:  # the union of all models' sliders: only this model's have values
                 out[self.sliders[name]] = s.values[name]
         return out
+
+    @staticmethod
+    def _warned(s: EditSession, status: str) -> str:
+        """``status`` followed by the warning of an edit beyond the measured range, if it is one."""
+        warning = s.large_edit_warning()
+        return status + (f" ⚠ {warning}" if warning else "")
 
     def _slider_layout(self, s: EditSession) -> dict:
         """Sliders and accordions for the session's face model: its sliders shown with their ranges and
@@ -719,7 +724,7 @@ class Studio:
         return {
             self.full_img: preview,
             self.download_btn: gr.DownloadButton(value=str(path), visible=True),
-            self.status: f"Full photo ({w}×{h} px) in {time.perf_counter() - t0:.1f} s.",
+            self.status: self._warned(s, f"Full photo ({w}×{h} px) in {time.perf_counter() - t0:.1f} s."),
         }
 
     def on_view(self, view: str, request: gr.Request) -> dict:

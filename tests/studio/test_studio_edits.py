@@ -89,6 +89,8 @@ def test_status_warns_of_a_turn_beyond_the_measured_range(studio_server, client,
     far = 45.0 if fitted < 0 else -45.0  # the slider's end away from the photo's own turn: over 45 degrees
     out = client.predict(False, far, api_name="/slide_yaw")
     assert "Rendered in" in _status(studio, out) and "turned sideways by" in _status(studio, out)
+    _, _, full_status = client.predict(api_name="/full")
+    assert "Full photo" in full_status and "turned sideways by" in full_status
     out = client.predict(False, fitted + (20.0 if far > 0 else -20.0), api_name="/slide_yaw")
     assert "Rendered in" in _status(studio, out) and "⚠" not in _status(studio, out)
 
