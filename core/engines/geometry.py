@@ -19,7 +19,8 @@ Per target (all on the S x S crop, flows in normalised crop units, see ``core.co
    flow is zero in the result.
 4. Surface the source never showed (and skin it saw so foreshortened that its mirror side is twice as
    sharp) is completed from the mirror side, colour-matched, else filled smoothly where the flow would
-   stretch it into streaks (``core.engines.completion``); eyes keep the flow.
+   stretch it into streaks (``core.engines.completion``); eyes keep the flow. So is face skin whose warp
+   reads the backdrop (the fitted mesh reaches past the real face) where a turn stretches it into a wedge.
 5. The inside of the mouth: target pixels drawn by the mouth socket, teeth, gums or tongue of the mesh
    whose source location was not mouth interior (the mouth opened) are synthesised: teeth light, gums
    and tongue dark red, the socket nearly black, darkened with depth and feathered at the lips. Where the
@@ -72,6 +73,9 @@ MOUTH_COLOURS = torch.tensor([[0.0, 0.0, 0.0], [0.10, 0.03, 0.03], [0.86, 0.83, 
 RELIEF_RAMP = (8.0, 25.0)
 # Whole-layer pixels next to the head layer's edge that full resolution pastes from the crop (``_layer_edge``)
 LAYER_EDGE_PX = 2
+# Face skin that reads the backdrop gets the membrane where the warp stretches it more than this many times
+# (``_complete``): a large turn's wedges (man, W009: 2-17 times) but not a 5 degree turn's rim (1.4-2 times)
+OFF_FACE_STRETCH = 2.0
 
 
 def relief_offsets(
@@ -568,6 +572,11 @@ class GeometryEngine:
         # the smeared membrane's colours: the face's own skin as warped, not the hair and background its edge
         # reached over, nor the background the mesh's edge reads beyond the face (a whitish fog over the cheek)
         skin = face_skin * (1.0 - stretched) * on_person
+        # face skin whose warp reads the backdrop: the fitted mesh's rim reaches past the real face, and a turn
+        # stretches that rim into a wedge of background inside the face (W009's jaw at yaw+25). Patches at
+        # least 3 px across, stretched over twice, get the membrane; a small motion's thin rim keeps the warp
+        off = face_skin * (1.0 - on_person) * overstretched(grid, OFF_FACE_STRETCH)
+        smeared = torch.maximum(smeared, dilate(erode(off, 1), 1) * off)
         return complete_hidden(
             out,
             state.crop,
