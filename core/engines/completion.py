@@ -127,10 +127,16 @@ def area_ratio(grid: torch.Tensor) -> torch.Tensor:
     return (dx[:, :1] * dy[:, 1:] - dx[:, 1:] * dy[:, :1]).abs()
 
 
-def overstretched(grid: torch.Tensor, limit: float = STRETCH_LIMIT) -> torch.Tensor:
+def local_area_ratio(grid: torch.Tensor) -> torch.Tensor:
+    """``(B, 1, S, S)``: ``area_ratio`` of ``grid (B, S, S, 2)`` averaged over 3 x 3 pixels."""
+    return box_blur(area_ratio(grid), 1)
+
+
+def overstretched(grid: torch.Tensor, limit: float = STRETCH_LIMIT, ratio: torch.Tensor | None = None) -> torch.Tensor:
     """``(B, 1, S, S)`` 0/1: where the map ``grid (B, S, S, 2)`` stretches the source's area more than ``limit``
-    times (``area_ratio`` over 3 x 3 pixels under ``1 / limit``): streaks if warped, or a sliver seen edge-on."""
-    return (box_blur(area_ratio(grid), 1) < 1.0 / limit).float()
+    times (``local_area_ratio`` under ``1 / limit``; ``ratio``: that ratio when already computed): streaks if
+    warped, or a sliver seen edge-on."""
+    return ((local_area_ratio(grid) if ratio is None else ratio) < 1.0 / limit).float()
 
 
 def foreshortened(

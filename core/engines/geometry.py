@@ -51,6 +51,7 @@ from core.engines.completion import (
     complete_hidden,
     crown_vertices,
     foreshortened,
+    local_area_ratio,
     mirror_partners,
     overstretched,
     skin_vertices,
@@ -548,7 +549,8 @@ class GeometryEngine:
             geo.seen * geo.skin,
             geo.mirror_seen,
         )
-        stretched = overstretched(grid)
+        ratio = local_area_ratio(grid)
+        stretched = overstretched(grid, ratio=ratio)
         # visible inner-face skin stretched over 3 times (the side a turn brings round, seen edge-on from the
         # front) would streak: patches of it at least 7 px across get the membrane (thinner ones, at the lips
         # and lids as an expression changes, keep the warp); under the jaw, which a raised chin shows edge-on
@@ -575,7 +577,7 @@ class GeometryEngine:
         # face skin whose warp reads the backdrop: the fitted mesh's rim reaches past the real face, and a turn
         # stretches that rim into a wedge of background inside the face (W009's jaw at yaw+25). Patches at
         # least 3 px across, stretched over twice, get the membrane; a small motion's thin rim keeps the warp
-        off = face_skin * (1.0 - on_person) * overstretched(grid, OFF_FACE_STRETCH)
+        off = face_skin * (1.0 - on_person) * overstretched(grid, OFF_FACE_STRETCH, ratio)
         smeared = torch.maximum(smeared, dilate(erode(off, 1), 1) * off)
         return complete_hidden(
             out,
