@@ -8,7 +8,7 @@
 - ``extent``: how far an edit turns the face from the photo's pose, and a warning beyond the measured range.
 """
 
-from core.edits.extent import HeadChange, head_change, large_edit_warning
+from core.edits.extent import head_changes, large_edit_warning
 from core.edits.keyframes import Keyframes, KeyRange, Track, load_keyframes, parse_keyframes
 from core.edits.plan import EditPlan
 from core.edits.presets import (
@@ -27,14 +27,13 @@ from core.edits.presets import (
 __all__ = [
     "EditPlan",
     "EditPreset",
-    "HeadChange",
     "KeyRange",
     "Keyframes",
     "PRESET_FORMAT",
     "PresetError",
     "Track",
     "control_summary",
-    "head_change",
+    "head_changes",
     "large_edit_warning",
     "load_keyframes",
     "load_preset",

@@ -11,7 +11,6 @@ measured against each frame's own fitted pose).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 
@@ -21,9 +20,7 @@ from core.face.params import FaceParams
 __all__ = [
     "TESTED_PITCH_DEG",
     "TESTED_YAW_DEG",
-    "HeadChange",
     "facing_angles",
-    "head_change",
     "head_changes",
     "large_edit_warning",
 ]
@@ -37,20 +34,6 @@ TESTED_PITCH_DEG = 20.0
 SLACK_DEG = 1.0
 
 
-@dataclass(frozen=True)
-class HeadChange:
-    """How much the direction the face points in changes from the source to the target (degrees, target
-    minus source, signs as the ``yaw`` and ``pitch`` controls). Roll turns the face within the image and
-    hides nothing, so it is left out; head and neck rotations count together."""
-
-    yaw: float
-    pitch: float
-
-    @property
-    def beyond_tested(self) -> bool:
-        return abs(self.yaw) > TESTED_YAW_DEG + SLACK_DEG or abs(self.pitch) > TESTED_PITCH_DEG + SLACK_DEG
-
-
 def facing_angles(model: FaceModel, params: FaceParams) -> tuple[torch.Tensor, torch.Tensor]:
     """``(B,)`` yaw and ``(B,)`` pitch (degrees) of the direction the posed face points in (the rest
     frame's +z carried by ``model.head_rotation``): 0, 0 facing the camera."""
@@ -61,18 +44,14 @@ def facing_angles(model: FaceModel, params: FaceParams) -> tuple[torch.Tensor, t
 
 
 def head_changes(model: FaceModel, source: FaceParams, target: FaceParams) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(B,)`` yaw and ``(B,)`` pitch changes (degrees) of the facing direction from ``source`` (B rows, or
-    1 for all) to ``target`` (B rows): a turn across the back reads as the short way round."""
+    """``(B,)`` yaw and ``(B,)`` pitch changes (degrees, target minus source, signs as the ``yaw`` and ``pitch``
+    controls) of the facing direction from ``source`` (B rows, or 1 for all) to ``target`` (B rows). Head and
+    neck rotations count together; roll turns the face within the image and hides nothing, so it is left out.
+    A turn across the back reads as the short way round."""
     with torch.no_grad():
         y0, p0 = facing_angles(model, source)
         y1, p1 = facing_angles(model, target)
     return torch.remainder(y1 - y0 + 180.0, 360.0) - 180.0, p1 - p0
-
-
-def head_change(model: FaceModel, source: FaceParams, target: FaceParams) -> HeadChange:
-    """The change of facing direction from ``source``'s first row to ``target``'s first row."""
-    yaw, pitch = head_changes(model, source[0], target[0])
-    return HeadChange(yaw=float(yaw[0]), pitch=float(pitch[0]))
 
 
 def large_edit_warning(model: FaceModel, source: FaceParams, target: FaceParams) -> str | None:

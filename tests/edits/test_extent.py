@@ -3,8 +3,14 @@
 import pytest
 import torch
 
-from core.edits.extent import TESTED_PITCH_DEG, TESTED_YAW_DEG, head_change, large_edit_warning
+from core.edits.extent import TESTED_PITCH_DEG, TESTED_YAW_DEG, head_changes, large_edit_warning
 from core.face.params import FIELD_NAMES, FaceParams
+
+
+def _change(model, source: FaceParams, target: FaceParams) -> tuple[float, float]:
+    """The yaw and pitch change of the first rows."""
+    yaw, pitch = head_changes(model, source[0], target[0])
+    return float(yaw[0]), float(pitch[0])
 
 
 def _rows(*params: FaceParams) -> FaceParams:
@@ -21,14 +27,16 @@ def test_the_tested_range_is_the_edit_protocols_largest_pose_edits():
 def test_head_change_reads_the_facing_direction(ict_model):
     m = ict_model
     src = m.apply_edits(m.neutral(), {"yaw": -20.0, "pitch": 5.0})
-    assert head_change(m, src, src.clone()).yaw == pytest.approx(0.0, abs=1e-4)
-    change = head_change(m, src, m.apply_edits(src, {"yaw": 25.0}))
-    assert change.yaw == pytest.approx(45.0, abs=0.5) and change.pitch == pytest.approx(0.0, abs=1.0)
-    assert change.beyond_tested and not head_change(m, src, m.apply_edits(src, {"yaw": 5.0})).beyond_tested
+    assert _change(m, src, src.clone())[0] == pytest.approx(0.0, abs=1e-4)
+    turned = m.apply_edits(src, {"yaw": 25.0})
+    yaw, pitch = _change(m, src, turned)
+    assert yaw == pytest.approx(45.0, abs=0.5) and pitch == pytest.approx(0.0, abs=1.0)
+    assert large_edit_warning(m, src, turned) is not None
+    assert large_edit_warning(m, src, m.apply_edits(src, {"yaw": 5.0})) is None
     # head and neck turn the face together; a roll hides nothing and does not count
-    both = head_change(m, m.neutral(), m.apply_edits(m.neutral(), {"yaw": 20.0, "neck_yaw": 15.0, "roll": 30.0}))
-    assert both.yaw == pytest.approx(35.0, abs=0.5) and both.pitch == pytest.approx(0.0, abs=0.5)
-    assert head_change(m, m.neutral(), m.apply_edits(m.neutral(), {"pitch": -25.0})).pitch == pytest.approx(-25.0)
+    yaw, pitch = _change(m, m.neutral(), m.apply_edits(m.neutral(), {"yaw": 20.0, "neck_yaw": 15.0, "roll": 30.0}))
+    assert yaw == pytest.approx(35.0, abs=0.5) and pitch == pytest.approx(0.0, abs=0.5)
+    assert _change(m, m.neutral(), m.apply_edits(m.neutral(), {"pitch": -25.0}))[1] == pytest.approx(-25.0)
 
 
 def test_warning_only_beyond_the_measured_range(ict_model):
