@@ -17,7 +17,9 @@ nearest visible pixels over them makes streaks. Instead, per hidden target pixel
    region: plain skin, never streaks; likewise for visible inner-face skin the warp would stretch that much
    with no sharper mirror, and for the underside of the jaw stretched that much, however thin, when a raised
    chin shows it (``smeared``), whose fill takes its colour from the face's own skin only, not from the hair
-   or background beyond the face's edge. Elsewhere (ears, skull, neck sides, mostly under hair) the flow's
+   or background beyond the face's edge. When the chin is raised, the band of the underside the source saw
+   edge-on is filled whole, like the hidden skin, from the chin above it and the neck below (``chin_band``).
+   Elsewhere (ears, skull, neck sides, mostly under hair) the flow's
    continuation of what surrounds the region is kept, and on the crown a nod shows (``crown_vertices``) even
    where it stretches: the photo's hair, stretched, still looks like hair, where a membrane is a flat blob of
    its colour with an edge, which the full-resolution photo's sharp hair around it makes plain.
@@ -137,6 +139,27 @@ def overstretched(grid: torch.Tensor, limit: float = STRETCH_LIMIT, ratio: torch
     times (``local_area_ratio`` under ``1 / limit``; ``ratio``: that ratio when already computed): streaks if
     warped, or a sliver seen edge-on."""
     return ((local_area_ratio(grid) if ratio is None else ratio) < 1.0 / limit).float()
+
+
+def chin_band(
+    underside: torch.Tensor,
+    seen: torch.Tensor,
+    ratio: torch.Tensor,
+    on_face: torch.Tensor,
+    radius: int,
+    limit: float = STRETCH_LIMIT,
+) -> torch.Tensor:
+    """``(B, 1, S, S)`` 0/1: the underside of the jaw a raised chin brings into view, as one region: pixels of
+    ``underside`` (``underside_vertices``, rasterised) where the underside within ``radius`` pixels was seen,
+    on the whole, stretched more than ``limit`` times (``ratio (B, 1, S, S)``: ``local_area_ratio`` of the warp;
+    pixels not ``seen`` count as nothing seen) and whose warp reads the source's face (``on_face``), not a
+    collar or a microphone in front of the neck.
+
+    Per pixel, that band is a patchwork: strips the source never showed, strips stretched into streaks and
+    thin slivers of the chin's edge that the warp keeps, which draw the jaw line again as dark lines across
+    the fill. The caller fills it whole."""
+    mean = box_blur(ratio * seen * underside, radius) / box_blur(underside, radius).clamp(min=1e-6)
+    return underside * (mean < 1.0 / limit).to(ratio.dtype) * on_face
 
 
 def foreshortened(

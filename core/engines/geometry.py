@@ -20,7 +20,8 @@ Per target (all on the S x S crop, flows in normalised crop units, see ``core.co
 4. Surface the source never showed (and skin it saw so foreshortened that its mirror side is twice as
    sharp) is completed from the mirror side, colour-matched, else filled smoothly where the flow would
    stretch it into streaks (``core.engines.completion``); eyes keep the flow. So is face skin whose warp
-   reads the backdrop (the fitted mesh reaches past the real face) where a turn stretches it into a wedge.
+   reads the backdrop (the fitted mesh reaches past the real face) where a turn stretches it into a wedge,
+   and, whole, the underside of the jaw a raised chin shows as a band the source saw edge-on (``chin_band``).
 5. The inside of the mouth: target pixels drawn by the mouth socket, teeth, gums or tongue of the mesh
    whose source location was not mouth interior (the mouth opened) are synthesised: teeth light, gums
    and tongue dark red, the socket nearly black, darkened with depth and feathered at the lips. Where the
@@ -48,6 +49,7 @@ from core.coords import pixel_grid
 from core.engines.base import EngineResult, Inspection, check_source, image_to_tensor, tensor_to_images
 from core.engines.completion import (
     Completion,
+    chin_band,
     complete_hidden,
     crown_vertices,
     foreshortened,
@@ -77,6 +79,10 @@ LAYER_EDGE_PX = 2
 # Face skin that reads the backdrop gets the membrane where the warp stretches it more than this many times
 # (``_complete``): a large turn's wedges (man, W009: 2-17 times) but not a 5 degree turn's rim (1.4-2 times)
 OFF_FACE_STRETCH = 2.0
+# a head rotation that lifts the chin by more than this many degrees shows the jaw's underside as a band
+# (``completion.chin_band``), filled whole; its stretch is judged over this fraction of the crop around a pixel
+CHIN_LIFT_DEG = 8.0
+CHIN_BAND_RADIUS = 1.0 / 32.0
 
 
 def relief_offsets(
@@ -112,6 +118,18 @@ def relief_offsets(
     w = weights[None, :, None].to(depth.dtype)
     direction = w * sight[:, None] + (1.0 - w) * sight.new_tensor([0.0, 0.0, 1.0])  # (B, N, 3)
     return (amount[:, None] * depth)[..., None] * direction
+
+
+def chin_lift_deg(rot_src: torch.Tensor, rot_tgt: torch.Tensor) -> torch.Tensor:
+    """``(B,)`` degrees by which the head rotation from ``rot_src (1, 3, 3)`` to ``rot_tgt (B, 3, 3)``
+    (``FaceModel.head_rotation``) turns the underside of the jaw towards the camera: the change in elevation,
+    towards the camera, of the head's downward direction. As the ``pitch`` control for a nod of a frontal head
+    (positive lifts the chin); 0 for a turn; a roll of a turned head turns it a little away."""
+
+    def elevation(rot: torch.Tensor) -> torch.Tensor:  # the rest frame's -y, posed: its z component
+        return torch.rad2deg(torch.asin((-rot[..., 2, 1]).clamp(-1.0, 1.0)))
+
+    return elevation(rot_tgt) - elevation(rot_src)
 
 
 def photo_area(crop: torch.Tensor) -> torch.Tensor:
@@ -166,6 +184,7 @@ class GeometryState:
     colourfulness: float  # 0 for a grey photo, 1 for ordinary colour skin: scales the mouth colours
     photo: torch.Tensor  # (1, 1, S, S) 1 where the crop shows the photo, 0 where it ran past its edge
     edge_distance: torch.Tensor  # (1, 1, S + 2a, S + 2a) pixels to the photo's edge (``edge_distance``)
+    face: torch.Tensor  # (1, 1, S, S) 0/1 the source mesh's inner face, grown by 2 pixels (at 256 px)
 
     @property
     def size(self) -> int:
@@ -323,6 +342,7 @@ class GeometryEngine:
             colourfulness,
             in_photo,
             edge,
+            dilate(inner, max(1, s // 128)),
         )
 
     @staticmethod
@@ -473,7 +493,7 @@ class GeometryEngine:
                 layer = torch.maximum(layer, hidden * geo.mirror_seen)
             out = warped * layer + state.plate * (1.0 - layer)
             out = self._beyond_crop(out, grid, layer)
-            done = self._complete(out, state, geo, grid, hidden)
+            done = self._complete(out, state, geo, grid, hidden, target)
             out, mouth = self._fill_mouth(done.image, state, geo.frags, grid)
             # what full resolution cannot take from the photo: the plate where the person was, made-up pixels
             plate = (1.0 - layer) * state.person
@@ -535,10 +555,11 @@ class GeometryEngine:
         geo: TargetGeometry,
         grid: torch.Tensor,
         hidden: torch.Tensor | None,
+        target: FaceParams,
     ) -> Completion:
-        """Mirror and smooth completion of ``hidden`` (``_hidden``), foreshortened and streaking skin
-        (``core.engines.completion``); nothing when the engine was built with ``completion=False`` (``hidden``
-        is then None)."""
+        """Mirror and smooth completion of ``hidden`` (``_hidden``), foreshortened and streaking skin and a raised
+        chin's underside (``core.engines.completion``); nothing when the engine was built with
+        ``completion=False`` (``hidden`` is then None)."""
         if hidden is None:
             empty = torch.zeros_like(geo.inner)
             return Completion(out, empty, empty)
@@ -579,19 +600,49 @@ class GeometryEngine:
         # least 3 px across, stretched over twice, get the membrane; a small motion's thin rim keeps the warp
         off = face_skin * (1.0 - on_person) * overstretched(grid, OFF_FACE_STRETCH, ratio)
         smeared = torch.maximum(smeared, dilate(erode(off, 1), 1) * off)
+        # a raised chin's underside is filled whole from the chin above it and the neck below, as if hidden:
+        # neither its slivers that the warp keeps nor the mirror side's jaw edge draw lines across it
+        band = self.chin_band(state, geo, grid, target, ratio)
+        mirror_seen = geo.mirror_seen
+        if band is not None:
+            keep = 1.0 - band
+            hidden, too_stretched = torch.maximum(hidden, band), torch.maximum(too_stretched, band)
+            mirror_seen, poor, smeared, skin = mirror_seen * keep, poor * keep, smeared * keep, skin * keep
         return complete_hidden(
             out,
             state.crop,
             hidden,
             geo.seen,
             geo.mirror_grid,
-            geo.mirror_seen,
+            mirror_seen,
             poor,
             too_stretched,
             smeared,
             skin,
             measured=on_person,
         )
+
+    def chin_band(
+        self,
+        state: GeometryState,
+        geo: TargetGeometry,
+        grid: torch.Tensor,
+        target: FaceParams,
+        ratio: torch.Tensor | None = None,
+    ) -> torch.Tensor | None:
+        """``(B, 1, S, S)`` 0/1: the underside of the jaw that a chin lifted by more than ``CHIN_LIFT_DEG`` shows
+        as a band the source saw edge-on (``completion.chin_band``), where the warp ``grid (B, S, S, 2)`` reads
+        the source's face; None when no target lifts the chin that far. ``ratio``: the warp's
+        ``local_area_ratio``, when already computed."""
+        lift = chin_lift_deg(self.model.head_rotation(state.params), self.model.head_rotation(target))
+        lifted = (lift > CHIN_LIFT_DEG).to(grid.dtype)[:, None, None, None]
+        if not lifted.any() or not geo.underside.any():
+            return None
+        b = len(grid)
+        on_face = (F.grid_sample(state.face.expand(b, -1, -1, -1), grid, align_corners=False) > 0.5).to(grid.dtype)
+        radius = max(1, int(round(CHIN_BAND_RADIUS * state.size)))
+        ratio = local_area_ratio(grid) if ratio is None else ratio
+        return chin_band(geo.underside, geo.seen, ratio, on_face, radius) * lifted
 
     def variant(self, **options: Any) -> GeometryEngine:
         """This engine with other options (``completion``, ``margin``, ``head_margin``, ``fill_sweeps``,

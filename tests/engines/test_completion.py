@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from core.coords import pixel_grid
-from core.engines.completion import area_ratio, complete_hidden, mirror_partners, overstretched
+from core.engines.completion import area_ratio, chin_band, complete_hidden, mirror_partners, overstretched
 from core.engines.geometry import GeometryEngine
 from core.render.interpolate import interpolate
 from core.render.raster import rasterize
@@ -306,6 +306,55 @@ def test_raised_chin_fills_the_streaks_under_the_jaw(scene, ict_model):
     assert int(streaks.sum()) > 20  # ... and the plain warp stretches much of it
     assert float((filled.synthesised[0, 0][streaks] > 0.5).float().mean()) > 0.75
     assert stretch_fraction(filled.flow, filled.synthesised)[0] < stretch_fraction(plain.flow, plain.synthesised)[0]
+
+
+def test_chin_band_takes_the_underside_whole_where_it_was_seen_stretched_on_the_whole():
+    """The rows of an underside strip, by fives: one hidden, one a sliver seen unstretched, three seen stretched
+    10 times. Where the strip was seen stretched on the whole it is one band, slivers included; where it was
+    seen as large as it is shown, none; nor where the warp reads something other than the source's face."""
+    s = 40
+    underside = torch.zeros(1, 1, s, s)
+    underside[..., 10:30, :] = 1.0
+    seen = torch.ones(1, 1, s, s)
+    seen[..., 12:26:5, :] = 0.0  # hidden rows
+    ratio = torch.full((1, 1, s, s), 0.1)
+    ratio[..., 13:26:5, :] = 1.0  # sliver rows
+    ratio[..., :, 30:] = 1.0  # the right end was seen as large as it is shown
+    on_face = torch.ones(1, 1, s, s)
+    on_face[..., :, :6] = 0.0  # the left end reads a collar
+    band = chin_band(underside, seen, ratio, on_face, radius=2)[0, 0]
+    assert band[10:30, 8:26].min() == 1.0  # slivers and hidden rows alike
+    assert band[10:30, 33:].max() == 0.0 and band[10:30, :6].max() == 0.0
+    assert band[:10].max() == 0.0 and band[30:].max() == 0.0  # only the underside
+
+
+def test_a_raised_chin_draws_no_lines_across_the_underside_of_the_jaw(samples, ict_model):
+    """A 20 degree chin raise shows the underside of the jaw, which the source saw edge-on, as a band of hidden
+    strips, strips stretched into streaks and thin slivers of the chin's edge that the warp kept. Filled piece
+    by piece, the slivers and the mirror side's jaw edge drew dark lines across it (Rose Leslie: 205 pixels of
+    local contrast over 0.03 in the band); it is now filled whole, from the chin above it and the neck below."""
+    from core.animator import Animator
+    from core.engines.masks import erode
+    from core.eval.edits import parse_edit, requested_values
+
+    anim = Animator(engine="geometry", model=ict_model)
+    anim.load_source(samples / "images" / "examples__knn_examples__train__rose_leslie__img2.jpg")
+    src, engine = anim.source, anim.engine
+    target = ict_model.apply_edits(src.params, requested_values(ict_model, src.params, parse_edit("pitch+20")))
+    flow, _, _ = engine.flow(src.state, target)
+    grid = pixel_grid(flow.shape[-2:])[None] + flow.permute(0, 2, 3, 1)
+    band = engine.chin_band(src.state, engine.target_geometry(src.state, target), grid, target)
+    inside = erode(band, 1)[0, 0].numpy() > 0.5
+    assert inside.sum() > 1000  # the band is there: about 8 by 200 pixels of the 256 crop
+    lines = lambda image: int((_contrast(image)[inside] > 0.03).sum())  # noqa: E731
+    assert lines(engine.variant(completion=False).render(src.state, target).images[0]) > 100  # the warp's lines
+    assert lines(engine.render(src.state, target).images[0]) < 10
+    # a chin lowered as far, or a turn, shows no such band
+    for edit in ("pitch-20", "yaw+30"):
+        other = ict_model.apply_edits(src.params, requested_values(ict_model, src.params, parse_edit(edit)))
+        flow, _, _ = engine.flow(src.state, other)
+        grid = pixel_grid(flow.shape[-2:])[None] + flow.permute(0, 2, 3, 1)
+        assert engine.chin_band(src.state, engine.target_geometry(src.state, other), grid, other) is None
 
 
 def test_reflected_grain_reads_the_mirror_image_across_the_nearest_sharp_skin():

@@ -239,6 +239,26 @@ def test_obliquely_seen_scalp_is_not_drawn_as_streaks(setup, ict_model, edit, st
     assert torch.allclose(flow[0][:, inner_seen], geo.mesh_flow[0][:, inner_seen], atol=1e-6)
 
 
+def test_chin_lift_is_how_far_the_underside_of_the_jaw_turns_to_the_camera(ict_model):
+    """For a frontal head the pitch change, signed as the control; none for a turn or a roll. For a head
+    turned 20 degrees, a 20 degree nod shows the underside a little less (part of it tilts sideways) and a
+    roll turns it a little away."""
+    from core.engines.geometry import chin_lift_deg
+
+    rot = ict_model.head_rotation
+    for yaw, edit, low, high in (
+        (0.0, {"pitch": 20.0}, 19.9, 20.1),
+        (0.0, {"pitch": -12.0}, -12.1, -11.9),
+        (0.0, {"yaw": 45.0}, -0.1, 0.1),
+        (0.0, {"roll": 15.0}, -0.1, 0.1),
+        (20.0, {"pitch": 20.0}, 17.0, 19.9),
+        (20.0, {"roll": 15.0}, -6.0, -4.0),
+    ):
+        source = ict_model.apply_edits(ict_model.neutral(), {"yaw": yaw})
+        lift = float(chin_lift_deg(rot(source), rot(ict_model.apply_edits(source, edit)))[0])
+        assert low < lift < high, (yaw, edit, lift)
+
+
 def test_relief_offsets_deepen_large_rotations_along_the_source_line_of_sight():
     from core.engines.geometry import RELIEF_RAMP, relief_offsets
     from core.face.rotation import euler_to_matrix
