@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from core.composite import around_crop, compose_result, crop_view, fill_beyond_crop
-from core.engines.base import Engine, EngineResult, Inspection
+from core.engines.base import Engine, EngineResult, Inspection, prepare_around
 from core.engines.registry import make_engine
 from core.face import FaceModel, FaceParams, load_face_model
 from core.io.image import ImageInput, load_working_image
@@ -145,8 +145,8 @@ class Animator:
     @staticmethod
     def _prepare(engine: Engine, original: np.ndarray, fit: Any) -> Any:
         """``engine``'s state for a fitted photo, told where the photo ends around the crop."""
-        photo = around_crop(original, fit.crop, fit.crop_image.shape[0])[1]
-        return engine.prepare(fit.crop_image, fit.params, photo)
+        around, photo = around_crop(original, fit.crop, fit.crop_image.shape[0])
+        return prepare_around(engine, fit.crop_image, fit.params, photo, around)
 
     def use_source(self, source: Source) -> None:
         """Adopt a source prepared elsewhere (a cache); re-prepared if another engine prepared it."""

@@ -240,7 +240,17 @@ def compose_result(
     if inside is not None:
         beyond = reads_beyond_photo(result.flow[i], inside)
         paste = beyond if paste is None else np.maximum(paste, beyond)
-    if paste is not None and paste.max() > 0:
+    if result.outer_images is not None and result.outer_synthesised is not None and result.margin > 0:
+        # the engine's canvas beyond the crop too (the background where the head moved away across its edge),
+        # feathered as the crop's paste
+        s, m = result.flow.shape[-1], result.margin
+        outer_paste = result.outer_synthesised[i].copy()
+        if paste is not None:
+            outer_paste[m : m + s, m : m + s] = paste
+        if outer_paste.max() > 0:
+            grown = grown_crop(crop_t, m)
+            out = paste_back(out, result.outer_images[i], grown, mask=outer_paste, feather=0.004 * s / (s + 2 * m))
+    elif paste is not None and paste.max() > 0:
         out = paste_back(out, result.images[i], crop_t, mask=paste, feather=0.004)
     if result.detail is not None:
         grain_flow = None if result.detail_flow is None else result.detail_flow[i]

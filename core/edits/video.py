@@ -28,6 +28,7 @@ import numpy as np
 from core.composite import around_crop, compose_result, crop_view
 from core.edits.extent import large_edit_warning
 from core.edits.plan import EditPlan
+from core.engines.base import prepare_around
 from core.face.base import FaceModel
 from core.face.params import FIELD_NAMES, FaceParams
 
@@ -142,7 +143,12 @@ class FrameEditor:
         # where the frame ends around the crop, and what the flow reads beyond the crop comes from the frame
         # around it, as for a photo (core.animator)
         around, inside = around_crop(frame, self.crops[t], self.fit.size)
-        state = self.engine.prepare(crop, base, inside)
+        # (the photo around the crop is layered as the crop is for full resolution only: the crop view does not
+        # show it)
+        if self.full_resolution:
+            state = prepare_around(self.engine, crop, base, inside, around)
+        else:
+            state = self.engine.prepare(crop, base, inside)
         result = self.engine.render(state, target)
         if result.flow is None:
             return compose_result(frame, result, 0, self.crops[t]) if self.full_resolution else result.images[0]

@@ -8,6 +8,7 @@ Engines are listed in ``core.engines.registry``; a new engine is one module ther
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -37,6 +38,10 @@ class EngineResult:
       ``detail_flow`` ``(B, 2, S, S)``: a backward flow on the result (normalised crop units) to where finer
       grain for them may be read. Full resolution adds the grain the result holds there beyond the crop's
       resolution, so that on a photo larger than the crop they do not show as a blurred patch.
+    - ``outer_images``: optional ``(B, S + 2m, S + 2m, 3)`` uint8, the result on ``outer_flow``'s canvas (``images``
+      its middle), and ``outer_synthesised`` ``(B, S + 2m, S + 2m)``, ``synthesised`` on it: where the engine knew
+      the photo around the crop, what full resolution pastes beyond the crop too (the background where the
+      head moved away across the crop's edge).
     """
 
     images: np.ndarray
@@ -47,6 +52,8 @@ class EngineResult:
     margin: int = 0
     detail: np.ndarray | None = None
     detail_flow: torch.Tensor | None = None
+    outer_images: np.ndarray | None = None
+    outer_synthesised: np.ndarray | None = None
 
 
 @dataclass
@@ -78,18 +85,36 @@ class Engine(Protocol):
 
     name: str
 
-    def prepare(self, crop_image: np.ndarray, params: FaceParams, photo: np.ndarray | None = None) -> Any:
+    def prepare(
+        self,
+        crop_image: np.ndarray,
+        params: FaceParams,
+        photo: np.ndarray | None = None,
+        around: np.ndarray | None = None,
+    ) -> Any:
         """Per-source state from the RGB uint8 crop ``(S, S, 3)`` and its fitted parameters (B = 1).
 
         ``photo``: optional float mask ``(S + 2a, S + 2a)``, 1 where the photo goes on around the crop (the
         crop is its middle square; ``core.composite.around_crop``), 0 beyond the photo's edge; engines that
-        move the photo's pixels hold its edge still. None: only what the crop shows is known."""
+        move the photo's pixels hold its edge still. None: only what the crop shows is known. ``around``:
+        optional, the photo around the crop itself (RGB uint8 ``(S + 2a, S + 2a, 3)``, same square), for
+        engines that layer the head over the background beyond the crop too (``EngineResult.outer_images``)."""
 
     def render(self, state: Any, target: FaceParams, debug: bool = False) -> EngineResult:
         """Images for a batch of target parameters (``target.batch_size`` = B)."""
 
     def inspect(self, state: Any, target: FaceParams) -> Inspection:
         """The image for one target (B = 1) with the engine's debug layers."""
+
+
+def prepare_around(
+    engine: Engine, crop_image: np.ndarray, params: FaceParams, photo: np.ndarray, around: np.ndarray
+) -> Any:
+    """``engine.prepare`` with the photo around the crop: ``around`` too for engines whose ``prepare`` takes it
+    (it came later; an engine written for ``prepare(crop_image, params, photo)`` keeps working)."""
+    if "around" in inspect.signature(engine.prepare).parameters:
+        return engine.prepare(crop_image, params, photo, around=around)
+    return engine.prepare(crop_image, params, photo)
 
 
 def check_source(crop_image: np.ndarray, params: FaceParams) -> int:

@@ -18,7 +18,13 @@ class CopyEngine:
     def __init__(self, model: FaceModel | None = None) -> None:
         self.model = model
 
-    def prepare(self, crop_image: np.ndarray, params: FaceParams, photo: np.ndarray | None = None) -> np.ndarray:
+    def prepare(
+        self,
+        crop_image: np.ndarray,
+        params: FaceParams,
+        photo: np.ndarray | None = None,
+        around: np.ndarray | None = None,
+    ) -> np.ndarray:
         check_source(crop_image, params)
         return np.ascontiguousarray(crop_image)
 

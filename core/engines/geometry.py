@@ -16,7 +16,8 @@ Per target (all on the S x S crop, flows in normalised crop units, see ``core.co
 3. The crop is warped, and the *head layer* (the source's person mask, carried by the flow, plus the inner
    face) is composed over a *background plate*: the source with the person filled in harmonically. So
    where the head was, the background shows (no ghost ear), and the background itself never moves: its
-   flow is zero in the result.
+   flow is zero in the result. Given the photo around the crop (``prepare``'s ``around``), the same is done on
+   the grown canvas beyond the crop (``Ring``), for full resolution.
 4. Surface the source never showed (and skin it saw so foreshortened that its mirror side is twice as
    sharp) is completed from the mirror side, colour-matched, else filled smoothly where the flow would
    stretch it into streaks (``core.engines.completion``); eyes keep the flow. So is face skin whose warp
@@ -167,6 +168,18 @@ def edge_distance(photo: np.ndarray | None, size: int) -> torch.Tensor:
 
 
 @dataclass
+class Ring:
+    """The photo around the crop on ``extend``'s canvas (the crop grown by m pixels on each side, its middle the
+    crop), for the head layer beyond the crop: where a large turn moves the hair away across the crop's edge,
+    the background shows there as it does inside the crop, instead of the photo moving along with the head
+    beyond the edge and a smooth plate inside it (a straight seam along the crop's edge at full resolution)."""
+
+    image: torch.Tensor  # (1, 3, S + 2m, S + 2m) in [0, 1]
+    person: torch.Tensor  # (1, 1, S + 2m, S + 2m) 0/1 the person, grown as the crop's; the crop's in the middle
+    plate: torch.Tensor  # (1, 3, S + 2m, S + 2m) the background with the person filled in; the crop's in the middle
+
+
+@dataclass
 class GeometryState:
     """What ``prepare`` caches for one source crop."""
 
@@ -185,6 +198,8 @@ class GeometryState:
     photo: torch.Tensor  # (1, 1, S, S) 1 where the crop shows the photo, 0 where it ran past its edge
     edge_distance: torch.Tensor  # (1, 1, S + 2a, S + 2a) pixels to the photo's edge (``edge_distance``)
     face: torch.Tensor  # (1, 1, S, S) 0/1 the source mesh's inner face, grown by 2 pixels (at 256 px)
+    # the head layer beyond the crop (``Ring``), when ``prepare`` was given the photo around the crop
+    ring: Ring | None = None
 
     @property
     def size(self) -> int:
@@ -303,10 +318,18 @@ class GeometryEngine:
         # model-frame cm to the normalised image of core.coords: x = s X, y = -s Y, depth = -s Z
         return proj + target.camera[:, 0].view(-1, 1, 1) * off * off.new_tensor([1.0, -1.0, -1.0])
 
-    def prepare(self, crop_image: np.ndarray, params: FaceParams, photo: np.ndarray | None = None) -> GeometryState:
+    def prepare(
+        self,
+        crop_image: np.ndarray,
+        params: FaceParams,
+        photo: np.ndarray | None = None,
+        around: np.ndarray | None = None,
+    ) -> GeometryState:
         """``photo``: where the photo goes on around the crop (``Engine.prepare``). Without it the photo is
         taken to go on beyond the crop, except for bands the crop repeated past its edge (``photo_area``; an
-        evenly coloured band of the photo itself looks the same, so they only decide what the crown shows)."""
+        evenly coloured band of the photo itself looks the same, so they only decide what the crown shows).
+        ``around``: the photo around the crop (``Engine.prepare``), for the head layer beyond the crop
+        (``Ring``); without it, beyond the crop everything moves with the head's fading flow."""
         s = check_source(crop_image, params)
         with torch.no_grad():
             crop = image_to_tensor(crop_image)
@@ -343,7 +366,40 @@ class GeometryEngine:
             in_photo,
             edge,
             dilate(inner, max(1, s // 128)),
+            None if around is None else self._ring(around, photo, person, plate),
         )
+
+    def _ring(
+        self, around: np.ndarray, photo: np.ndarray | None, person: torch.Tensor, plate: torch.Tensor
+    ) -> Ring | None:
+        """The photo ``around`` the crop (``(S + 2a, S + 2a, 3)`` RGB uint8, a >= the margin) on ``extend``'s
+        canvas: its person, segmented and grown as the crop's (beyond ``photo``'s edge: none), with the crop's
+        ``person (1, 1, S, S)`` in the middle, and its plate, the crop's ``plate (1, 3, S, S)`` in the middle and
+        filled on from there and from the background around (no seam at the crop's edge). None for an engine
+        without a margin."""
+        s, m = person.shape[-1], self.margin_px(person.shape[-1])
+        if m == 0:
+            return None
+        around = np.asarray(around)
+        n = around.shape[0]
+        if around.shape != (n, n, 3) or around.dtype != np.uint8 or n < s + 2 * m or (n - s) % 2:
+            raise ValueError(
+                f"around must be the RGB uint8 photo around the {s}-pixel crop, at least {s + 2 * m} pixels "
+                f"square, got {around.shape} {around.dtype}"
+            )
+        seen = torch.from_numpy(self.segmenter(around))[None, None] > 0.3
+        if photo is not None:
+            if np.shape(photo) != (n, n):
+                raise ValueError(f"photo and around must be the same square, got {np.shape(photo)} and {around.shape}")
+            seen = seen & (torch.from_numpy(np.asarray(photo, np.float32))[None, None] > 0.5)
+        cut = slice((n - s) // 2 - m, (n + s) // 2 + m)
+        image = image_to_tensor(around)[..., cut, cut]
+        ring_person = dilate(seen.float(), max(3, s // 32))[..., cut, cut].clone()
+        ring_person[..., m : m + s, m : m + s] = person
+        values, known = image.clone(), 1.0 - ring_person
+        values[..., m : m + s, m : m + s] = plate
+        known[..., m : m + s, m : m + s] = 1.0
+        return Ring(image, ring_person, harmonic_fill(values, known, sweeps=self.fill_sweeps))
 
     @staticmethod
     def _colourfulness(crop: torch.Tensor, cover: torch.Tensor) -> float:
@@ -504,7 +560,12 @@ class GeometryEngine:
             detail = None if done.grain_mask is None else done.grain_mask * (1.0 - geo.underside) * (1.0 - mouth)
             # the background shows the plate, i.e. its own unmoved pixels: its flow is zero
             flow = flow * layer
+            # ... beyond the crop too, where the photo around it is known (a variant of another margin: not)
             m = self.margin_px(s)
+            ring = state.ring if state.ring is not None and state.ring.person.shape[-1] == s + 2 * m else None
+            beyond = None if ring is None else self._beyond_crop_layer(ring, outer, s)
+            if beyond is not None:
+                outer = outer * beyond[2]
             outer[..., m : m + s, m : m + s] = flow
         result = EngineResult(
             tensor_to_images(out),
@@ -515,6 +576,11 @@ class GeometryEngine:
             detail=None if detail is None else detail[:, 0].numpy(),
             detail_flow=done.grain_flow,
         )
+        if beyond is not None:
+            image, pasted, _ = beyond
+            image[..., m : m + s, m : m + s] = out
+            pasted[..., m : m + s, m : m + s] = paste
+            result.outer_images, result.outer_synthesised = tensor_to_images(image), pasted[:, 0].numpy()
         if debug:
             result.debug = {
                 "mesh_flow": geo.mesh_flow,
@@ -526,6 +592,24 @@ class GeometryEngine:
                 "synthesised": synth,
             }
         return result
+
+    def _beyond_crop_layer(
+        self, ring: Ring, outer: torch.Tensor, s: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The head layer over the background plate on ``extend``'s canvas, from the ``outer (B, 2, S + 2m,
+        S + 2m)`` flow (normalised crop units): the composite ``(B, 3, ...)``, what full resolution pastes
+        from it (the plate where the person was, the layer's edge where it moves: ``(B, 1, ...)``) and the
+        layer ``(B, 1, ...)``, by which the flow is multiplied (the background keeps its place). The caller
+        puts the crop's own in the middle."""
+        n = outer.shape[-1]
+        b = outer.shape[0]
+        step = outer * (s / n)  # normalised units of the canvas
+        grid = pixel_grid((n, n))[None] + step.permute(0, 2, 3, 1)
+        layer = F.grid_sample(ring.person.expand(b, -1, -1, -1), grid, align_corners=False, padding_mode="border")
+        warped = F.grid_sample(ring.image.expand(b, -1, -1, -1), grid, align_corners=False, padding_mode="border")
+        image = warped * layer + ring.plate * (1.0 - layer)
+        pasted = torch.maximum((1.0 - layer) * ring.person, self._layer_edge(layer, ring.person, step))
+        return image, pasted, layer
 
     @staticmethod
     def _layer_edge(layer: torch.Tensor, person: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:

@@ -205,7 +205,8 @@ def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def _rescaled_mask(mask: np.ndarray, size: int, new_size: int) -> np.ndarray:
-    """A mask ``(size + 2a, size + 2a)`` around a crop of ``size`` pixels, for the same crop at ``new_size``."""
+    """A mask ``(size + 2a, size + 2a)`` (or an image, ``(..., C)``) around a crop of ``size`` pixels, for the
+    same crop at ``new_size`` (float32)."""
     a = round((mask.shape[0] - size) / 2 * new_size / size)
     n = new_size + 2 * a
     return cv2.resize(np.asarray(mask, np.float32), (n, n), interpolation=cv2.INTER_AREA)
@@ -224,7 +225,18 @@ def _over_geometry(images: np.ndarray, alpha: torch.Tensor, geo: list[EngineResu
         outer = _resize(torch.cat([r.outer_flow for r in geo]).float(), size + 2 * margin)
     flow = _resize(flow, size)
     synth = _resize(synth, size).clamp(0, 1)[:, 0].numpy()
-    return EngineResult(images, flow, synth, outer_flow=outer, margin=margin)
+    result = EngineResult(images, flow, synth, outer_flow=outer, margin=margin)
+    if outer is not None and all(r.outer_images is not None and r.outer_synthesised is not None for r in geo):
+        # beyond the crop, the geometry engine's layer over its background plate; the model's images inside
+        n = size + 2 * margin
+        ring = torch.from_numpy(np.concatenate([r.outer_images for r in geo])).permute(0, 3, 1, 2).float()
+        ring = _resize(ring, n).round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+        ring_synth = torch.from_numpy(np.concatenate([r.outer_synthesised for r in geo]).astype(np.float32))
+        ring_synth = _resize(ring_synth[:, None], n).clamp(0, 1)[:, 0].numpy()
+        ring[:, margin : margin + size, margin : margin + size] = images
+        ring_synth[:, margin : margin + size, margin : margin + size] = synth
+        result.outer_images, result.outer_synthesised = ring, ring_synth
+    return result
 
 
 @dataclass
@@ -296,7 +308,13 @@ class PWMEngine:
         return self.model.project(self.model(params), params.camera).float()
 
     @torch.no_grad()
-    def prepare(self, crop_image: np.ndarray, params: FaceParams, photo: np.ndarray | None = None) -> PWMState:
+    def prepare(
+        self,
+        crop_image: np.ndarray,
+        params: FaceParams,
+        photo: np.ndarray | None = None,
+        around: np.ndarray | None = None,
+    ) -> PWMState:
         s = check_source(crop_image, params)
         crop = image_to_tensor(crop_image).to(self.device)
         if s != self.size:
@@ -315,7 +333,8 @@ class PWMEngine:
             if s != self.size:
                 crop_image = tensor_to_images(crop.cpu())[0]
                 photo = None if photo is None else _rescaled_mask(photo, s, self.size)
-            geo = self.geometry.prepare(crop_image, params, photo)
+                around = None if around is None else _rescaled_mask(around, s, self.size).round().astype(np.uint8)
+            geo = self.geometry.prepare(crop_image, params, photo, around)
         return PWMState(crop, params.detach().clone(), v_src, enc, s, geo)
 
     def _geometry_input(self, state: PWMState, target: FaceParams):

@@ -401,3 +401,78 @@ def test_photo_area_finds_the_bands_a_crop_repeated_past_the_photo():
     area = photo_area(crop)[0, 0]
     assert area[:10].max() == 0 and area[:, 58:].max() == 0
     assert area[10:, :58].min() == 1
+
+
+def ring_inner(k: int, m: int, s: int) -> np.ndarray:
+    """``(k, k)`` True on the crop's ``s``-square in the middle of a canvas grown by ``m`` on each side."""
+    inner = np.zeros((k, k), bool)
+    inner[m : m + s, m : m + s] = True
+    return inner
+
+
+class WideSegmenter:
+    """A person mask for the crop or the photo around it (the crop its middle): a head disc wider than the crop,
+    crossing its left and right edges, and the shoulders below."""
+
+    def __call__(self, image):
+        n = image.shape[0]
+        a = (n - S) / 2.0
+        yy, xx = np.mgrid[:n, :n] - a
+        head = (xx - S / 2) ** 2 + (yy - S * 0.45) ** 2 < (S * 0.55) ** 2
+        body = (yy > S * 0.75) & (np.abs(xx - S / 2) < S * 0.7)
+        return (head | body).astype(np.float32)
+
+
+def test_beyond_the_crop_the_background_stays_where_the_head_moves_away(ict_model):
+    """Told the photo around the crop, the engine layers the head over the background beyond the crop too: at
+    full resolution the background there keeps its place and where the head moved away across the crop's
+    edge the background plate shows, continuous with the crop's (no straight seam along the crop's edge, as
+    between the crop's smooth plate and the photo moving with the head beyond it). The crop is unchanged."""
+    import torch.nn.functional as F
+
+    from core.composite import compose_result
+    from core.coords import pixel_grid
+
+    rng = np.random.default_rng(1)
+    a = S // 4
+    n = S + 2 * a
+    tex = (rng.random((n // 4, n // 4, 3)) * 255).astype(np.uint8)
+    photo = np.ascontiguousarray(np.repeat(np.repeat(tex, 4, 0), 4, 1))
+    crop = np.ascontiguousarray(photo[a : a + S, a : a + S])
+    crop_t = np.array([[1.0, 0.0, -a], [0.0, 1.0, -a], [0.0, 0.0, 1.0]])
+    engine = GeometryEngine(ict_model, segmenter=WideSegmenter())
+    params = ict_model.neutral()
+    params.camera[0] = torch.tensor([0.08, 0.0, 0.05])  # the head fills the crop
+    inside = np.ones((n, n), np.float32)
+    told, untold = engine.prepare(crop, params, inside, photo), engine.prepare(crop, params, inside)
+    assert untold.ring is None and told.ring is not None
+    target = ict_model.apply_edits(params, {"yaw": 30})
+    layered, plain = engine.render(told, target), engine.render(untold, target)
+    assert np.array_equal(layered.images, plain.images) and np.array_equal(layered.synthesised, plain.synthesised)
+    m = layered.margin
+    assert layered.outer_images.shape == (1, S + 2 * m, S + 2 * m, 3) and plain.outer_images is None
+    # beyond the crop: background of the source that the moved head layer does not cover
+    outer = engine.extend(told, engine.target_geometry(told, target))
+    k = S + 2 * m
+    grid = pixel_grid((k, k))[None] + (outer * (S / k)).permute(0, 2, 3, 1)
+    layer = F.grid_sample(told.ring.person, grid, align_corners=False, padding_mode="border")[0, 0] > 0.001
+    ring = np.ones((k, k), bool)
+    ring[m : m + S, m : m + S] = False
+    background = ring & (told.ring.person[0, 0] == 0).numpy() & ~layer.numpy()
+    assert background.sum() > 1000
+    moved = outer[0].norm(dim=0).numpy() * (S / 2) > 1.0
+    assert (background & moved).sum() > 200  # the flow reaches out there: the head zone crosses the crop's edge
+    window = (slice(a - m, a + S + m),) * 2
+    for result, most in ((layered, 3), (plain, None)):
+        change = np.abs(compose_result(photo, result, 0, crop_t)[window].astype(int) - photo[window]).max(-1)
+        if most is not None:
+            assert change[background].max() <= most
+        else:  # before: the background there moved with the head
+            assert (change[background & moved] > 20).mean() > 0.3
+    # where the head moved away beyond the crop the background plate shows, which goes on from the crop's own
+    # (filled from it and from the background around): no straight seam along the crop's edge
+    assert np.array_equal(told.ring.plate[..., m : m + S, m : m + S], told.plate)
+    shown = (layered.outer_synthesised[0] > 0.99) & ~ring_inner(k, m, S) & ~layer.numpy()
+    assert shown.sum() > 20
+    plate = (told.ring.plate[0].permute(1, 2, 0).numpy() * 255.0).round()
+    assert np.abs(layered.outer_images[0].astype(float) - plate)[shown].max() <= 1.0
