@@ -204,12 +204,12 @@ def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
 
 
-def _rescaled_mask(mask: np.ndarray, size: int, new_size: int) -> np.ndarray:
-    """A mask ``(size + 2a, size + 2a)`` (or an image, ``(..., C)``) around a crop of ``size`` pixels, for the
-    same crop at ``new_size`` (float32)."""
-    a = round((mask.shape[0] - size) / 2 * new_size / size)
+def _rescaled_around(around: np.ndarray, size: int, new_size: int) -> np.ndarray:
+    """A mask ``(size + 2a, size + 2a)`` or an image ``(size + 2a, size + 2a, C)`` around a crop of ``size``
+    pixels, for the same crop at ``new_size`` (float32)."""
+    a = round((around.shape[0] - size) / 2 * new_size / size)
     n = new_size + 2 * a
-    return cv2.resize(np.asarray(mask, np.float32), (n, n), interpolation=cv2.INTER_AREA)
+    return cv2.resize(np.asarray(around, np.float32), (n, n), interpolation=cv2.INTER_AREA)
 
 
 def _over_geometry(images: np.ndarray, alpha: torch.Tensor, geo: list[EngineResult], size: int) -> EngineResult:
@@ -332,8 +332,8 @@ class PWMEngine:
         if self.geometry is not None:  # the geometry engine sees the crop the generator sees
             if s != self.size:
                 crop_image = tensor_to_images(crop.cpu())[0]
-                photo = None if photo is None else _rescaled_mask(photo, s, self.size)
-                around = None if around is None else _rescaled_mask(around, s, self.size).round().astype(np.uint8)
+                photo = None if photo is None else _rescaled_around(photo, s, self.size)
+                around = None if around is None else _rescaled_around(around, s, self.size).round().astype(np.uint8)
             geo = self.geometry.prepare(crop_image, params, photo, around)
         return PWMState(crop, params.detach().clone(), v_src, enc, s, geo)
 

@@ -90,6 +90,13 @@ def test_prepare_validates_input(setup, ict_model):
         engine.prepare(crop, params.expand(2))
     with pytest.raises(ValueError, match="square mask around the 128-pixel crop"):
         engine.prepare(crop, params, np.ones((S + 3, S + 3), np.float32))
+    around = np.zeros((S + 64, S + 64, 3), np.uint8)
+    with pytest.raises(ValueError, match="photo around the 128-pixel crop, at least"):
+        engine.prepare(crop, params, None, around[8:-8, 8:-8])  # not as far as the engine's margin
+    with pytest.raises(ValueError, match="photo around the 128-pixel crop"):
+        engine.prepare(crop, params, None, around[..., 0])  # grey
+    with pytest.raises(ValueError, match="photo and around must be the same square"):
+        engine.prepare(crop, params, np.ones((S + 32, S + 32), np.float32), around)
 
 
 @pytest.mark.parametrize("edit", [{"yaw": 30}, {"yaw": -30}, {"pitch": 20}, {"roll": 15}])

@@ -99,3 +99,13 @@ def test_pwm_tells_its_geometry_engine_where_the_photo_ends_at_the_models_size(u
     edge = pwm.prepare(big, params, photo).geometry.edge_distance[0, 0]
     assert edge.shape == (256 + 64, 256 + 64)
     assert edge[32 + 256 :].max() == 0 and edge[: 32 + 256].min() >= 1
+    # ... and so is the photo around the crop, which its geometry engine layers beyond the crop, and the result
+    # carries that layer at the caller's size, the model's images in the middle
+    around = cv2.copyMakeBorder(big, 128, 128, 128, 128, cv2.BORDER_REFLECT)  # a quarter of the crop each side
+    state = pwm.prepare(big, params, np.ones(around.shape[:2], np.float32), around)
+    m = pwm.geometry.margin_px(256)
+    assert state.geometry.ring.image.shape[-1] == 256 + 2 * m
+    result = pwm.render(state, ict_model.apply_edits(params, {"yaw": 20.0}))
+    big_m = result.margin
+    assert result.outer_images.shape == (1, 512 + 2 * big_m, 512 + 2 * big_m, 3)
+    assert np.array_equal(result.outer_images[0, big_m : big_m + 512, big_m : big_m + 512], result.images[0])
