@@ -19,10 +19,10 @@ nearest visible pixels over them makes streaks. Instead, per hidden target pixel
    chin shows it (``smeared``), whose fill takes its colour from the face's own skin only, not from the hair
    or background beyond the face's edge. When the chin is raised, the band of the underside the source saw
    edge-on is filled whole, like the hidden skin, from the chin above it and the neck below (``chin_band``).
-   Elsewhere (ears, skull, neck sides, mostly under hair) the flow's
-   continuation of what surrounds the region is kept, and on the crown a nod shows (``crown_vertices``) even
-   where it stretches: the photo's hair, stretched, still looks like hair, where a membrane is a flat blob of
-   its colour with an edge, which the full-resolution photo's sharp hair around it makes plain.
+   Elsewhere (ears, skull, neck sides, mostly under hair) the flow's continuation of what surrounds the region
+   is kept, and on the crown a nod shows (``crown_vertices``) even where it stretches: the photo's hair,
+   stretched, still looks like hair, where a membrane is a flat blob of its colour with an edge, which the
+   full-resolution photo's sharp hair around it makes plain.
 
 All maps are ``(B, C, S, S)`` on the face crop; grids are ``grid_sample`` grids in normalised units.
 """

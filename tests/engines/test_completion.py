@@ -346,7 +346,10 @@ def test_a_raised_chin_draws_no_lines_across_the_underside_of_the_jaw(samples, i
     band = engine.chin_band(src.state, engine.target_geometry(src.state, target), grid, target)
     inside = erode(band, 1)[0, 0].numpy() > 0.5
     assert inside.sum() > 1000  # the band is there: about 8 by 200 pixels of the 256 crop
-    lines = lambda image: int((_contrast(image)[inside] > 0.03).sum())  # noqa: E731
+
+    def lines(image: np.ndarray) -> int:
+        return int((_contrast(image)[inside] > 0.03).sum())
+
     assert lines(engine.variant(completion=False).render(src.state, target).images[0]) > 100  # the warp's lines
     assert lines(engine.render(src.state, target).images[0]) < 10
     # a chin lowered as far, or a turn, shows no such band
