@@ -145,10 +145,7 @@ class FrameEditor:
         around, inside = around_crop(frame, self.crops[t], self.fit.size)
         # (the photo around the crop is layered as the crop is for full resolution only: the crop view does not
         # show it)
-        if self.full_resolution:
-            state = prepare_around(self.engine, crop, base, inside, around)
-        else:
-            state = self.engine.prepare(crop, base, inside)
+        state = prepare_around(self.engine, crop, base, inside, around if self.full_resolution else None)
         result = self.engine.render(state, target)
         if result.flow is None:
             return compose_result(frame, result, 0, self.crops[t]) if self.full_resolution else result.images[0]

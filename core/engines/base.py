@@ -108,11 +108,12 @@ class Engine(Protocol):
 
 
 def prepare_around(
-    engine: Engine, crop_image: np.ndarray, params: FaceParams, photo: np.ndarray, around: np.ndarray
+    engine: Engine, crop_image: np.ndarray, params: FaceParams, photo: np.ndarray, around: np.ndarray | None
 ) -> Any:
-    """``engine.prepare`` with the photo around the crop: ``around`` too for engines whose ``prepare`` takes it
-    (it came later; an engine written for ``prepare(crop_image, params, photo)`` keeps working)."""
-    if "around" in inspect.signature(engine.prepare).parameters:
+    """``engine.prepare`` with the photo around the crop: ``around`` too (None: not known) for engines whose
+    ``prepare`` takes it (it came later; an engine written for ``prepare(crop_image, params, photo)`` keeps
+    working)."""
+    if around is not None and "around" in inspect.signature(engine.prepare).parameters:
         return engine.prepare(crop_image, params, photo, around=around)
     return engine.prepare(crop_image, params, photo)
 

@@ -336,14 +336,14 @@ class GeometryEngine:
             src_proj = self.project(params)
             frags = rasterize(src_proj, self.faces, (s, s))
             cover = frags.mask
-            segment = (torch.from_numpy(self.segmenter(crop_image))[None, None] > 0.3).float()
+            segment = self._segment(crop_image)
             # the person layer is grown to take its soft edge along (faint hair and the photo's halo around
             # it would otherwise stay behind as an outline when the head moves away). The mesh reaches beyond
             # the real head, so of the mesh only the inner face counts (segmentation can miss it). The
             # background plate is the crop with exactly that layer filled in from around it, so unmoved
             # pixels stay exact
             inner = (interpolate(self.inner[None], frags) > 0.5).float()
-            person = dilate(torch.maximum(segment, inner), max(3, s // 32))
+            person = self._grown(torch.maximum(segment, inner), s)
             plate = harmonic_fill(crop, 1.0 - person, sweeps=self.fill_sweeps)
             src_mouth = self._mouth_mask(frags)
             depth = torch.where(cover > 0, frags.depth[:, None], torch.full_like(cover, float("inf")))
@@ -387,19 +387,29 @@ class GeometryEngine:
                 f"around must be the RGB uint8 photo around the {s}-pixel crop, at least {s + 2 * m} pixels "
                 f"square, got {around.shape} {around.dtype}"
             )
-        seen = torch.from_numpy(self.segmenter(around))[None, None] > 0.3
+        seen = self._segment(around)
         if photo is not None:
             if np.shape(photo) != (n, n):
                 raise ValueError(f"photo and around must be the same square, got {np.shape(photo)} and {around.shape}")
-            seen = seen & (torch.from_numpy(np.asarray(photo, np.float32))[None, None] > 0.5)
+            seen = seen * (torch.from_numpy(np.asarray(photo, np.float32))[None, None] > 0.5).float()
         cut = slice((n - s) // 2 - m, (n + s) // 2 + m)
         image = image_to_tensor(around)[..., cut, cut]
-        ring_person = dilate(seen.float(), max(3, s // 32))[..., cut, cut].clone()
+        ring_person = self._grown(seen, s)[..., cut, cut].clone()
         ring_person[..., m : m + s, m : m + s] = person
         values, known = image.clone(), 1.0 - ring_person
         values[..., m : m + s, m : m + s] = plate
         known[..., m : m + s, m : m + s] = 1.0
         return Ring(image, ring_person, harmonic_fill(values, known, sweeps=self.fill_sweeps))
+
+    def _segment(self, image: np.ndarray) -> torch.Tensor:
+        """``(1, 1, H, W)`` 0/1: the person in an RGB uint8 ``image`` (the selfie segmentation over 0.3)."""
+        return (torch.from_numpy(self.segmenter(image))[None, None] > 0.3).float()
+
+    @staticmethod
+    def _grown(person: torch.Tensor, size: int) -> torch.Tensor:
+        """The person layer ``(1, 1, H, W)`` grown to take its soft edge along, for an ``size``-pixel crop (faint
+        hair and the photo's halo around it would otherwise stay behind as an outline when the head moves)."""
+        return dilate(person, max(3, size // 32))
 
     @staticmethod
     def _colourfulness(crop: torch.Tensor, cover: torch.Tensor) -> float:
